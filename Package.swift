@@ -1,0 +1,80 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Absolute path of this package, for the shim's linker (see tools/ld-as-needed).
+let root = Context.packageDirectory
+
+let package = Package(
+    name: "LeakToolkit",
+    products: [
+        .library(name: "leakshim", type: .dynamic, targets: ["CInterpose"]),
+        .executable(name: "leakcollect", targets: ["leakcollect"]),
+        .executable(name: "leakreport", targets: ["leakreport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+    ],
+    targets: [
+        // The ring's record layout, shared by the shim and the collector (header only).
+        .target(name: "RingFormat"),
+
+        // libleakshim.so: preloaded into the traced program. Hot-path C, optimized even in debug builds.
+        // -nostartfiles and the as-needed linker keep the Swift runtime out of the traced process.
+        .target(
+            name: "CInterpose",
+            dependencies: ["RingFormat"],
+            cSettings: [
+                .define("_GNU_SOURCE"),
+                .unsafeFlags(["-O2", "-fvisibility=hidden", "-ftls-model=initial-exec", "-Wall", "-Wextra"]),
+            ],
+            linkerSettings: [
+                .linkedLibrary("unwind"),
+                .linkedLibrary("dl"),
+                .unsafeFlags(["-nostartfiles", "-use-ld=\(root)/tools/ld-as-needed"]),
+            ]
+        ),
+
+        // elfutils (libdw/libdwfl) for symbols and DWARF lines, and the C++ demangler.
+        .systemLibrary(name: "CLibDW", pkgConfig: "libdw", providers: [.apt(["libdw-dev"])]),
+
+        // The session file: schema, writer and reader, shared by every source and by the reports.
+        .target(
+            name: "SessionStore",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
+
+        // Reads the ring, keeps the live table and stack table, symbolizes, writes the session.
+        .target(
+            name: "Collector",
+            dependencies: [
+                "RingFormat", "CLibDW", "SessionStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Reads sessions, sorts and filters, renders text and JSON.
+        .target(name: "LeakReport", dependencies: ["SessionStore"]),
+
+        .executableTarget(
+            name: "leakcollect",
+            dependencies: [
+                "Collector", "LeakReport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "leakreport",
+            dependencies: [
+                "LeakReport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "CollectorTests", dependencies: ["Collector", "RingFormat", "SessionStore"]),
+        .testTarget(name: "LeakReportTests", dependencies: ["LeakReport", "SessionStore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

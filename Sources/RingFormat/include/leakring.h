@@ -1,0 +1,259 @@
+/*
+ * leakring.h: the one definition of the shared-memory ring between libleakshim.so (many writer
+ * threads inside the traced, untrusted process) and leakcollect (one reader). Both sides include
+ * this header; nothing here is written out a second time anywhere else.
+ *
+ * Memory: a sealed memfd named LR_MEMFD_NAME, created mode 0600 by the traced process.
+ *   [0, LR_HEADER_SIZE)                      struct lr_header
+ *   [LR_HEADER_SIZE, +data_size)             record data, data_size a power of two
+ * Both sides map the data region twice, back to back, so a record never wraps: a record that starts
+ * near the end simply continues into the second mapping (heapprofd's trick).
+ *
+ * Positions are byte counts modulo 2^48 (LR_POS_MASK). The data offset of position p is
+ * p & (data_size - 1). The writer cursor also carries a 16-bit attach generation in its top bits.
+ *
+ * Writer protocol (shim):
+ *   1. c = load_acquire(cursor); g = LR_CURSOR_GEN(c); p = LR_CURSOR_POS(c).
+ *   2. Records that must precede this one in generation g (module table, a stack not yet sent in g)
+ *      are reserved together with it.
+ *   3. Space: ((p + len - read_pos) & LR_POS_MASK) <= data_size, else see "full ring" below.
+ *   4. CAS(cursor, c, LR_CURSOR(g, p + len)); on failure go to 1 (the generation may have changed).
+ *   5. Write every field except lr_record.size, then store_release(size). size != 0 means committed.
+ *   A free/munmap record is committed *before* the real free/munmap runs, and an alloc/mmap record
+ *   is reserved after the real call returns, so the reader always sees the free of p before the next
+ *   allocation that reuses p, whichever threads did them.
+ *
+ * Reader protocol (collector):
+ *   - Reads records in position order from read_pos. A zero size word means "not yet committed":
+ *     wait. After consuming a range it zeroes it, then store_release(read_pos), so the writers of the
+ *     next lap always find size == 0 until they commit.
+ *   - Validates everything: size (>= the type's fixed part, multiple of 8, <= LR_MAX_RECORD and
+ *     <= the bytes the cursor says are written), type, counts against size, ids, path lengths.
+ *   - Launch mode (header flag LR_FLAG_EXPECT_COLLECTOR): reads from position 0, generation unchanged.
+ *   - Attach mode: CAS-increments the generation in the cursor, which yields the start position P.
+ *     Every record after P was reserved in the new generation, so modules and stacks it needs are
+ *     re-sent after P. The reader waits for the records in [read_pos, P) to commit, zeroes them,
+ *     and starts at P.
+ *   - Sets reader_pid and refreshes reader_heartbeat_ns at least every LR_HEARTBEAT_NS / 4.
+ *     On detach it stores reader_pid = 0.
+ *
+ * Full ring (slow path, syscalls allowed): if reader_pid == 0 (and no collector is expected), or the
+ * heartbeat is older than LR_HEARTBEAT_NS, the record is dropped and counted in lost_events. Otherwise
+ * the writer waits with bounded backoff (LEAKSHIM_MAX_WAIT_MS) and then drops and counts. The app never
+ * blocks on a collector that is gone.
+ *
+ * Wake-up: the reader sleeps (FUTEX_WAIT with a timeout) on reader_sleeping == 1 only when the ring is
+ * empty. A writer that commits while reader_sleeping == 1 and the ring is at least 1/4 full wakes it.
+ * No syscall per event.
+ */
+#ifndef LEAKRING_H
+#define LEAKRING_H
+
+#include <stdint.h>
+
+#define LR_MAGIC 0x31474e494b41454cULL /* "LEAKING1" read as a little-endian u64 */
+#define LR_VERSION 1u
+#define LR_HEADER_SIZE 4096u
+#define LR_MEMFD_NAME "leakshim-ring"
+
+#define LR_DEFAULT_DATA_SIZE (16u << 20) /* LEAKSHIM_RING_SIZE overrides; rounded up to a power of two */
+#define LR_MIN_DATA_SIZE (64u << 10)
+#define LR_MAX_DATA_SIZE (1u << 30)
+#define LR_MAX_RECORD 16384u             /* no record is larger; the reader rejects anything larger */
+#define LR_DEFAULT_DEPTH 64u             /* LEAKSHIM_DEPTH overrides */
+#define LR_MAX_DEPTH 256u
+#define LR_MAX_PATH 4096u
+#define LR_MAX_BUILD_ID 32u
+#define LR_HEARTBEAT_NS 1000000000ull    /* a reader silent this long is treated as gone */
+#define LR_EXPECT_GRACE_NS 5000000000ull /* how long a launched app waits for its collector to appear */
+
+#define LR_POS_BITS 48
+#define LR_POS_MASK ((1ull << LR_POS_BITS) - 1)
+#define LR_CURSOR_POS(c) ((c) & LR_POS_MASK)
+#define LR_CURSOR_GEN(c) ((uint32_t)((c) >> LR_POS_BITS))
+#define LR_CURSOR(gen, pos) ((((uint64_t)(gen)) << LR_POS_BITS) | ((pos) & LR_POS_MASK))
+
+/* lr_header.flags */
+#define LR_FLAG_EXPECT_COLLECTOR 1u /* started by leakcollect: treat the reader as present from creation */
+
+/* Stack id 0 means "no stack": capture failed or the shim's stack table was full. */
+#define LR_NO_STACK 0u
+
+typedef struct lr_header {
+    /* Written once by the shim before the memfd is visible to anyone; the reader copies and checks them. */
+    uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t data_size;
+    uint32_t max_depth;
+    int32_t pid;
+    uint64_t start_realtime_ns;  /* CLOCK_REALTIME when the ring was created */
+    uint64_t start_monotonic_ns; /* CLOCK_MONOTONIC then; record time_ns values use the same clock */
+    uint32_t flags;
+    uint32_t reserved0;
+    uint8_t pad0[64 - 56];
+
+    /* Writers only (CAS). */
+    uint64_t cursor; /* LR_CURSOR(generation, write position) */
+    uint8_t pad1[64 - 8];
+
+    /* Reader only. */
+    uint64_t read_pos;
+    uint64_t reader_heartbeat_ns; /* CLOCK_MONOTONIC */
+    int32_t reader_pid;
+    uint32_t reserved1;
+    uint8_t pad2[64 - 24];
+
+    /* Futex word, on its own line because writers poll it after every commit. */
+    uint32_t reader_sleeping;
+    uint8_t pad3[64 - 4];
+
+    /* Shim counters, atomic adds on slow paths only. */
+    uint64_t lost_events;     /* records dropped: ring full with no live reader, or wait bound reached */
+    uint64_t lost_bytes;      /* bytes of allocations whose records were dropped */
+    uint64_t waits;           /* times a writer waited for the reader */
+    uint64_t reentrant_calls; /* allocator calls made while the shim itself was running: not tracked */
+    uint64_t stack_table_full;/* allocations charged to LR_NO_STACK because the stack table was full */
+    uint64_t truncated_stacks;/* stacks cut at max_depth */
+    uint8_t pad4[64 - 48];
+} lr_header;
+
+_Static_assert(sizeof(lr_header) == 320, "lr_header layout is part of the protocol");
+_Static_assert(__builtin_offsetof(lr_header, cursor) == 64, "cursor owns a cache line");
+_Static_assert(__builtin_offsetof(lr_header, read_pos) == 128, "reader owns a cache line");
+_Static_assert(__builtin_offsetof(lr_header, reader_sleeping) == 192, "futex word owns a cache line");
+_Static_assert(__builtin_offsetof(lr_header, lost_events) == 256, "counters own a cache line");
+
+/* Record types. */
+enum lr_type {
+    LR_T_ALLOC = 1,    /* struct lr_alloc */
+    LR_T_FREE = 2,     /* struct lr_free */
+    LR_T_MMAP = 3,     /* struct lr_mmap */
+    LR_T_MUNMAP = 4,   /* struct lr_munmap */
+    LR_T_UNDO = 5,     /* struct lr_undo: a realloc/mremap failed, restore what the pending free removed */
+    LR_T_STACK = 6,    /* struct lr_stack */
+    LR_T_MODULE = 7,   /* struct lr_module */
+    LR_T_UNMODULE = 8, /* struct lr_unmodule */
+};
+
+/* Which allocator entry point produced a record (lr_record.fn). */
+enum lr_fn {
+    LR_FN_NONE = 0,
+    LR_FN_MALLOC = 1,
+    LR_FN_CALLOC = 2,
+    LR_FN_REALLOC = 3,
+    LR_FN_REALLOCARRAY = 4,
+    LR_FN_POSIX_MEMALIGN = 5,
+    LR_FN_ALIGNED_ALLOC = 6,
+    LR_FN_MEMALIGN = 7,
+    LR_FN_VALLOC = 8,
+    LR_FN_PVALLOC = 9,
+    LR_FN_FREE = 10,
+    LR_FN_MMAP = 11,
+    LR_FN_MUNMAP = 12,
+    LR_FN_MREMAP = 13,
+    LR_FN_COUNT = 14,
+};
+
+/* lr_record.flags */
+#define LR_F_PENDING 0x1u   /* FREE/MUNMAP issued by realloc/mremap before the real call: an ALLOC/MMAP with
+                               old_addr == addr, or an UNDO of addr, follows from the same thread */
+#define LR_F_FILE 0x2u      /* MMAP: file-backed (not MAP_ANONYMOUS) */
+#define LR_F_TRUNCATED 0x4u /* STACK: cut at max_depth */
+
+/* Every record starts with this. size is the commit word: stored last, with release order. */
+typedef struct lr_record {
+    uint32_t size; /* total bytes including this header; a multiple of 8; 0 = not committed */
+    uint8_t type;  /* enum lr_type */
+    uint8_t fn;    /* enum lr_fn */
+    uint16_t flags;
+} lr_record;
+
+typedef struct lr_alloc {
+    lr_record h;
+    uint32_t stack_id;
+    uint32_t tid;
+    uint64_t addr;
+    uint64_t size;     /* bytes requested */
+    uint64_t old_addr; /* realloc: the block it replaces (its pending FREE came earlier); else 0 */
+    uint64_t time_ns;  /* CLOCK_MONOTONIC(_COARSE) */
+} lr_alloc;
+
+typedef struct lr_free {
+    lr_record h;
+    uint64_t addr;
+} lr_free;
+
+typedef struct lr_mmap {
+    lr_record h;
+    uint32_t stack_id;
+    uint32_t tid;
+    uint64_t addr;
+    uint64_t len;      /* bytes as requested; the collector rounds to pages */
+    uint64_t old_addr; /* mremap: the old start (its pending MUNMAP came earlier); else 0 */
+    uint64_t time_ns;
+    int32_t prot;
+    int32_t map_flags;
+} lr_mmap;
+
+typedef struct lr_munmap {
+    lr_record h;
+    uint64_t addr;
+    uint64_t len;
+} lr_munmap;
+
+typedef struct lr_undo {
+    lr_record h; /* fn is LR_FN_REALLOC or LR_FN_MREMAP */
+    uint64_t addr;
+} lr_undo;
+
+typedef struct lr_stack {
+    lr_record h;
+    uint32_t stack_id; /* stable for the life of the process; never LR_NO_STACK */
+    uint32_t depth;    /* frames that follow; size == sizeof(lr_stack) + 8 * depth */
+    uint64_t frames[]; /* return addresses, innermost first; the shim's own frames are already cut */
+} lr_stack;
+
+typedef struct lr_module {
+    lr_record h;
+    uint32_t module_id; /* stable for the life of the process */
+    uint16_t path_len;  /* bytes of path that follow, no NUL; <= LR_MAX_PATH */
+    uint8_t build_id_len;
+    uint8_t reserved;
+    uint64_t bias; /* load bias: runtime address = bias + ELF virtual address */
+    uint64_t lo;   /* lowest runtime address of its PT_LOAD segments */
+    uint64_t hi;   /* one past the highest */
+    uint8_t build_id[LR_MAX_BUILD_ID];
+    char path[];   /* size == round_up_8(sizeof(lr_module) + path_len) */
+} lr_module;
+
+typedef struct lr_unmodule {
+    lr_record h;
+    uint32_t module_id;
+    uint32_t reserved;
+} lr_unmodule;
+
+_Static_assert(sizeof(lr_record) == 8, "record header");
+_Static_assert(sizeof(lr_alloc) == 48, "alloc record");
+_Static_assert(sizeof(lr_free) == 16, "free record");
+_Static_assert(sizeof(lr_mmap) == 56, "mmap record");
+_Static_assert(sizeof(lr_munmap) == 24, "munmap record");
+_Static_assert(sizeof(lr_undo) == 16, "undo record");
+_Static_assert(sizeof(lr_stack) == 16, "stack record");
+_Static_assert(sizeof(lr_module) == 72, "module record");
+_Static_assert(sizeof(lr_unmodule) == 16, "unmodule record");
+
+static inline uint32_t lr_round8(uint32_t n) { return (n + 7u) & ~7u; }
+
+/* Atomic accessors for both sides. Swift imports these; it has no other way to order plain shared memory. */
+static inline uint64_t lr_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint32_t lr_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline int32_t lr_load_acquire_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void lr_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void lr_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void lr_store_release_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline int lr_cas_u64(uint64_t *p, uint64_t *expected, uint64_t desired) {
+    return __atomic_compare_exchange_n(p, expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+#endif

@@ -1,0 +1,3 @@
+import Collector
+import LeakReport
+print("leakcollect")

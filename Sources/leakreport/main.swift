@@ -1,0 +1,2 @@
+import LeakReport
+print("leakreport")
