@@ -72,9 +72,11 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "CollectorTests", dependencies: ["Collector", "RingFormat", "SessionStore"]),
-        .testTarget(name: "LeakReportTests", dependencies: ["LeakReport", "SessionStore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport"]),
+        // Compiles and runs the small C/C++ programs the tests assert on; finds this build's products.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CollectorTests", dependencies: ["Collector", "RingFormat", "SessionStore", "TestSupport"]),
+        .testTarget(name: "LeakReportTests", dependencies: ["LeakReport", "SessionStore", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
