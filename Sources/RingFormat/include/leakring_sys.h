@@ -25,8 +25,10 @@
 #define LR_MFD_ALLOW_SEALING 0x0002u
 
 /* The collector refuses a ring without these: a file the app could shrink would SIGBUS the reader. */
-#define LR_SEALS_REQUIRED (F_SEAL_SHRINK | F_SEAL_GROW)
-#define LR_SEALS_APPLIED (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+enum {
+    LR_SEALS_REQUIRED = F_SEAL_SHRINK | F_SEAL_GROW,
+    LR_SEALS_APPLIED = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, /* what the shim sets */
+};
 
 static inline int lr_memfd_create(const char *name, unsigned flags) {
     return (int)syscall(SYS_memfd_create, name, flags);
