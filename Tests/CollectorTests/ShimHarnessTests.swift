@@ -63,7 +63,8 @@ struct ShimRun {
 enum Shim {
     static func run(
         _ path: String, arguments: [String] = [], environment: [String: String] = [:], preload: Bool = true,
-        killAfter: Duration? = nil, timeout: Duration = .seconds(60), whileRunning: ((Int32) throws -> Void)? = nil
+        killAfter: Duration? = nil, timeout: Duration = .seconds(60), whileRunning: ((Int32) throws -> Void)? = nil,
+        sink: ((Event) -> Void)? = nil
     ) throws -> ShimRun {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
@@ -91,10 +92,11 @@ enum Shim {
         let reader = RingReader(mapping: mapping)
         try reader.attach(mode: .launch)
         var events: [Event] = []
+        let keep: (Event) -> Void = sink ?? { events.append($0) }  // a sink sees every event; nothing is kept
         let start = ContinuousClock.now
         var killed = false
         while p.isRunning {
-            try reader.drain { events.append($0) }
+            try reader.drain(keep)
             try whileRunning?(pid)
             if let killAfter, !killed, ContinuousClock.now - start >= killAfter {
                 kill(pid, SIGKILL)
@@ -107,7 +109,7 @@ enum Shim {
             _ = reader.sleepUntilData(timeout: .milliseconds(2))
         }
         p.waitUntilExit()
-        let unreadable = try reader.drainToEnd { events.append($0) }
+        let unreadable = try reader.drainToEnd(keep)
         group.wait()
         let signaled = p.terminationReason == .uncaughtSignal
         return ShimRun(
