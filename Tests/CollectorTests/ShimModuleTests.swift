@@ -1,0 +1,103 @@
+import Collector
+import Foundation
+import Glibc
+import SessionStore
+import TestSupport
+import XCTest
+
+/// Module records for a library loaded with dlopen (noticed when it allocates) and unloaded with dlclose.
+final class ShimModuleTests: XCTestCase {
+    func testDlopenedLibraryIsReportedBeforeItsStacksAndUnloadedAfterDlclose() throws {
+        let lib = try CProgram.build("plug", source: """
+            #include <stdlib.h>
+            __attribute__((noinline)) void *plug_alloc(size_t n) { return malloc(n); }
+            """, sharedObject: true)
+        let program = try CProgram.build("loader", source: """
+            #include <dlfcn.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            int main(int argc, char **argv) {
+                (void)argc;
+                void *h = dlopen(argv[1], RTLD_NOW);
+                if (!h) { fprintf(stderr, "%s\\n", dlerror()); return 1; }
+                void *(*plug_alloc)(size_t) = (void *(*)(size_t))dlsym(h, "plug_alloc");
+                printf("plug_alloc %p\\n", (void *)plug_alloc);
+                void *p = plug_alloc(4321);
+                printf("plugged %p\\n", p);
+                dlclose(h);
+                void *q = malloc(1234);
+                printf("after %p\\n", q);
+                free(p);
+                free(q);
+                return 0;
+            }
+            """, extraFlags: ["-ldl"])
+        let run = try Shim.run(program.path, arguments: [lib.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let plugAlloc = try run.value("plug_alloc")
+        let p = try run.value("plugged")
+
+        let moduleIndex = run.events.firstIndex { if case .module(let m) = $0 { return m.path == lib.path } else { return false } }
+        let mi = try XCTUnwrap(moduleIndex, "no module record for \(lib.path)")
+        guard case .module(let module) = run.events[mi] else { return XCTFail() }
+        XCTAssertTrue(module.lo <= plugAlloc && plugAlloc < module.hi)
+        XCTAssertEqual(module.lo & 0xfff, 0, "the library's first PT_LOAD starts at vaddr 0")
+        XCTAssertEqual(module.bias, module.lo)
+        let readelf = try Run.capture(["/usr/bin/env", "readelf", "-n", lib.path]).stdout
+        let hex = readelf.split(separator: "\n").first { $0.contains("Build ID:") }?.split(separator: " ").last.map(String.init)
+        XCTAssertNotNil(hex)
+        XCTAssertEqual(module.buildID.map { String(format: "%02x", $0) }.joined(), hex)
+
+        let allocIndex = run.events.firstIndex { if case .alloc(let a) = $0 { return a.address == p && a.size == 4321 } else { return false } }
+        let ai = try XCTUnwrap(allocIndex)
+        guard case .alloc(let a) = run.events[ai], case .shim(let id) = a.stack else { return XCTFail("no stack") }
+        let stackIndex = try XCTUnwrap(run.events.firstIndex { if case .stack(id, _, _) = $0 { return true } else { return false } })
+        XCTAssertLessThan(mi, stackIndex, "the module record precedes the stack whose frame lies in it")
+        XCTAssertLessThan(stackIndex, ai)
+        let frames = run.frames(of: a)
+        XCTAssertTrue(module.lo <= (frames.first ?? 0) && (frames.first ?? 0) < module.hi, "frame 0 is in plug_alloc")
+
+        let unloadIndex = run.events.firstIndex(of: .moduleUnload(id: module.id))
+        let ui = try XCTUnwrap(unloadIndex, "no unload record after dlclose")
+        XCTAssertLessThan(ai, ui)
+        let after = try run.value("after")
+        let lateAlloc = run.events.firstIndex { if case .alloc(let x) = $0 { return x.address == after && x.size == 1234 } else { return false } }
+        XCTAssertLessThan(ui, try XCTUnwrap(lateAlloc), "the unload is recorded when dlclose returns")
+    }
+
+    /// After dlclose the same call site gets a new stack id: a library loaded later at the same addresses
+    /// must not inherit the old stacks.
+    func testStackIdsChangeAcrossDlclose() throws {
+        let lib = try CProgram.build("plug2", source: """
+            #include <stdlib.h>
+            __attribute__((noinline)) void *plug_alloc(size_t n) { return malloc(n); }
+            """, sharedObject: true)
+        let program = try CProgram.build("reloader", source: """
+            #include <dlfcn.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            __attribute__((noinline)) void *site(size_t n) { return malloc(n); }
+            int main(int argc, char **argv) {
+                (void)argc;
+                void *v[3];
+                for (int i = 0; i < 3; i++) {
+                    if (i == 2) dlclose(dlopen(argv[1], RTLD_NOW));
+                    v[i] = site(5001 + i); /* one call site, so one stack, until the dlclose */
+                }
+                printf("a %p\\nb %p\\nc %p\\n", v[0], v[1], v[2]);
+                return 0;
+            }
+            """, extraFlags: ["-ldl"])
+        let run = try Shim.run(program.path, arguments: [lib.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        func stack(_ label: String, _ size: UInt64) throws -> StackRef {
+            let v = try run.value(label)
+            return try XCTUnwrap(run.allocs(at: v).first { $0.size == size }).stack
+        }
+        let a = try stack("a", 5001), b = try stack("b", 5002), c = try stack("c", 5003)
+        XCTAssertNotEqual(a, .none)
+        XCTAssertEqual(a, b, "one call site, one stack id")
+        XCTAssertNotEqual(a, c, "after dlclose the same frames get a fresh id")
+        if case .shim(let ia) = a, case .shim(let ic) = c { XCTAssertEqual(run.stacks[ia], run.stacks[ic]) } else { XCTFail() }
+    }
+}
