@@ -325,6 +325,10 @@ static void fork_parent(void) {
 }
 static void fork_child(void) {
     ls_modules_unlock();
+    if (!ls_ring.hdr) { /* an earlier child's ring creation failed: this process is a pass-through */
+        ls_tls.guard--;
+        return;
+    }
     /* The parent's ring is shared memory: the child gets its own, one generation on, so that nothing counts
        as already sent, and no collector waits on it. */
     uint32_t gen = ls_ring_gen();

@@ -100,4 +100,38 @@ final class ShimModuleTests: XCTestCase {
         XCTAssertNotEqual(a, c, "after dlclose the same frames get a fresh id")
         if case .shim(let ia) = a, case .shim(let ic) = c { XCTAssertEqual(run.stacks[ia], run.stacks[ic]) } else { XCTFail() }
     }
+
+    /// A library the program links against is initialized before the preloaded shim: what its constructor
+    /// allocates is recorded all the same (the shim initializes on its first call), with its call site.
+    func testAllocationInAConstructorThatRunsBeforeTheShimsIsRecorded() throws {
+        let lib = try CProgram.build("early", source: """
+            #include <stdio.h>
+            #include <stdlib.h>
+            void *early_block;
+            __attribute__((noinline)) void *early_site(void) { return malloc(5555); }
+            __attribute__((constructor)) static void early_init(void) { early_block = early_site(); }
+            """, sharedObject: true)
+        let program = try CProgram.build("earlymain", source: """
+            #include <stdio.h>
+            extern void *early_block;
+            void *early_site(void);
+            int main(void) { printf("early %p\\nearly_site %p\\n", early_block, (void *)early_site); return 0; }
+            """, extraFlags: [lib.path, "-Wl,-rpath,\(lib.directory.path)"])
+        // The loader's own account of the order, so this test knows it checks what it says.
+        var env = ProcessInfo.processInfo.environment
+        env["LD_PRELOAD"] = try BuildProducts.shim
+        env["LD_DEBUG"] = "files"
+        let order = try Run.capture([program.path], environment: env).stderr.split(separator: "\n").filter { $0.contains("calling init") }
+        let libAt = order.firstIndex { $0.hasSuffix(lib.path) || $0.hasSuffix("libearly.so") }
+        let shimAt = order.firstIndex { $0.hasSuffix("libleakshim.so") }
+        XCTAssertLessThan(try XCTUnwrap(libAt, "\(order)"), try XCTUnwrap(shimAt, "\(order)"))
+
+        let run = try Shim.run(program.path)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let block = try run.value("early"), site = try run.value("early_site")
+        let found = run.allocs(at: block).filter { $0.size == 5555 }
+        XCTAssertEqual(found.count, 1)
+        let frame = run.frames(of: try XCTUnwrap(found.first)).first ?? 0
+        XCTAssertTrue(site < frame && frame < site + 64, "frame 0 0x\(String(frame, radix: 16)) is not in early_site")
+    }
 }
