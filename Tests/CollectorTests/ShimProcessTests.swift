@@ -220,4 +220,90 @@ final class ShimProcessTests: XCTestCase {
             XCTAssertLessThan(allocAt ?? .max, freeAt ?? -1)
         }
     }
+
+    /// With no collector, a full ring drops and counts at once instead of blocking the app; a collector that
+    /// attaches later bumps the generation and gets new records with their stacks and modules re-sent.
+    func testFullRingWithoutReaderDropsAndCountsThenAttachWorks() throws {
+        let program = try CProgram.build("noreader", source: CSnippets.handshake + """
+            #include <stdlib.h>
+            #include <time.h>
+            __attribute__((noinline)) void *site(size_t n) { return malloc(n); }
+            int main(int argc, char **argv) {
+                (void)argc;
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                for (int i = 0; i < 100000; i++) free(site(100));
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                printf("ms %ld\\n", (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+                fflush(stdout);
+                write_pid(argv[1]);
+                wait_for_file(argv[2]);
+                void *p = site(7777);
+                printf("late %p\\n", p);
+                return 0;
+            }
+            """)
+        let pidFile = program.directory.appendingPathComponent("pid").path
+        let goFile = program.directory.appendingPathComponent("go").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program.path)
+        p.arguments = [pidFile, goFile]
+        var env = ProcessInfo.processInfo.environment
+        env["LD_PRELOAD"] = try BuildProducts.shim
+        env["LEAKSHIM_RING_SIZE"] = "100000"
+        env.removeValue(forKey: "LEAKSHIM_COLLECTOR_PID")
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let pid = try waitForPID(in: pidFile)
+        XCTAssertEqual(pid, p.processIdentifier)
+        let ring = try RingMapping.open(pid: pid)
+        XCTAssertEqual(ring.dataSize, 131072, "LEAKSHIM_RING_SIZE is rounded up to a power of two")
+        XCTAssertEqual(ring.flags & LR_FLAG_EXPECT_COLLECTOR, 0)
+        let lost = lr_load_acquire_u64(&ring.header.pointee.lost_events)
+        // 200000 records of 48 and 16 bytes cannot fit in 128 KiB: most were dropped, none waited.
+        XCTAssertGreaterThan(lost, 150_000)
+        XCTAssertGreaterThan(lr_load_acquire_u64(&ring.header.pointee.lost_bytes), 100 * 50_000)
+        XCTAssertEqual(lr_load_acquire_u64(&ring.header.pointee.waits), 0)
+        let reader = RingReader(mapping: ring)
+        try reader.attach(mode: .attach)
+        XCTAssertEqual(reader.counters, RingCounters())
+        FileManager.default.createFile(atPath: goFile, contents: nil)
+        var events: [Event] = []
+        while p.isRunning {
+            try reader.drain { events.append($0) }
+            _ = reader.sleepUntilData(timeout: .milliseconds(2))
+        }
+        _ = try reader.drainToEnd { events.append($0) }
+        p.waitUntilExit()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let run = ShimRun(pid: pid, events: events, stdout: stdout, stderr: "", status: p.terminationStatus,
+                          counters: reader.counters, info: reader.info, unreadableBytes: 0)
+        XCTAssertLessThan(try run.value("ms"), 5000, "the app was held up by a ring nobody reads")
+        let late = try run.value("late")
+        let a = try XCTUnwrap(run.allocs(at: late).first { $0.size == 7777 }, "\(events)")
+        guard case .shim(let id) = a.stack else { return XCTFail("no stack") }
+        XCTAssertNotNil(run.stacks[id], "the stack was re-sent in the new generation")
+        XCTAssertTrue(events.contains { if case .module(let m) = $0 { return m.path == program.path } else { return false } })
+        XCTAssertEqual(run.counters.lostEvents, 0)
+    }
+
+    /// LEAKSHIM_DEPTH cuts deep stacks, marks them truncated and counts them.
+    func testDepthLimitTruncatesAndCounts() throws {
+        let program = try CProgram.build("deep", source: """
+            #include <stdio.h>
+            #include <stdlib.h>
+            __attribute__((noinline)) void *down(int n) { return n ? down(n - 1) : malloc(999); }
+            int main(void) { printf("p %p\\n", down(100)); return 0; }
+            """)
+        let run = try Shim.run(program.path, environment: ["LEAKSHIM_DEPTH": "16"])
+        XCTAssertEqual(run.info.maxDepth, 16)
+        let a = try XCTUnwrap(run.allocs(at: try run.value("p")).first { $0.size == 999 })
+        guard case .shim(let id) = a.stack else { return XCTFail("no stack") }
+        let truncated = run.events.contains { if case .stack(id, let f, true) = $0 { return f.count == 16 } else { return false } }
+        XCTAssertTrue(truncated, "a 16-frame stack marked truncated")
+        XCTAssertGreaterThanOrEqual(run.counters.truncatedStacks, 1)
+    }
 }

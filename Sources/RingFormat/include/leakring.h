@@ -22,6 +22,11 @@
  *   A free/munmap record is committed *before* the real free/munmap runs, and an alloc/mmap record
  *   is reserved after the real call returns, so the reader always sees the free of p before the next
  *   allocation that reuses p, whichever threads did them.
+ *   A stack's STACK record goes out in the same reservation as (just before) the first ALLOC/MMAP that
+ *   uses it in a generation; all MODULE records of the live modules go out in that generation before
+ *   the first STACK. Two threads racing may both send one stack in a generation: same id, same frames.
+ *   Stack ids are 1-based and may have gaps; a dlclose makes the same frames get a new id afterwards.
+ *   UNMODULE is sent only in a generation that carried the module's MODULE record.
  *
  * Reader protocol (collector):
  *   - Reads records in position order from read_pos. A zero size word means "not yet committed":
@@ -44,7 +49,16 @@
  *
  * Wake-up: the reader sleeps (FUTEX_WAIT with a timeout) on reader_sleeping == 1 only when the ring is
  * empty. A writer that commits while reader_sleeping == 1 and the ring is at least 1/4 full wakes it.
- * No syscall per event.
+ * No syscall per event. The waking writer exchanges reader_sleeping to 0 first, so one writer pays for
+ * the FUTEX_WAKE; the reader clears it too when it wakes. The futex is shared (not _PRIVATE).
+ *
+ * Launch: the shim sets LR_FLAG_EXPECT_COLLECTOR when LEAKSHIM_COLLECTOR_PID equals its parent's pid.
+ * Such an app, exiting before any reader set reader_pid, waits at exit (until LR_EXPECT_GRACE_NS after
+ * creation) for one: a reader that has the memfd mapped can drain it after the process is gone.
+ * Creation order: header filled, magic stored last, then the seals; unsealed means "not ready yet".
+ *
+ * fork: the child unmaps its parent's ring and creates its own, with cursor generation = the parent's
+ * + 1 (so nothing counts as already sent) and no LR_FLAG_EXPECT_COLLECTOR. exec starts a new ring.
  */
 #ifndef LEAKRING_H
 #define LEAKRING_H
@@ -157,7 +171,9 @@ enum lr_fn {
 
 /* lr_record.flags */
 #define LR_F_PENDING 0x1u   /* FREE/MUNMAP issued by realloc/mremap before the real call: an ALLOC/MMAP with
-                               old_addr == addr, or an UNDO of addr, follows from the same thread */
+                               old_addr == addr, or an UNDO of addr, follows from the same thread.
+                               realloc(p, 0) frees p for good: its FREE (fn REALLOC) is not pending, and a
+                               minimal block an allocator returns instead is an ALLOC of size 0. */
 #define LR_F_FILE 0x2u      /* MMAP: file-backed (not MAP_ANONYMOUS) */
 #define LR_F_TRUNCATED 0x4u /* STACK: cut at max_depth */
 
@@ -180,7 +196,7 @@ typedef struct lr_alloc {
 } lr_alloc;
 
 typedef struct lr_free {
-    lr_record h;
+    lr_record h; /* fn: FREE, or REALLOC/REALLOCARRAY for a realloc's free */
     uint64_t addr;
 } lr_free;
 
@@ -192,18 +208,19 @@ typedef struct lr_mmap {
     uint64_t len;      /* bytes as requested; the collector rounds to pages */
     uint64_t old_addr; /* mremap: the old start (its pending MUNMAP came earlier); else 0 */
     uint64_t time_ns;
-    int32_t prot;
-    int32_t map_flags;
+    int32_t prot;      /* mremap: 0 (unknown) */
+    int32_t map_flags; /* mmap's flags; mremap: its MREMAP_* flags, and LR_F_FILE is never set (the
+                          region keeps the backing of the one it replaces) */
 } lr_mmap;
 
 typedef struct lr_munmap {
-    lr_record h;
+    lr_record h; /* fn: MUNMAP, or MREMAP for mremap's pending release */
     uint64_t addr;
     uint64_t len;
 } lr_munmap;
 
 typedef struct lr_undo {
-    lr_record h; /* fn is LR_FN_REALLOC or LR_FN_MREMAP */
+    lr_record h; /* fn: REALLOC, REALLOCARRAY or MREMAP, the call whose pending release failed */
     uint64_t addr;
 } lr_undo;
 
