@@ -62,18 +62,14 @@ struct ShimRun {
 /// drain until the program exits, then drain to the end.
 enum Shim {
     static func run(
-        _ path: String, arguments: [String] = [], environment: [String: String] = [:], preload: Bool = true,
+        _ path: String, arguments: [String] = [], environment: [String: String?] = [:],
         killAfter: Duration? = nil, timeout: Duration = .seconds(60), whileRunning: ((Int32) throws -> Void)? = nil,
         sink: ((Event) -> Void)? = nil
     ) throws -> ShimRun {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        if preload { env["LD_PRELOAD"] = try BuildProducts.shim }
-        env["LEAKSHIM_COLLECTOR_PID"] = String(getpid())
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
+        p.environment = try Self.environment(environment)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -116,6 +112,16 @@ enum Shim {
             pid: pid, events: events, stdout: String(decoding: outData.data, as: UTF8.self),
             stderr: String(decoding: errData.data, as: UTF8.self), status: signaled ? -p.terminationStatus : p.terminationStatus,
             counters: reader.counters, info: reader.info, unreadableBytes: unreadable)
+    }
+
+    /// This process's environment with the shim preloaded and us as the launching collector, then `extra`
+    /// applied (a nil value removes the variable).
+    static func environment(_ extra: [String: String?] = [:]) throws -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["LD_PRELOAD"] = try BuildProducts.shim
+        env["LEAKSHIM_COLLECTOR_PID"] = String(getpid())
+        for (k, v) in extra { env[k] = v }
+        return env
     }
 
     /// Runtime address ranges of a program's functions: the address it printed as "fn NAME 0x…" plus the
@@ -203,10 +209,7 @@ final class ShimHarnessTests: XCTestCase {
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/sh")
         shell.arguments = ["-c", "\"$0\" \"$1\" \"$2\"; true", program.path, pidFile, goFile]
-        var env = ProcessInfo.processInfo.environment
-        env["LD_PRELOAD"] = try BuildProducts.shim
-        env["LEAKSHIM_COLLECTOR_PID"] = String(getpid())
-        shell.environment = env
+        shell.environment = try Shim.environment()
         try shell.run()
         defer {
             FileManager.default.createFile(atPath: goFile, contents: nil)
@@ -235,11 +238,7 @@ final class ShimHarnessTests: XCTestCase {
             """)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: program.path)
-        var env = ProcessInfo.processInfo.environment
-        env["LD_PRELOAD"] = try BuildProducts.shim
-        env["LEAKSHIM_COLLECTOR_PID"] = String(getpid())
-        env["LEAKSHIM_DISABLE"] = "1"
-        p.environment = env
+        p.environment = try Shim.environment(["LEAKSHIM_DISABLE": "1"])
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -118,10 +118,7 @@ final class ShimModuleTests: XCTestCase {
             int main(void) { printf("early %p\\nearly_site %p\\n", early_block, (void *)early_site); return 0; }
             """, extraFlags: [lib.path, "-Wl,-rpath,\(lib.directory.path)"])
         // The loader's own account of the order, so this test knows it checks what it says.
-        var env = ProcessInfo.processInfo.environment
-        env["LD_PRELOAD"] = try BuildProducts.shim
-        env["LD_DEBUG"] = "files"
-        let order = try Run.capture([program.path], environment: env).stderr.split(separator: "\n").filter { $0.contains("calling init") }
+        let order = try Run.capture([program.path], environment: try Shim.environment(["LD_DEBUG": "files", "LEAKSHIM_COLLECTOR_PID": nil])).stderr.split(separator: "\n").filter { $0.contains("calling init") }
         let libAt = order.firstIndex { $0.hasSuffix(lib.path) || $0.hasSuffix("libearly.so") }
         let shimAt = order.firstIndex { $0.hasSuffix("libleakshim.so") }
         XCTAssertLessThan(try XCTUnwrap(libAt, "\(order)"), try XCTUnwrap(shimAt, "\(order)"))

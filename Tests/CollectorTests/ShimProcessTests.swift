@@ -248,11 +248,7 @@ final class ShimProcessTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: program.path)
         p.arguments = [pidFile, goFile]
-        var env = ProcessInfo.processInfo.environment
-        env["LD_PRELOAD"] = try BuildProducts.shim
-        env["LEAKSHIM_RING_SIZE"] = "100000"
-        env.removeValue(forKey: "LEAKSHIM_COLLECTOR_PID")
-        p.environment = env
+        p.environment = try Shim.environment(["LEAKSHIM_RING_SIZE": "100000", "LEAKSHIM_COLLECTOR_PID": nil])
         let out = Pipe()
         p.standardOutput = out
         try p.run()
