@@ -54,20 +54,26 @@ let package = Package(
             ]
         ),
 
+        // What both CLIs share: one-line errors and exit codes.
+        .target(
+            name: "CLISupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
         // Reads sessions, sorts and filters, renders text and JSON.
         .target(name: "LeakReport", dependencies: ["SessionStore"]),
 
         .executableTarget(
             name: "leakcollect",
             dependencies: [
-                "Collector", "LeakReport",
+                "Collector", "LeakReport", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "leakreport",
             dependencies: [
-                "LeakReport",
+                "LeakReport", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
