@@ -136,7 +136,7 @@ final class TrackerTests: XCTestCase {
         let s1 = t.internKernelStack([0xffff_ffff_8100_0000, 0xffff_ffff_8100_1000])
         let s2 = t.internKernelStack([0xffff_ffff_8100_0000, 0xffff_ffff_8100_1000])
         XCTAssertEqual(s1, s2)
-        t.apply(.alloc(Allocation(address: 0x1000, size: 192, kind: .kernelSlab, function: .kmalloc, stack: .session(s1), time: 1, pid: 42, comm: "pipehog")))
+        t.apply(.alloc(Allocation(address: 0x1000, size: 192, kind: .kernelSlab, function: .kmalloc, stack: .session(s1), time: 1, pid: 42, comm: TaskName("pipehog"))))
         t.apply(.alloc(Allocation(address: 0x1000, size: 4096, kind: .kernelPage, function: .pageAlloc, stack: .session(s1), time: 1)))
         t.apply(alloc(0x1000, 8))
         let b = t.cut(at: 1).batch
@@ -144,6 +144,13 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(Set(b.liveUpserts.map(\.kind)), [.kernelSlab, .kernelPage, .heap])
         XCTAssertEqual(b.liveUpserts.first { $0.kind == .kernelSlab }?.comm, "pipehog")
         XCTAssertEqual(b.liveUpserts.first { $0.kind == .kernelSlab }?.pid, 42)
+    }
+
+    func testTaskNamesKeepFifteenBytes() {
+        XCTAssertEqual(TaskName("pipehog").description, "pipehog")
+        XCTAssertEqual(TaskName("a-very-long-command-name").description, "a-very-long-com")
+        XCTAssertEqual(TaskName(bytes: Array("kworker/0:1".utf8) + [0, 65, 66]).description, "kworker/0:1")
+        XCTAssertEqual(TaskName("x"), TaskName(bytes: [120, 0]))
     }
 
     func testStacksResolveAgainstTheModulesLoadedWhenTheyArrived() {
