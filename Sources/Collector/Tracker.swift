@@ -168,13 +168,15 @@ public final class Tracker {
     }
 
     private func map(_ a: Allocation) {
-        if let old = a.replaces { pendingPieces.removeValue(forKey: old) }
+        var backing = a.backing ?? .anonymous
+        // mremap's result keeps the backing of the region it moved or resized.
+        if let old = a.replaces, let pieces = pendingPieces.removeValue(forKey: old), let first = pieces.first { backing = first.backing }
         let (lo, hi) = pageRange(a.address, a.size)
         guard lo < hi else { return }
         // A new mapping replaces whatever it overlaps (MAP_FIXED, or an unmap the collector missed).
         _ = removeRange(lo, hi)
         let r = Region(
-            start: lo, end: hi, stack: resolve(a.stack), time: a.time, tid: a.tid, function: a.function, backing: a.backing ?? .anonymous)
+            start: lo, end: hi, stack: resolve(a.stack), time: a.time, tid: a.tid, function: a.function, backing: backing)
         regions.insert(r)
         totals.add(stack: r.stack, kind: .mmap, bytes: r.size, blocks: 1, newAllocation: true)
     }

@@ -116,6 +116,18 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(t.liveCount(.mmap), 3)
     }
 
+    func testMremapKeepsTheBackingOfTheRegionItMoves() {
+        let t = tracker()
+        let base: UInt64 = 0x7f00_0000_0000
+        t.apply(.alloc(Allocation(address: base, size: 4096, kind: .mmap, function: .mmap, stack: .shim(1), time: 1, backing: .file)))
+        t.apply(.unmap(address: base, length: 4096, pending: true))
+        t.apply(.alloc(Allocation(address: base + 0x10000, size: 8192, kind: .mmap, function: .mremap, stack: .shim(2), time: 2, replaces: base, backing: .anonymous)))
+        let rows = t.cut(at: 1).batch.liveUpserts
+        XCTAssertEqual(rows.map { [$0.address, $0.size] }, [[base + 0x10000, 8192]])
+        XCTAssertEqual(rows.first?.backing, .file)
+        XCTAssertEqual(rows.first?.function, .mremap)
+    }
+
     func testMremapMovesTheRegionToTheMremapSiteAndUndoRestoresIt() {
         let t = tracker()
         let base: UInt64 = 0x7f00_0000_0000
