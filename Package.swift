@@ -13,7 +13,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
@@ -50,8 +49,16 @@ let package = Package(
             name: "Collector",
             dependencies: [
                 "RingFormat", "CLibDW", "SessionStore",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The per-event path runs millions of times a second; the tracker is single-threaded by
+            // design, so the dynamic exclusivity checks on its properties buy nothing there.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+        ),
+
+        // What both CLIs share: one-line errors and exit codes.
+        .target(
+            name: "CLISupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Reads sessions, sorts and filters, renders text and JSON.
@@ -60,14 +67,14 @@ let package = Package(
         .executableTarget(
             name: "leakcollect",
             dependencies: [
-                "Collector", "LeakReport",
+                "Collector", "LeakReport", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "leakreport",
             dependencies: [
-                "LeakReport",
+                "LeakReport", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,7 +82,9 @@ let package = Package(
         // Compiles and runs the small C/C++ programs the tests assert on; finds this build's products.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "RingFormat", "SessionStore", "TestSupport"]),
-        .testTarget(name: "LeakReportTests", dependencies: ["LeakReport", "SessionStore", "TestSupport"]),
+        .testTarget(
+            name: "LeakReportTests",
+            dependencies: ["LeakReport", "SessionStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

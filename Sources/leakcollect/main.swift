@@ -1,3 +1,3 @@
-import Collector
-import LeakReport
-print("leakcollect")
+import CLISupport
+
+CommandMain.run(LeakCollectCommand.self, toolName: "leakcollect")
