@@ -33,8 +33,14 @@ static void init(void) {
     ls_config_load();
     page_mask = (uintptr_t)getauxval(AT_PAGESZ) - 1;
     int expect = ls_config.collector_pid != 0 && getppid() == ls_config.collector_pid;
-    int ok = !ls_config.disable && ls_stacks_init() == 0 && ls_modules_init() == 0 && ls_ring_create(0, expect) == 0;
+    /* The ring first: it is the big mapping, the one most likely to be refused. */
+    int ok = !ls_config.disable && ls_ring_create(0, expect) == 0;
+    if (ok && (ls_stacks_init() != 0 || ls_modules_init() != 0)) {
+        ls_ring_forget(); /* no ring rather than one that never fills */
+        ok = 0;
+    }
     if (ok) pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (ok) ls_ring_wait_reader(); /* launched by a collector: let it open the ring before anything can be lost */
     errno = saved;
     __atomic_store_n(&state, ok ? ST_ACTIVE : ST_OFF, __ATOMIC_RELEASE); /* publishes everything init wrote */
 }
@@ -344,5 +350,5 @@ __attribute__((constructor)) static void leakshim_start(void) {
 }
 
 __attribute__((destructor)) static void leakshim_stop(void) {
-    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE) ls_ring_wait_reader_at_exit();
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE) ls_ring_wait_reader();
 }

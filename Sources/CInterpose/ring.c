@@ -170,12 +170,14 @@ void ls_ring_lost(uint64_t events, uint64_t bytes) {
 
 void ls_ring_count(uint64_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 
-void ls_ring_wait_reader_at_exit(void) {
-    /* A launched app that exits before its collector opened the ring would take every record with it. */
+void ls_ring_wait_reader(void) {
+    /* A launched app that crashes or exits before its collector opened the ring takes every record with it. */
     if (!(ls_ring.flags & LR_FLAG_EXPECT_COLLECTOR)) return;
+    int saved = errno;
     while (lr_load_acquire_i32(&ls_ring.hdr->reader_pid) == 0 &&
            clock_ns(CLOCK_MONOTONIC) - ls_ring.start_mono < LR_EXPECT_GRACE_NS) {
-        struct timespec ts = {0, 1000000};
+        struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
     }
+    errno = saved;
 }

@@ -81,7 +81,7 @@ int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *e
 void ls_ring_wake(uint64_t end);
 void ls_ring_lost(uint64_t events, uint64_t bytes);
 void ls_ring_count(uint64_t *counter);
-void ls_ring_wait_reader_at_exit(void);
+void ls_ring_wait_reader(void); /* LR_FLAG_EXPECT_COLLECTOR: until a reader claims the ring, or the grace ends */
 uint64_t ls_now_coarse(void);
 uint32_t ls_tid(void);
 

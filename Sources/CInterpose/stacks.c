@@ -41,7 +41,7 @@ static void *map_anon(size_t len) {
 
 int ls_stacks_init(void) {
     table = map_anon(TABLE_SLOTS * sizeof(uint32_t));
-    for (uint64_t bytes = 512ull << 20; !pool && bytes >= (16u << 20); bytes /= 2) {
+    for (uint64_t bytes = 256ull << 20; !pool && bytes >= (16u << 20); bytes /= 2) { /* address space only */
         pool = map_anon(bytes);
         pool_words = bytes / 8;
     }

@@ -192,6 +192,23 @@ final class ShimHarnessTests: XCTestCase {
         XCTAssertEqual(run.unreadableBytes, 0)
     }
 
+    /// A launched program waits for its collector right after creating the ring, so even one that crashes
+    /// at once leaves every record to the collector that mapped the ring.
+    func testProgramThatCrashesAtOnceLosesNothing() throws {
+        let program = try CProgram.build("crash", source: """
+            #include <stdlib.h>
+            int main(void) {
+                for (int i = 0; i < 3; i++) malloc(3000 + i);
+                volatile int *bad = (int *)16;
+                return *bad;
+            }
+            """)
+        let run = try Shim.run(program.path)
+        XCTAssertEqual(run.status, -SIGSEGV)
+        XCTAssertEqual(run.allocs.filter { (3000..<3003).contains($0.size) }.map(\.size), [3000, 3001, 3002])
+        XCTAssertEqual(run.counters.lostEvents, 0)
+    }
+
     /// A grandchild inherits LEAKSHIM_COLLECTOR_PID, but its parent is not the collector: it must not wait.
     func testGrandchildDoesNotExpectTheCollector() throws {
         let program = try CProgram.build("grandchild", source: CSnippets.handshake + """
@@ -208,8 +225,9 @@ final class ShimHarnessTests: XCTestCase {
         let goFile = program.directory.appendingPathComponent("go").path
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", "\"$0\" \"$1\" \"$2\"; true", program.path, pidFile, goFile]
-        shell.environment = try Shim.environment()
+        // Only the grandchild gets the shim: a preloaded shell, our direct child, would wait for us.
+        shell.arguments = ["-c", "LD_PRELOAD=\"$3\" \"$0\" \"$1\" \"$2\"; true", program.path, pidFile, goFile, try BuildProducts.shim]
+        shell.environment = try Shim.environment(["LD_PRELOAD": nil])
         try shell.run()
         defer {
             FileManager.default.createFile(atPath: goFile, contents: nil)
@@ -247,6 +265,47 @@ final class ShimHarnessTests: XCTestCase {
         }
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertEqual(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "fine\n")
+    }
+
+    /// When the shim cannot set up (here: its ring does not fit under the address-space limit), it steps
+    /// aside: no ring, and the program runs as if the shim were not there.
+    func testSetupFailureLeavesAPassThrough() throws {
+        let program = try CProgram.build("limited", source: CSnippets.handshake + """
+            #include <stdlib.h>
+            #include <string.h>
+            int main(int argc, char **argv) {
+                (void)argc;
+                char *p = malloc(100);
+                strcpy(p, "fine");
+                void *q = realloc(malloc(10), 100000);
+                write_pid(argv[1]);
+                wait_for_file(argv[2]);
+                printf("%s\\n", p);
+                free(p);
+                free(q);
+                return 0;
+            }
+            """)
+        let pidFile = program.directory.appendingPathComponent("pid").path
+        let goFile = program.directory.appendingPathComponent("go").path
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // A 1 GiB ring needs 2 GiB of address space; the limit is 1.5 GiB.
+        shell.arguments = ["-c", "ulimit -v 1500000; exec \"$0\" \"$1\" \"$2\"", program.path, pidFile, goFile]
+        shell.environment = try Shim.environment(["LEAKSHIM_RING_SIZE": "1g", "LEAKSHIM_COLLECTOR_PID": nil])
+        let out = Pipe()
+        shell.standardOutput = out
+        try shell.run()
+        defer { if shell.isRunning { kill(shell.processIdentifier, SIGKILL) } }
+        let pid = try waitForPID(in: pidFile)
+        XCTAssertEqual(pid, shell.processIdentifier, "exec kept the pid")
+        XCTAssertThrowsError(try RingMapping.open(pid: pid)) { XCTAssertEqual($0 as? RingError, .noRing(pid: pid)) }
+        let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
+        XCTAssertTrue(maps.contains("libleakshim.so"), "the shim was loaded")
+        FileManager.default.createFile(atPath: goFile, contents: nil)
+        shell.waitUntilExit()
+        XCTAssertEqual(shell.terminationStatus, 0)
         XCTAssertEqual(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "fine\n")
     }
 }

@@ -53,8 +53,9 @@
  * the FUTEX_WAKE; the reader clears it too when it wakes. The futex is shared (not _PRIVATE).
  *
  * Launch: the shim sets LR_FLAG_EXPECT_COLLECTOR when LEAKSHIM_COLLECTOR_PID equals its parent's pid.
- * Such an app, exiting before any reader set reader_pid, waits at exit (until LR_EXPECT_GRACE_NS after
- * creation) for one: a reader that has the memfd mapped can drain it after the process is gone.
+ * Such an app waits right after creating the ring (and again at exit) until a reader sets reader_pid,
+ * at most until LR_EXPECT_GRACE_NS after creation: a reader that has the memfd mapped can drain it
+ * even after the process crashed or exited.
  * Creation order: header filled, magic stored last, then the seals; unsealed means "not ready yet".
  *
  * fork: the child unmaps its parent's ring and creates its own, with cursor generation = the parent's
