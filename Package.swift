@@ -26,7 +26,7 @@ let package = Package(
             dependencies: ["RingFormat"],
             cSettings: [
                 .define("_GNU_SOURCE"),
-                .unsafeFlags(["-O2", "-fvisibility=hidden", "-ftls-model=initial-exec", "-Wall", "-Wextra"]),
+                .unsafeFlags(["-O2", "-fno-omit-frame-pointer", "-fvisibility=hidden", "-ftls-model=initial-exec", "-Wall", "-Wextra"]),
             ],
             linkerSettings: [
                 .linkedLibrary("unwind"),

@@ -3,6 +3,7 @@
 #define UNW_LOCAL_ONLY /* the _UL variants: fast local unwinding, in libunwind.so.8 itself */
 #include <libunwind.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -107,10 +108,44 @@ static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated) {
     return NULL;
 }
 
+static __thread uintptr_t stack_lo, stack_hi; /* this thread's stack; lo == hi == 1 when unknown */
+
+static void find_stack(void) {
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    stack_lo = stack_hi = 1;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return; /* may allocate: we hold the guard */
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        stack_lo = (uintptr_t)addr;
+        stack_hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* LEAKSHIM_UNWIND=fp: follows saved frame pointers, only ever upwards inside this thread's stack, so it
+ * reads nothing unmapped. A function built without frame pointers hides its caller's frame, as with
+ * every frame-pointer unwinder; 0 frames (another stack, no pointers) falls back to libunwind. */
+__attribute__((noinline)) static int fp_backtrace(uint64_t *buf, int want) {
+    if (LS_UNLIKELY(stack_hi == 0)) find_stack();
+    const uintptr_t *fp = __builtin_frame_address(0);
+    int n = 0;
+    while (n < want && (uintptr_t)fp >= stack_lo && (uintptr_t)fp + 16 <= stack_hi && !((uintptr_t)fp & 7)) {
+        uintptr_t ret = fp[1];
+        const uintptr_t *next = (const uintptr_t *)fp[0];
+        if (ret < 4096) break;
+        buf[n++] = ret;
+        if (next <= fp) break;
+        fp = next;
+    }
+    return n;
+}
+
 struct ls_stack *ls_stack_capture(void) {
     uint32_t want = ls_config.depth + SLACK;
     uint64_t buf[want];
-    int got = unw_backtrace((void **)buf, (int)want);
+    int got = ls_config.fp_unwind ? fp_backtrace(buf, (int)want) : 0;
+    if (got < 2) got = unw_backtrace((void **)buf, (int)want);
     if (got <= 0) return NULL;
     uint32_t skip = 0;
     while (skip < (uint32_t)got && buf[skip] - own_lo < own_hi - own_lo) skip++;

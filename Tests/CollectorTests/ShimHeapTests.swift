@@ -229,4 +229,31 @@ final class ShimHeapTests: XCTestCase {
         XCTAssertTrue(seenModules.contains { $0.path.hasSuffix("/libc.so.6") })
         XCTAssertFalse(seenModules.contains { $0.path.contains("vdso") })
     }
+
+    /// LEAKSHIM_UNWIND=fp walks frame pointers instead of libunwind: for code built with them (the test
+    /// programs are) it finds the same call sites, innermost two frames included.
+    func testFramePointerUnwindingFindsTheSameCallSites() throws {
+        let (program, run, ranges) = try heapRun()
+        let fp = try Shim.run(program.path, environment: ["LEAKSHIM_UNWIND": "fp"])
+        XCTAssertEqual(fp.status, 0, fp.stderr)
+        let fpRanges = try Shim.functionRanges(program, fp)
+        XCTAssertEqual(fpRanges["main"]?.count, ranges["main"]?.count)
+        let labels = ["malloc", "calloc", "realloc_null", "reallocarray", "posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc"]
+        for label in labels {
+            func sitePair(_ r: ShimRun, _ rr: [String: Range<UInt64>]) throws -> [UInt64] {
+                let p = try r.value(label)
+                let a = try XCTUnwrap(r.allocs(at: p).first { $0.function != .malloc || label == "malloc" }, label)
+                // Offsets from main's start: the two runs load the program at different addresses.
+                let base = try XCTUnwrap(rr["main"]).lowerBound
+                return r.frames(of: a).prefix(2).map { $0 &- base }
+            }
+            let viaFP = try sitePair(fp, fpRanges), viaLibunwind = try sitePair(run, ranges)
+            XCTAssertEqual(viaFP.count, 2, label)
+            XCTAssertEqual(viaFP, viaLibunwind, label)
+        }
+        // The walk really ran: it stops in libc's start code (no frame pointers), libunwind reads on to _start.
+        let viaFP = fp.frames(of: try XCTUnwrap(fp.allocs(at: try fp.value("malloc")).first))
+        let viaLibunwind = run.frames(of: try XCTUnwrap(run.allocs(at: try run.value("malloc")).first))
+        XCTAssertLessThan(viaFP.count, viaLibunwind.count)
+    }
 }
