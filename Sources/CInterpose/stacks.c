@@ -53,13 +53,17 @@ int ls_stacks_init(void) {
     return 0;
 }
 
+/* Each frame is mixed on its own (with its position) and the results summed, so the multiplies run in
+ * parallel instead of as one serial chain: this is on every allocation. */
 static uint64_t hash_frames(const uint64_t *f, uint32_t n, uint32_t modgen, int truncated) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)modgen << 1 | (uint64_t)truncated);
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)modgen << 1 | (uint64_t)truncated) ^ n;
     for (uint32_t i = 0; i < n; i++) {
-        h = (h ^ f[i]) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
+        uint64_t x = (f[i] + i * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
+        h += x ^ (x >> 29);
     }
-    return h;
+    h ^= h >> 32;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
 }
 
 static int same(const struct ls_stack *s, uint64_t h, const uint64_t *f, uint32_t n, int truncated, uint32_t modgen) {
