@@ -321,17 +321,23 @@ LS_EXPORT int dlclose(void *handle) {
     return r;
 }
 
+/* fork from a signal handler that interrupted the shim on this thread: the shim's own state is mid-change */
+static __thread int fork_nested;
+
 static void fork_prepare(void) {
+    fork_nested = ls_tls.guard != 0;
     ls_tls.guard++;
-    ls_modules_lock(); /* the child must not inherit a module table half-way through a change */
+    if (!fork_nested) ls_modules_lock(); /* the child must not inherit a module table half-way through a change */
 }
 static void fork_parent(void) {
-    ls_modules_unlock();
+    if (!fork_nested) ls_modules_unlock();
     ls_tls.guard--;
 }
 static void fork_child(void) {
-    ls_modules_unlock();
-    if (!ls_ring.hdr) { /* an earlier child's ring creation failed: this process is a pass-through */
+    if (!fork_nested) ls_modules_unlock();
+    if (fork_nested || !ls_ring.hdr) {
+        /* Interrupted shim code still points into the parent's ring: leave it mapped, track nothing here. */
+        __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE);
         ls_tls.guard--;
         return;
     }
