@@ -302,4 +302,53 @@ final class ShimProcessTests: XCTestCase {
         XCTAssertTrue(truncated, "a 16-frame stack marked truncated")
         XCTAssertGreaterThanOrEqual(run.counters.truncatedStacks, 1)
     }
+
+    /// An app that closes every descriptor (daemons do) still has the ring mapped: the collector finds it
+    /// through /proc/PID/map_files (as root, which these tests run as) and attaches.
+    func testRingIsFoundThroughMapFilesWhenTheAppClosedItsDescriptors() throws {
+        guard geteuid() == 0 else { throw XCTSkip("map_files needs root") }
+        let program = try CProgram.build("closer", source: CSnippets.handshake + """
+            #include <stdlib.h>
+            #include <sys/syscall.h>
+            __attribute__((noinline)) void *site(size_t n) { return malloc(n); }
+            int main(int argc, char **argv) {
+                (void)argc;
+                free(site(1));
+                syscall(SYS_close_range, 3u, ~0u, 0u);
+                write_pid(argv[1]);
+                wait_for_file(argv[2]);
+                printf("late %p\\n", site(8888));
+                return 0;
+            }
+            """)
+        let pidFile = program.directory.appendingPathComponent("pid").path
+        let goFile = program.directory.appendingPathComponent("go").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program.path)
+        p.arguments = [pidFile, goFile]
+        p.environment = try Shim.environment(["LEAKSHIM_COLLECTOR_PID": nil])
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let pid = try waitForPID(in: pidFile)
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+        let links = fds.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?" }
+        XCTAssertFalse(links.contains(RingMapping.linkName), "the ring descriptor is closed: \(links)")
+        let ring = try RingMapping.open(pid: pid)
+        XCTAssertEqual(ring.ringPID, pid)
+        let reader = RingReader(mapping: ring)
+        try reader.attach(mode: .attach)
+        FileManager.default.createFile(atPath: goFile, contents: nil)
+        var events: [Event] = []
+        while p.isRunning {
+            try reader.drain { events.append($0) }
+            _ = reader.sleepUntilData(timeout: .milliseconds(2))
+        }
+        _ = try reader.drainToEnd { events.append($0) }
+        p.waitUntilExit()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let late = try XCTUnwrap(stdout.split(separator: " ").last.flatMap { UInt64($0.dropFirst(2).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) })
+        XCTAssertTrue(events.contains { if case .alloc(let a) = $0 { return a.address == late && a.size == 8888 } else { return false } })
+    }
 }
