@@ -221,19 +221,16 @@ final class ShimHarnessTests: XCTestCase {
                 return 0;
             }
             """)
-        let pidFile = program.directory.appendingPathComponent("pid").path
-        let goFile = program.directory.appendingPathComponent("go").path
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
         // Only the grandchild gets the shim: a preloaded shell, our direct child, would wait for us.
-        shell.arguments = ["-c", "LD_PRELOAD=\"$3\" \"$0\" \"$1\" \"$2\"; true", program.path, pidFile, goFile, try BuildProducts.shim]
-        shell.environment = try Shim.environment(["LD_PRELOAD": nil])
-        try shell.run()
+        let run = try HandshakeProcess(
+            program, shell: ["-c", "LD_PRELOAD=\"$0\" \"$1\" \"$2\" \"$3\"; true", try BuildProducts.shim],
+            environment: try Shim.environment(["LD_PRELOAD": nil]))
         defer {
-            FileManager.default.createFile(atPath: goFile, contents: nil)
-            shell.waitUntilExit()
+            run.go()
+            _ = run.finish()
         }
-        let grandchild = try waitForPID(in: pidFile)
+        let grandchild = try run.pid()
+        XCTAssertNotEqual(grandchild, run.process.processIdentifier)
         let ring = try RingMapping.open(pid: grandchild)
         XCTAssertEqual(ring.ringPID, grandchild)
         XCTAssertEqual(ring.flags & LR_FLAG_EXPECT_COLLECTOR, 0)
@@ -287,26 +284,69 @@ final class ShimHarnessTests: XCTestCase {
                 return 0;
             }
             """)
-        let pidFile = program.directory.appendingPathComponent("pid").path
-        let goFile = program.directory.appendingPathComponent("go").path
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
         // A 1 GiB ring needs 2 GiB of address space; the limit is 1.5 GiB.
-        shell.arguments = ["-c", "ulimit -v 1500000; exec \"$0\" \"$1\" \"$2\"", program.path, pidFile, goFile]
-        shell.environment = try Shim.environment(["LEAKSHIM_RING_SIZE": "1g", "LEAKSHIM_COLLECTOR_PID": nil])
-        let out = Pipe()
-        shell.standardOutput = out
-        try shell.run()
-        defer { if shell.isRunning { kill(shell.processIdentifier, SIGKILL) } }
-        let pid = try waitForPID(in: pidFile)
-        XCTAssertEqual(pid, shell.processIdentifier, "exec kept the pid")
+        let run = try HandshakeProcess(
+            program, shell: ["-c", "ulimit -v 1500000; exec \"$0\" \"$1\" \"$2\""],
+            environment: try Shim.environment(["LEAKSHIM_RING_SIZE": "1g", "LEAKSHIM_COLLECTOR_PID": nil]))
+        let pid = try run.pid()
+        XCTAssertEqual(pid, run.process.processIdentifier, "exec kept the pid")
         XCTAssertThrowsError(try RingMapping.open(pid: pid)) { XCTAssertEqual($0 as? RingError, .noRing(pid: pid)) }
         let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
         XCTAssertTrue(maps.contains("libleakshim.so"), "the shim was loaded")
-        FileManager.default.createFile(atPath: goFile, contents: nil)
-        shell.waitUntilExit()
-        XCTAssertEqual(shell.terminationStatus, 0)
-        XCTAssertEqual(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "fine\n")
+        run.go()
+        XCTAssertEqual(run.finish(), "fine\n")
+        XCTAssertEqual(run.process.terminationStatus, 0)
+    }
+}
+
+/// A program that follows `CSnippets.handshake`: started with a pid file and a go file as its last two
+/// arguments, it reports its pid and waits, so a test can look at it before it goes on.
+final class HandshakeProcess {
+    let process = Process()
+    let pidFile: String
+    let goFile: String
+    private let out = Pipe()
+
+    /// Runs the program, or `/bin/sh` with `shell` followed by the program and the two files.
+    init(_ program: CProgram, shell: [String]? = nil, environment: [String: String]) throws {
+        pidFile = program.directory.appendingPathComponent("pid").path
+        goFile = program.directory.appendingPathComponent("go").path
+        if let shell {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = shell + [program.path, pidFile, goFile]
+        } else {
+            process.executableURL = URL(fileURLWithPath: program.path)
+            process.arguments = [pidFile, goFile]
+        }
+        process.environment = environment
+        process.standardOutput = out
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    func pid() throws -> Int32 { try waitForPID(in: pidFile) }
+
+    func go() { FileManager.default.createFile(atPath: goFile, contents: nil) }
+
+    /// Waits for the exit; what the program printed.
+    func finish() -> String {
+        process.waitUntilExit()
+        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// Lets it go on and reads `reader` until it has exited and the ring is drained.
+    func goAndCollect(_ reader: RingReader) throws -> [Event] {
+        go()
+        var events: [Event] = []
+        while process.isRunning {
+            try reader.drain { events.append($0) }
+            _ = reader.sleepUntilData(timeout: .milliseconds(2))
+        }
+        _ = try reader.drainToEnd { events.append($0) }
+        return events
     }
 }
 

@@ -243,18 +243,10 @@ final class ShimProcessTests: XCTestCase {
                 return 0;
             }
             """)
-        let pidFile = program.directory.appendingPathComponent("pid").path
-        let goFile = program.directory.appendingPathComponent("go").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: program.path)
-        p.arguments = [pidFile, goFile]
-        p.environment = try Shim.environment(["LEAKSHIM_RING_SIZE": "100000", "LEAKSHIM_COLLECTOR_PID": nil])
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let pid = try waitForPID(in: pidFile)
-        XCTAssertEqual(pid, p.processIdentifier)
+        let proc = try HandshakeProcess(
+            program, environment: try Shim.environment(["LEAKSHIM_RING_SIZE": "100000", "LEAKSHIM_COLLECTOR_PID": nil]))
+        let pid = try proc.pid()
+        XCTAssertEqual(pid, proc.process.processIdentifier)
         let ring = try RingMapping.open(pid: pid)
         XCTAssertEqual(ring.dataSize, 131072, "LEAKSHIM_RING_SIZE is rounded up to a power of two")
         XCTAssertEqual(ring.flags & LR_FLAG_EXPECT_COLLECTOR, 0)
@@ -266,16 +258,8 @@ final class ShimProcessTests: XCTestCase {
         let reader = RingReader(mapping: ring)
         try reader.attach(mode: .attach)
         XCTAssertEqual(reader.counters, RingCounters())
-        FileManager.default.createFile(atPath: goFile, contents: nil)
-        var events: [Event] = []
-        while p.isRunning {
-            try reader.drain { events.append($0) }
-            _ = reader.sleepUntilData(timeout: .milliseconds(2))
-        }
-        _ = try reader.drainToEnd { events.append($0) }
-        p.waitUntilExit()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let run = ShimRun(pid: pid, events: events, stdout: stdout, stderr: "", status: p.terminationStatus,
+        let events = try proc.goAndCollect(reader)
+        let run = ShimRun(pid: pid, events: events, stdout: proc.finish(), stderr: "", status: proc.process.terminationStatus,
                           counters: reader.counters, info: reader.info, unreadableBytes: 0)
         XCTAssertLessThan(try run.value("ms"), 5000, "the app was held up by a ring nobody reads")
         let late = try run.value("late")
@@ -321,17 +305,8 @@ final class ShimProcessTests: XCTestCase {
                 return 0;
             }
             """)
-        let pidFile = program.directory.appendingPathComponent("pid").path
-        let goFile = program.directory.appendingPathComponent("go").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: program.path)
-        p.arguments = [pidFile, goFile]
-        p.environment = try Shim.environment(["LEAKSHIM_COLLECTOR_PID": nil])
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let pid = try waitForPID(in: pidFile)
+        let proc = try HandshakeProcess(program, environment: try Shim.environment(["LEAKSHIM_COLLECTOR_PID": nil]))
+        let pid = try proc.pid()
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
         let links = fds.map { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) ?? "?" }
         XCTAssertFalse(links.contains(RingMapping.linkName), "the ring descriptor is closed: \(links)")
@@ -339,16 +314,10 @@ final class ShimProcessTests: XCTestCase {
         XCTAssertEqual(ring.ringPID, pid)
         let reader = RingReader(mapping: ring)
         try reader.attach(mode: .attach)
-        FileManager.default.createFile(atPath: goFile, contents: nil)
-        var events: [Event] = []
-        while p.isRunning {
-            try reader.drain { events.append($0) }
-            _ = reader.sleepUntilData(timeout: .milliseconds(2))
-        }
-        _ = try reader.drainToEnd { events.append($0) }
-        p.waitUntilExit()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let late = try XCTUnwrap(stdout.split(separator: " ").last.flatMap { UInt64($0.dropFirst(2).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) })
+        let events = try proc.goAndCollect(reader)
+        let run = ShimRun(pid: pid, events: events, stdout: proc.finish(), stderr: "", status: proc.process.terminationStatus,
+                          counters: reader.counters, info: reader.info, unreadableBytes: 0)
+        let late = try run.value("late")
         XCTAssertTrue(events.contains { if case .alloc(let a) = $0 { return a.address == late && a.size == 8888 } else { return false } })
     }
 }
