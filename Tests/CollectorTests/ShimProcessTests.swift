@@ -320,4 +320,50 @@ final class ShimProcessTests: XCTestCase {
         let late = try run.value("late")
         XCTAssertTrue(events.contains { if case .alloc(let a) = $0 { return a.address == late && a.size == 8888 } else { return false } })
     }
+
+    /// fork while other threads allocate, from fresh call sites (new stacks, module rescans): no child hangs
+    /// on a lock a vanished thread held, every child allocates and exits, and the parent's ring is whole.
+    func testForkWhileOtherThreadsAllocateNeverDeadlocks() throws {
+        let program = try CProgram.build("forkstorm", source: """
+            #include <pthread.h>
+            #include <stdatomic.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <sys/wait.h>
+            #include <unistd.h>
+            static atomic_int stop;
+            __attribute__((noinline)) static void *deep(int n, size_t size) { return n ? deep(n - 1, size) : malloc(size); }
+            static void *churn(void *arg) {
+                unsigned seed = (unsigned)(long)arg;
+                while (!atomic_load(&stop)) free(deep(rand_r(&seed) % 40, 16 + rand_r(&seed) % 256));
+                return NULL;
+            }
+            int main(void) {
+                pthread_t t[2];
+                for (long i = 0; i < 2; i++) pthread_create(&t[i], NULL, churn, (void *)(i + 1));
+                int ok = 0;
+                for (int i = 0; i < 40; i++) {
+                    pid_t c = fork();
+                    if (c == 0) {
+                        void *p = deep(i % 7, 1000 + i);
+                        free(p);
+                        _exit(p ? 0 : 1);
+                    }
+                    int st = 0;
+                    if (waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0) ok++;
+                }
+                atomic_store(&stop, 1);
+                for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+                printf("children_ok %d\\n", ok);
+                return 0;
+            }
+            """)
+        let run = try Shim.run(program.path, timeout: .seconds(60))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try run.value("children_ok"), 40)
+        XCTAssertFalse(run.allocs.contains { (1000..<1040).contains($0.size) }, "a child wrote into the parent's ring")
+        XCTAssertGreaterThan(run.allocs.count, 1000)
+        XCTAssertEqual(run.counters.lostEvents, 0)
+        XCTAssertEqual(run.unreadableBytes, 0)
+    }
 }
