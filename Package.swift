@@ -54,13 +54,21 @@ let package = Package(
             ]
         ),
 
+        // Kernel side: libbpf, the BPF build plugin, and the loader/consumer of the kernel's BPF programs.
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        .plugin(name: "BPFCompile", capability: .buildTool()),
+        .target(
+            name: "KernelSide", dependencies: ["Collector", "SessionStore", "CLibBPF"],
+            // Collector's symbolizer demangles with libstdc++'s __cxa_demangle.
+            linkerSettings: [.linkedLibrary("stdc++")], plugins: ["BPFCompile"]),
+
         // Reads sessions, sorts and filters, renders text and JSON.
         .target(name: "LeakReport", dependencies: ["SessionStore"]),
 
         .executableTarget(
             name: "leakcollect",
             dependencies: [
-                "Collector", "LeakReport",
+                "Collector", "LeakReport", "KernelSide",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -76,6 +84,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "RingFormat", "SessionStore", "TestSupport"]),
         .testTarget(name: "LeakReportTests", dependencies: ["LeakReport", "SessionStore", "TestSupport"]),
+        .testTarget(name: "KernelSideTests", dependencies: ["KernelSide", "Collector", "SessionStore", "LeakReport", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
