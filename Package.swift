@@ -62,20 +62,26 @@ let package = Package(
             // Collector's symbolizer demangles with libstdc++'s __cxa_demangle.
             linkerSettings: [.linkedLibrary("stdc++")], plugins: ["BPFCompile"]),
 
+        // What both CLIs share: one-line errors and exit codes.
+        .target(
+            name: "CLISupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
         // Reads sessions, sorts and filters, renders text and JSON.
         .target(name: "LeakReport", dependencies: ["SessionStore"]),
 
         .executableTarget(
             name: "leakcollect",
             dependencies: [
-                "Collector", "LeakReport", "KernelSide",
+                "Collector", "LeakReport", "CLISupport", "KernelSide",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "leakreport",
             dependencies: [
-                "LeakReport",
+                "LeakReport", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,7 +89,9 @@ let package = Package(
         // Compiles and runs the small C/C++ programs the tests assert on; finds this build's products.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "RingFormat", "SessionStore", "TestSupport"]),
-        .testTarget(name: "LeakReportTests", dependencies: ["LeakReport", "SessionStore", "TestSupport"]),
+        .testTarget(
+            name: "LeakReportTests",
+            dependencies: ["LeakReport", "SessionStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KernelSideTests", dependencies: ["KernelSide", "Collector", "SessionStore", "LeakReport", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport", "TestSupport"]),
     ],

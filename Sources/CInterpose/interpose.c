@@ -1,1 +1,344 @@
-/* placeholder until the shim lands */
+/* interpose.c: the exported allocator entry points, lazy initialization, fork and exit handling.
+ * Ordering (leakring.h): a FREE/MUNMAP is committed before the real call, an ALLOC/MMAP reserved after it. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+enum { ST_UNINIT, ST_INIT, ST_ACTIVE, ST_OFF };
+static int state;
+static uintptr_t page_mask;
+static void fork_prepare(void), fork_parent(void), fork_child(void);
+
+/* Runs with the guard held. Any failure leaves the shim a pass-through and the app untouched. */
+static void init(void) {
+    int s = ST_UNINIT;
+    if (!__atomic_compare_exchange_n(&state, &s, ST_INIT, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
+    if (!environ) { /* the loader's own early allocations: too soon for getenv, try again on a later call */
+        __atomic_store_n(&state, ST_UNINIT, __ATOMIC_RELEASE);
+        return;
+    }
+    int saved = errno;
+    ls_config_load();
+    page_mask = (uintptr_t)getauxval(AT_PAGESZ) - 1;
+    int expect = ls_config.collector_pid != 0 && getppid() == ls_config.collector_pid;
+    int ok = !ls_config.disable && ls_stacks_init() == 0 && ls_modules_init() == 0 && ls_ring_create(0, expect) == 0;
+    if (ok) pthread_atfork(fork_prepare, fork_parent, fork_child);
+    errno = saved;
+    __atomic_store_n(&state, ok ? ST_ACTIVE : ST_OFF, __ATOMIC_RELEASE); /* publishes everything init wrote */
+}
+
+/* 1: track this call (the guard is now held); 0: pass it through; -1: no real function known yet. */
+static int enter_slow(void) {
+    struct ls_thread *t = &ls_tls;
+    if (t->guard) {
+        if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE) ls_ring_count(&ls_ring.hdr->reentrant_calls);
+        return ls_resolve() ? 0 : -1;
+    }
+    if (!ls_resolve()) return -1;
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_UNINIT) {
+        t->guard = 1;
+        init();
+        t->guard = 0;
+    }
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != ST_ACTIVE) return 0;
+    t->guard = 1;
+    return 1;
+}
+
+static inline int enter(void) {
+    if (LS_LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE && !ls_tls.guard)) {
+        ls_tls.guard = 1; /* plain store: only this thread (or a signal handler on it) reads its guard */
+        return 1;
+    }
+    return enter_slow();
+}
+static inline void leave(void) { ls_tls.guard = 0; }
+
+/* ALLOC or MMAP, preceded in the same reservation by its STACK when this generation has not seen it. */
+static void emit_block(int is_mmap, uint8_t fn, const void *addr, uint64_t size, const void *old, int prot,
+                       int map_flags, uint16_t flags) {
+    int saved = errno;
+    struct ls_stack *s = ls_stack_capture();
+    uint64_t now = ls_now_coarse();
+    uint32_t tid = ls_tid(), len = is_mmap ? sizeof(lr_mmap) : sizeof(lr_alloc);
+    for (;;) {
+        uint32_t gen = ls_ring_gen();
+        int send = s && __atomic_load_n(&s->sent_gen, __ATOMIC_ACQUIRE) != gen + 1;
+        if (send) {
+            int r = ls_modules_send(gen);
+            if (r == LS_RETRY) continue;
+            if (r == LS_DROP) {
+                ls_ring_lost(1, size);
+                break;
+            }
+        }
+        uint32_t slen = send ? ls_stack_record_size(s) : 0;
+        unsigned char *rec;
+        uint64_t end;
+        int r = ls_ring_reserve(gen, slen + len, &rec, &end);
+        if (r == LS_RETRY) continue;
+        if (r == LS_DROP) {
+            ls_ring_lost(1, size);
+            break;
+        }
+        if (send) {
+            /* After our CAS: whoever sees this reserves after our STACK record. */
+            __atomic_store_n(&s->sent_gen, gen + 1, __ATOMIC_RELEASE);
+            ls_stack_write(rec, s);
+            ls_commit(rec, slen);
+            rec += slen;
+        }
+        ls_rec_header(rec, is_mmap ? LR_T_MMAP : LR_T_ALLOC, fn, flags);
+        if (is_mmap) {
+            lr_mmap *m = (lr_mmap *)rec;
+            m->stack_id = s ? s->id : LR_NO_STACK;
+            m->tid = tid;
+            m->addr = (uintptr_t)addr;
+            m->len = size;
+            m->old_addr = (uintptr_t)old;
+            m->time_ns = now;
+            m->prot = prot;
+            m->map_flags = map_flags;
+        } else {
+            lr_alloc *a = (lr_alloc *)rec;
+            a->stack_id = s ? s->id : LR_NO_STACK;
+            a->tid = tid;
+            a->addr = (uintptr_t)addr;
+            a->size = size;
+            a->old_addr = (uintptr_t)old;
+            a->time_ns = now;
+        }
+        ls_commit(rec, len);
+        ls_after_commit(end);
+        break;
+    }
+    errno = saved;
+}
+
+/* FREE, MUNMAP or UNDO: no stack, any generation. */
+static void emit_release(uint8_t type, uint8_t fn, uint16_t flags, const void *addr, uint64_t len) {
+    int saved = errno;
+    uint32_t size = type == LR_T_MUNMAP ? sizeof(lr_munmap) : sizeof(lr_free);
+    unsigned char *rec;
+    uint64_t end;
+    if (ls_ring_reserve(LS_ANY_GEN, size, &rec, &end) == LS_OK) {
+        ls_rec_header(rec, type, fn, flags);
+        ((lr_free *)rec)->addr = (uintptr_t)addr; /* addr sits at offset 8 in lr_free, lr_munmap and lr_undo */
+        if (type == LR_T_MUNMAP) ((lr_munmap *)rec)->len = len;
+        ls_commit(rec, size);
+        ls_after_commit(end);
+    } else {
+        ls_ring_lost(1, 0);
+    }
+    errno = saved;
+}
+
+/* One body for every "returns a pointer or NULL" allocator. */
+#define TRACK_POINTER(fn, size, call, bootstrap)                     \
+    do {                                                             \
+        int e_ = enter();                                            \
+        if (LS_UNLIKELY(e_ <= 0)) return e_ == 0 ? (call) : (bootstrap); \
+        void *p_ = (call);                                           \
+        if (LS_LIKELY(p_ != NULL)) emit_block(0, fn, p_, size, NULL, 0, 0, 0); \
+        leave();                                                     \
+        return p_;                                                   \
+    } while (0)
+
+LS_EXPORT void *malloc(size_t n) { TRACK_POINTER(LR_FN_MALLOC, n, ls_real.malloc(n), ls_arena_alloc(n, 16)); }
+
+LS_EXPORT void *calloc(size_t nmemb, size_t size) {
+    size_t n;
+    if (__builtin_mul_overflow(nmemb, size, &n)) n = SIZE_MAX; /* the real calloc fails it: no record */
+    TRACK_POINTER(LR_FN_CALLOC, n, ls_real.calloc(nmemb, size), ls_arena_alloc(n, 16));
+}
+
+LS_EXPORT void *aligned_alloc(size_t align, size_t n) {
+    TRACK_POINTER(LR_FN_ALIGNED_ALLOC, n, ls_real.aligned_alloc ? ls_real.aligned_alloc(align, n) : ls_real.memalign(align, n),
+                  ls_arena_alloc(n, align));
+}
+
+LS_EXPORT void *memalign(size_t align, size_t n) {
+    TRACK_POINTER(LR_FN_MEMALIGN, n, ls_real.memalign(align, n), ls_arena_alloc(n, align));
+}
+
+LS_EXPORT void *valloc(size_t n) {
+    TRACK_POINTER(LR_FN_VALLOC, n, ls_real.valloc ? ls_real.valloc(n) : ls_real.memalign(page_mask + 1, n),
+                  ls_arena_alloc(n, 4096));
+}
+
+LS_EXPORT void *pvalloc(size_t n) {
+    TRACK_POINTER(LR_FN_PVALLOC, n,
+                  ls_real.pvalloc ? ls_real.pvalloc(n) : ls_real.memalign(page_mask + 1, (n + page_mask) & ~page_mask),
+                  ls_arena_alloc(n, 4096));
+}
+
+LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+    int e = enter();
+    if (LS_UNLIKELY(e <= 0)) {
+        if (e == 0) return ls_real.posix_memalign(out, align, n);
+        void *p = ls_arena_alloc(n, align);
+        if (!p) return ENOMEM;
+        *out = p;
+        return 0;
+    }
+    int r = ls_real.posix_memalign(out, align, n);
+    if (r == 0 && *out) emit_block(0, LR_FN_POSIX_MEMALIGN, *out, n, NULL, 0, 0, 0);
+    leave();
+    return r;
+}
+
+LS_EXPORT void free(void *p) {
+    if (LS_UNLIKELY(ls_in_arena(p))) return; /* bootstrap blocks are never reused */
+    int e = enter();
+    if (LS_UNLIKELY(e <= 0)) {
+        if (e == 0) ls_real.free(p);
+        return;
+    }
+    if (p) emit_release(LR_T_FREE, LR_FN_FREE, 0, p, 0);
+    ls_real.free(p);
+    leave();
+}
+
+/* realloc of a bootstrap block: copy it out into a real one. */
+static void *arena_move(void *p, size_t n) {
+    void *q = ls_resolve() ? malloc(n) : ls_arena_alloc(n, 16);
+    if (q && p) {
+        size_t old = ls_arena_block_size(p);
+        memcpy(q, p, old < n ? old : n);
+    }
+    return q;
+}
+
+static void *real_resize(uint8_t fn, void *p, size_t nmemb, size_t size) {
+    if (fn == LR_FN_REALLOCARRAY && ls_real.reallocarray) return ls_real.reallocarray(p, nmemb, size);
+    return ls_real.realloc(p, nmemb * size);
+}
+
+/* realloc(p, n): pending FREE(p), then ALLOC(q, old p) or UNDO(p). n == 0 frees p for good (glibc returns
+ * NULL), so that FREE is not pending, and a minimal block some allocators return instead is an ALLOC. */
+static void *resize(uint8_t fn, void *p, size_t nmemb, size_t size) {
+    size_t n = nmemb * size; /* callers ruled out overflow */
+    if (LS_UNLIKELY(p && ls_in_arena(p))) return arena_move(p, n);
+    int e = enter();
+    if (LS_UNLIKELY(e <= 0)) return e == 0 ? real_resize(fn, p, nmemb, size) : arena_move(p, n);
+    if (p) emit_release(LR_T_FREE, fn, n ? LR_F_PENDING : 0, p, 0);
+    void *q = real_resize(fn, p, nmemb, size);
+    if (q)
+        emit_block(0, fn, q, n, p, 0, 0, 0);
+    else if (p && n)
+        emit_release(LR_T_UNDO, fn, 0, p, 0);
+    leave();
+    return q;
+}
+
+LS_EXPORT void *realloc(void *p, size_t n) { return resize(LR_FN_REALLOC, p, 1, n); }
+
+LS_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size) {
+    size_t n;
+    if (__builtin_mul_overflow(nmemb, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return resize(LR_FN_REALLOCARRAY, p, nmemb, size);
+}
+
+static void *map(int is64, void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    int e = enter();
+    if (LS_UNLIKELY(e <= 0))
+        return e == 0 ? (is64 ? ls_real.mmap64 : ls_real.mmap)(addr, len, prot, flags, fd, off)
+                      : ls_sys_mmap(addr, len, prot, flags, fd, off);
+    void *r = (is64 ? ls_real.mmap64 : ls_real.mmap)(addr, len, prot, flags, fd, off);
+    if (r != MAP_FAILED) emit_block(1, LR_FN_MMAP, r, len, NULL, prot, flags, (flags & MAP_ANONYMOUS) ? 0 : LR_F_FILE);
+    leave();
+    return r;
+}
+
+LS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    return map(0, addr, len, prot, flags, fd, off);
+}
+LS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    return map(1, addr, len, prot, flags, fd, off);
+}
+
+LS_EXPORT int munmap(void *addr, size_t len) {
+    int e = enter();
+    if (LS_UNLIKELY(e <= 0)) return e == 0 ? ls_real.munmap(addr, len) : ls_sys_munmap(addr, len);
+    if (len > 0 && ((uintptr_t)addr & page_mask) == 0) emit_release(LR_T_MUNMAP, LR_FN_MUNMAP, 0, addr, len);
+    int r = ls_real.munmap(addr, len);
+    leave();
+    return r;
+}
+
+LS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
+    void *want = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        want = va_arg(ap, void *);
+        va_end(ap);
+    }
+    int e = enter();
+    if (LS_UNLIKELY(e <= 0))
+        return e == 0 ? ls_real.mremap(old, old_len, new_len, flags, want)
+                      : (void *)syscall(SYS_mremap, old, old_len, new_len, flags, want);
+    /* old_len == 0 duplicates a shared mapping and DONTUNMAP keeps the old one: nothing is released. */
+    int pending = old_len != 0 && !(flags & MREMAP_DONTUNMAP);
+    if (pending) emit_release(LR_T_MUNMAP, LR_FN_MREMAP, LR_F_PENDING, old, old_len);
+    void *r = ls_real.mremap(old, old_len, new_len, flags, want);
+    if (r != MAP_FAILED)
+        emit_block(1, LR_FN_MREMAP, r, new_len, pending ? old : NULL, 0, flags, 0);
+    else if (pending)
+        emit_release(LR_T_UNDO, LR_FN_MREMAP, 0, old, 0);
+    leave();
+    return r;
+}
+
+LS_EXPORT int dlclose(void *handle) {
+    int (*real)(void *) = ls_resolve() ? ls_real.dlclose : (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+    int r = real(handle); /* unguarded: the library's destructors free memory we must see */
+    if (enter() == 1) {
+        ls_modules_after_dlclose();
+        leave();
+    }
+    return r;
+}
+
+static void fork_prepare(void) {
+    ls_tls.guard++;
+    ls_modules_lock(); /* the child must not inherit a module table half-way through a change */
+}
+static void fork_parent(void) {
+    ls_modules_unlock();
+    ls_tls.guard--;
+}
+static void fork_child(void) {
+    ls_modules_unlock();
+    /* The parent's ring is shared memory: the child gets its own, one generation on, so that nothing counts
+       as already sent, and no collector waits on it. */
+    uint32_t gen = ls_ring_gen();
+    ls_ring_forget();
+    ls_tls.tid = 0;
+    ls_tls.read_pos = 0;
+    if (ls_ring_create(gen + 1, 0) != 0) __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE);
+    ls_tls.guard--;
+}
+
+__attribute__((constructor)) static void leakshim_start(void) {
+    if (enter() == 1) leave(); /* initializes even an app that never allocates */
+}
+
+__attribute__((destructor)) static void leakshim_stop(void) {
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE) ls_ring_wait_reader_at_exit();
+}

@@ -14,7 +14,7 @@ public struct KernelSymbols {
         var entries: [(UInt64, String, String)] = []
         entries.reserveCapacity(200_000)
         for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
+            let parts = line.split(maxSplits: 3, omittingEmptySubsequences: true) { $0 == " " || $0 == "\t" }
             guard parts.count >= 3, let addr = UInt64(parts[0], radix: 16), addr != 0 else { continue }
             // Only text symbols name code a stack can point into.
             guard let type = parts[1].first, "tTwW".contains(type) else { continue }

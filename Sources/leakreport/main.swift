@@ -1,2 +1,3 @@
-import LeakReport
-print("leakreport")
+import CLISupport
+
+CommandMain.run(LeakReportCommand.self, toolName: "leakreport")

@@ -1,0 +1,139 @@
+/* shim.h: what the shim's files share. Nothing here is exported from libleakshim.so. */
+#ifndef LEAKSHIM_SHIM_H
+#define LEAKSHIM_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "leakring.h"
+
+#define LS_EXPORT __attribute__((visibility("default")))
+#define LS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- bootstrap.c: the real allocator behind us, and the arena that serves dlsym's own allocations. */
+struct ls_real {
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*reallocarray)(void *, size_t, size_t);
+    void (*free)(void *);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    void *(*mmap)(void *, size_t, int, int, int, off_t);
+    void *(*mmap64)(void *, size_t, int, int, int, off_t);
+    int (*munmap)(void *, size_t);
+    void *(*mremap)(void *, size_t, size_t, int, ...);
+    int (*dlclose)(void *);
+};
+extern struct ls_real ls_real;
+int ls_resolve(void); /* 1 once every ls_real pointer is set; 0 while another thread is still resolving */
+void *ls_arena_alloc(size_t size, size_t align);
+int ls_in_arena(const void *p);
+size_t ls_arena_block_size(const void *p);
+void *ls_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off); /* never interposed */
+int ls_sys_munmap(void *addr, size_t len);
+
+/* ---- config.c: LEAKSHIM_* environment, read once at init. */
+struct ls_config {
+    int disable;
+    uint64_t ring_size;   /* data bytes, a power of two */
+    uint32_t depth;       /* frames kept per stack */
+    uint64_t max_wait_ns; /* longest a writer waits for a full ring */
+    pid_t collector_pid;  /* 0 when unset */
+    int fp_unwind;        /* LEAKSHIM_UNWIND=fp */
+};
+extern struct ls_config ls_config;
+void ls_config_load(void);
+
+/* ---- per-thread state (initial-exec TLS: no allocation, no lock on access). */
+struct ls_thread {
+    int guard;         /* nonzero while the shim runs on this thread: nested allocator calls pass through */
+    uint32_t tid;      /* 0 until the first record; reset in a fork child */
+    uint64_t read_pos; /* last read_pos seen: always <= the real one, so a space check on it is conservative */
+};
+extern __thread struct ls_thread ls_tls;
+
+/* ---- ring.c: the memfd ring and its writer. */
+struct ls_ring {
+    lr_header *hdr;
+    unsigned char *data; /* mapped twice back to back */
+    uint64_t size;
+    void *map_base;
+    size_t map_len;
+    int fd;
+    uint32_t flags;        /* our copy of hdr->flags: the reader may scribble on the header */
+    uint64_t start_mono;   /* our copy of hdr->start_monotonic_ns */
+};
+extern struct ls_ring ls_ring;
+
+enum { LS_OK = 0, LS_RETRY = 1, LS_DROP = 2 };
+#define LS_ANY_GEN 0xffffffffu
+
+int ls_ring_create(uint32_t gen, int expect_collector); /* 0 on success; nothing is left behind on failure */
+void ls_ring_forget(void);        /* fork child: drop the parent's ring without touching it */
+static inline uint32_t ls_ring_gen(void) { return LR_CURSOR_GEN(lr_load_acquire_u64(&ls_ring.hdr->cursor)); }
+int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end);
+void ls_ring_wake(uint64_t end);
+void ls_ring_lost(uint64_t events, uint64_t bytes);
+void ls_ring_count(uint64_t *counter);
+void ls_ring_wait_reader_at_exit(void);
+uint64_t ls_now_coarse(void);
+uint32_t ls_tid(void);
+
+static inline void ls_commit(unsigned char *rec, uint32_t size) {
+    lr_store_release_u32(&((lr_record *)rec)->size, size); /* the reader's acquire load of size sees every field */
+}
+static inline void ls_after_commit(uint64_t end) {
+    /* relaxed: a wake missed through store/load reordering costs the reader at most its sleep timeout */
+    if (LS_UNLIKELY(__atomic_load_n(&ls_ring.hdr->reader_sleeping, __ATOMIC_RELAXED))) ls_ring_wake(end);
+}
+static inline void ls_rec_header(unsigned char *rec, uint8_t type, uint8_t fn, uint16_t flags) {
+    lr_record *h = (lr_record *)rec;
+    h->type = type;
+    h->fn = fn;
+    h->flags = flags;
+}
+
+/* ---- stacks.c: capture and the lock-free dedup table. */
+struct ls_stack {
+    uint64_t hash;
+    uint32_t id;
+    uint32_t sent_gen; /* ring generation + 1 in which its STACK record went out; 0 = never */
+    uint32_t modgen;
+    uint16_t depth;
+    uint16_t truncated;
+    uint64_t frames[];
+};
+int ls_stacks_init(void);
+struct ls_stack *ls_stack_capture(void); /* NULL: no stack (table full or capture failed) */
+uint32_t ls_stack_record_size(const struct ls_stack *s);
+void ls_stack_write(unsigned char *rec, const struct ls_stack *s);
+
+/* ---- modules.c: the loaded objects, their records, dlclose. */
+int ls_modules_init(void);
+void ls_modules_refresh(void); /* rescans when the loader reports objects added or removed */
+int ls_modules_send(uint32_t gen);                         /* LS_OK, LS_RETRY or LS_DROP */
+void ls_modules_after_dlclose(void);
+void ls_modules_lock(void);
+void ls_modules_unlock(void);
+extern uint32_t ls_modgen; /* bumped on every dlclose: salts stack hashes so reused ranges get new ids */
+
+/* ---- small spinlock for the slow paths. */
+#if defined(__x86_64__) || defined(__i386__)
+#define ls_cpu_relax() __builtin_ia32_pause()
+#else
+#define ls_cpu_relax() __asm__ __volatile__("" ::: "memory")
+#endif
+static inline void ls_spin_lock(int *l) {
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(l, __ATOMIC_RELAXED)) ls_cpu_relax();
+    }
+}
+static inline void ls_spin_unlock(int *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+
+#endif

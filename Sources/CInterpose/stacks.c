@@ -1,0 +1,134 @@
+/* stacks.c: captures the caller's stack with libunwind and gives each distinct stack a stable id through a
+ * lock-free open-addressing table whose memory comes from mmap, never from the allocator we wrap. */
+#define UNW_LOCAL_ONLY /* the _UL variants: fast local unwinding, in libunwind.so.8 itself */
+#include <libunwind.h>
+#include <link.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "shim.h"
+
+#define TABLE_SLOTS (1u << 20)
+#define MAX_STACKS (TABLE_SLOTS / 4 * 3) /* keep probes short */
+#define SLACK 8                          /* room for the shim's own frames, cut before the stack is kept */
+
+static uint32_t *table;     /* slot -> node offset in pool words; 0 = empty */
+static uint64_t *pool;      /* nodes, bump-allocated; word 0 unused so that offset 0 can mean empty */
+static uint64_t pool_words; /* capacity */
+static uint64_t pool_used = 1;
+static uint32_t next_id = 1;
+static uintptr_t own_lo, own_hi; /* the shim's executable segment */
+
+static int find_own_text(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    uintptr_t self = (uintptr_t)arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && self - lo < hi - lo) {
+            own_lo = lo;
+            own_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void *map_anon(size_t len) {
+    void *p = ls_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int ls_stacks_init(void) {
+    table = map_anon(TABLE_SLOTS * sizeof(uint32_t));
+    for (uint64_t bytes = 512ull << 20; !pool && bytes >= (16u << 20); bytes /= 2) {
+        pool = map_anon(bytes);
+        pool_words = bytes / 8;
+    }
+    if (!table || !pool) return -1;
+    dl_iterate_phdr(find_own_text, (void *)(uintptr_t)ls_stacks_init);
+    if (own_hi == 0) return -1;
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    return 0;
+}
+
+static uint64_t hash_frames(const uint64_t *f, uint32_t n, uint32_t modgen, int truncated) {
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)modgen << 1 | (uint64_t)truncated);
+    for (uint32_t i = 0; i < n; i++) {
+        h = (h ^ f[i]) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static int same(const struct ls_stack *s, uint64_t h, const uint64_t *f, uint32_t n, int truncated, uint32_t modgen) {
+    return s->hash == h && s->depth == n && s->truncated == truncated && s->modgen == modgen &&
+           memcmp(s->frames, f, 8u * n) == 0;
+}
+
+/* A complete node, not yet visible to anyone; 0 when the table or its pool is full. */
+static uint32_t new_node(uint64_t h, const uint64_t *f, uint32_t n, int truncated, uint32_t modgen) {
+    uint64_t words = (sizeof(struct ls_stack) + 8u * n) / 8;
+    uint64_t off = __atomic_fetch_add(&pool_used, words, __ATOMIC_RELAXED);
+    uint32_t id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+    if (off + words > pool_words || off > UINT32_MAX - words || id > MAX_STACKS) return 0;
+    struct ls_stack *s = (struct ls_stack *)(pool + off);
+    s->hash = h;
+    s->id = id;
+    s->sent_gen = 0;
+    s->modgen = modgen;
+    s->depth = (uint16_t)n;
+    s->truncated = (uint16_t)truncated;
+    memcpy(s->frames, f, 8u * n);
+    /* Before anyone can use this stack, the modules its frames lie in must be known, so they are sent first. */
+    ls_modules_refresh();
+    return (uint32_t)off;
+}
+
+static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated) {
+    uint32_t modgen = __atomic_load_n(&ls_modgen, __ATOMIC_ACQUIRE);
+    uint64_t h = hash_frames(f, n, modgen, truncated);
+    uint32_t mine = 0;
+    for (uint32_t probe = 0, i = (uint32_t)h & (TABLE_SLOTS - 1); probe < TABLE_SLOTS;
+         probe++, i = (i + 1) & (TABLE_SLOTS - 1)) {
+        uint32_t off = __atomic_load_n(&table[i], __ATOMIC_ACQUIRE); /* pairs with the release CAS below */
+        if (off == 0) {
+            if (!mine && !(mine = new_node(h, f, n, truncated, modgen))) break;
+            if (__atomic_compare_exchange_n(&table[i], &off, mine, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) {
+                if (truncated) ls_ring_count(&ls_ring.hdr->truncated_stacks);
+                return (struct ls_stack *)(pool + mine);
+            }
+            /* Lost the slot: off is the winner's node now; ours is wasted, so ids can have gaps. */
+        }
+        struct ls_stack *s = (struct ls_stack *)(pool + off);
+        if (same(s, h, f, n, truncated, modgen)) return s;
+    }
+    ls_ring_count(&ls_ring.hdr->stack_table_full);
+    return NULL;
+}
+
+struct ls_stack *ls_stack_capture(void) {
+    uint32_t want = ls_config.depth + SLACK;
+    uint64_t buf[want];
+    int got = unw_backtrace((void **)buf, (int)want);
+    if (got <= 0) return NULL;
+    uint32_t skip = 0;
+    while (skip < (uint32_t)got && buf[skip] - own_lo < own_hi - own_lo) skip++;
+    uint32_t n = (uint32_t)got - skip;
+    int truncated = (uint32_t)got == want;
+    if (n > ls_config.depth) {
+        n = ls_config.depth;
+        truncated = 1;
+    }
+    return n ? intern(buf + skip, n, truncated) : NULL;
+}
+
+uint32_t ls_stack_record_size(const struct ls_stack *s) { return (uint32_t)sizeof(lr_stack) + 8u * s->depth; }
+
+void ls_stack_write(unsigned char *rec, const struct ls_stack *s) {
+    lr_stack *r = (lr_stack *)rec;
+    ls_rec_header(rec, LR_T_STACK, LR_FN_NONE, s->truncated ? LR_F_TRUNCATED : 0);
+    r->stack_id = s->id;
+    r->depth = s->depth;
+    memcpy(r->frames, s->frames, 8u * s->depth);
+}

@@ -1,0 +1,96 @@
+import Foundation
+import SessionStore
+
+/// `leakreport top --format json`. A contract that tools are built on: the names in these CodingKeys
+/// are the one place the JSON field names are spelled, and existing names never change.
+public struct TopJSON: Codable, Equatable {
+    public struct Totals: Codable, Equatable {
+        public var outstandingBytes: UInt64
+        public var outstandingBlocks: UInt64
+        public var lostEvents: UInt64
+        enum CodingKeys: String, CodingKey {
+            case outstandingBytes = "outstanding_bytes"
+            case outstandingBlocks = "outstanding_blocks"
+            case lostEvents = "lost_events"
+        }
+    }
+
+    public struct Frame: Codable, Equatable {
+        public var address: String
+        public var function: String?
+        public var offset: UInt64?
+        public var module: String?
+        public var file: String?
+        public var line: Int?
+    }
+
+    public struct Block: Codable, Equatable {
+        public var address: String
+        public var size: UInt64
+        public var ageNs: UInt64
+        public var function: String
+        public var backing: String?
+        public var pid: Int32?
+        public var comm: String?
+        enum CodingKeys: String, CodingKey {
+            case address, size, function, backing, pid, comm
+            case ageNs = "age_ns"
+        }
+    }
+
+    public struct Stack: Codable, Equatable {
+        public var kind: String
+        public var bytes: UInt64
+        public var blocks: UInt64
+        public var stackID: UInt32
+        public var truncated: Bool
+        public var frames: [Frame]
+        public var addresses: [Block]?
+        enum CodingKeys: String, CodingKey {
+            case kind, bytes, blocks, truncated, frames, addresses
+            case stackID = "stack_id"
+        }
+    }
+
+    public struct Session: Codable, Equatable {
+        public var mode: String
+        public var command: [String]
+        public var pid: Int32?
+        public var end: String?
+        public var durationNs: UInt64?
+        enum CodingKeys: String, CodingKey {
+            case mode, command, pid, end
+            case durationNs = "duration_ns"
+        }
+    }
+
+    public var session: Session
+    public var totals: Totals
+    public var stacks: [Stack]
+
+    public init(_ r: TopReport) {
+        session = Session(
+            mode: r.info.mode.rawValue, command: r.info.command, pid: r.info.pid, end: r.info.end?.summary, durationNs: r.info.durationNs)
+        totals = Totals(outstandingBytes: r.outstandingBytes, outstandingBlocks: r.outstandingBlocks, lostEvents: r.lostEvents)
+        stacks = r.stacks.map { s in
+            Stack(
+                kind: s.kind.rawValue, bytes: s.bytes, blocks: s.blocks, stackID: s.stackID, truncated: s.truncated,
+                frames: s.frames.map {
+                    Frame(address: Formatting.hex($0.address), function: $0.function, offset: $0.offset, module: $0.module, file: $0.file, line: $0.line)
+                },
+                addresses: r.options.addresses
+                    ? s.liveBlocks.map { b in
+                        Block(
+                            address: Formatting.hex(b.address), size: b.size, ageNs: r.info.asOfNs >= b.timeNs ? r.info.asOfNs - b.timeNs : 0,
+                            function: b.function.rawValue, backing: b.backing?.rawValue, pid: b.pid, comm: b.comm)
+                    } : nil)
+        }
+    }
+
+    public func encoded() -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? enc.encode(self) else { return "{}" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

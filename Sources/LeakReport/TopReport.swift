@@ -1,0 +1,74 @@
+import SessionStore
+
+/// How stacks are ordered in `top`.
+public enum TopSort: String, CaseIterable, Sendable {
+    case bytes, count
+}
+
+/// What `leakreport top` was asked for.
+public struct TopOptions: Sendable {
+    public var top: Int
+    public var sort: TopSort
+    public var filter: LiveFilter
+    /// List each live block's address and size under its stack.
+    public var addresses: Bool
+
+    public init(top: Int = 10, sort: TopSort = .bytes, filter: LiveFilter = LiveFilter(), addresses: Bool = false) {
+        self.top = top
+        self.sort = sort
+        self.filter = filter
+        self.addresses = addresses
+    }
+}
+
+/// One stack's outstanding allocations of one kind.
+public struct TopStack: Sendable, Equatable {
+    public var stackID: SessionStackID
+    public var kind: BlockKind
+    public var bytes: UInt64
+    public var blocks: UInt64
+    public var frames: [FrameRow]
+    public var truncated: Bool
+    /// Filled only with `addresses`.
+    public var liveBlocks: [LiveRow]
+}
+
+/// The outstanding allocations of a session by stack, largest first: what `leakreport top` prints and
+/// what leakcollect summarizes at exit.
+public struct TopReport: Sendable {
+    public var info: SessionInfo
+    public var outstandingBytes: UInt64
+    public var outstandingBlocks: UInt64
+    public var counters: [CounterName: UInt64]
+    /// Stacks that matched before `top` cut the list.
+    public var matchingStacks: Int
+    public var stacks: [TopStack]
+    public var options: TopOptions
+
+    public var lostEvents: UInt64 { counters[.lostEvents] ?? 0 }
+
+    /// Reads the session and builds the report. Totals cover the blocks the filter selects.
+    public static func build(_ reader: SessionReader, options: TopOptions) throws(SessionError) -> TopReport {
+        let aggregates = try reader.liveAggregates(options.filter)
+        let sorted = aggregates.sorted { a, b in
+            let (ka, kb) = options.sort == .bytes ? (a.bytes, b.bytes) : (a.blocks, b.blocks)
+            if ka != kb { return ka > kb }
+            let (sa, sb) = options.sort == .bytes ? (a.blocks, b.blocks) : (a.bytes, b.bytes)
+            if sa != sb { return sa > sb }
+            return (a.stackID, a.kind.rawValue) < (b.stackID, b.kind.rawValue)
+        }
+        var stacks: [TopStack] = []
+        for a in sorted.prefix(max(options.top, 0)) {
+            let s = try reader.stack(a.stackID)
+            let blocks = options.addresses ? try reader.liveBlocks(stack: a.stackID, kind: a.kind, filter: options.filter) : []
+            stacks.append(
+                TopStack(
+                    stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [],
+                    truncated: s?.truncated ?? false, liveBlocks: blocks))
+        }
+        return TopReport(
+            info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },
+            outstandingBlocks: aggregates.reduce(0) { $0 &+ $1.blocks }, counters: try reader.counters(),
+            matchingStacks: aggregates.count, stacks: stacks, options: options)
+    }
+}

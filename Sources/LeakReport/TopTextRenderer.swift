@@ -1,0 +1,34 @@
+import SessionStore
+
+/// `leakreport top` as text, the way memleak prints outstanding allocations.
+public enum TopTextRenderer {
+    public static func render(_ r: TopReport) -> String {
+        var out = "session: \(Formatting.sessionLine(r.info))\n"
+        out += "outstanding: \(r.outstandingBytes) bytes in \(r.outstandingBlocks) allocations; lost_events: \(r.lostEvents)\n"
+        if r.lostEvents > 0 {
+            out += "warning: \(r.lostEvents) events were lost; some frees may be missing, so some blocks may be reported live that are not\n"
+        }
+        if r.stacks.isEmpty {
+            out += "No outstanding allocations.\n"
+            return out
+        }
+        let shown = r.stacks.count < r.matchingStacks ? "Top \(r.stacks.count) of \(r.matchingStacks)" : "\(r.stacks.count)"
+        out += "\(shown) stacks with outstanding allocations (by \(r.options.sort == .bytes ? "bytes" : "count")):\n"
+        for s in r.stacks {
+            out += "\t\(s.bytes) bytes in \(s.blocks) allocations from stack"
+            if s.kind != .heap { out += " (\(s.kind.rawValue))" }
+            out += "\n"
+            if s.frames.isEmpty { out += "\t\t[no stack captured]\n" }
+            for f in s.frames { out += "\t\t" + Formatting.frame(f) + "\n" }
+            if s.truncated { out += "\t\t[stack truncated]\n" }
+            for b in s.liveBlocks {
+                let age = r.info.asOfNs >= b.timeNs ? Formatting.duration(ns: r.info.asOfNs - b.timeNs) : "0 s"
+                var line = "\t\t\(Formatting.hex(b.address)) size \(b.size) age \(age) \(b.function.rawValue)"
+                if let backing = b.backing { line += " \(backing.rawValue)" }
+                if let comm = b.comm { line += " \(comm)[\(b.pid ?? 0)]" }
+                out += line + "\n"
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import CLISupport
+import LeakReport
+import SessionStore
+
+/// Which kinds `top --kind` selects.
+enum KindChoice: String, ExpressibleByArgument, CaseIterable {
+    case heap, mmap, slab, page, percpu, kernel, all
+
+    var kinds: Set<BlockKind>? {
+        switch self {
+        case .heap: return [.heap]
+        case .mmap: return [.mmap]
+        case .slab: return [.kernelSlab]
+        case .page: return [.kernelPage]
+        case .percpu: return [.kernelPercpu]
+        case .kernel: return [.kernelSlab, .kernelPage, .kernelPercpu]
+        case .all: return nil
+        }
+    }
+}
+
+struct TopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "top", abstract: "Top stacks by outstanding bytes (or count), like memleak.")
+
+    @Argument(help: "Session file written by leakcollect.") var session: String
+    @Option(help: "How many stacks to show.") var top: Int = 10
+    @Option(help: "Order by bytes or by count of allocations.") var sort: TopSort = .bytes
+    @Option(name: .customLong("min-size"), help: "Only blocks of at least this size (e.g. 4096, 1M).") var minSize: String?
+    @Option(name: .customLong("max-size"), help: "Only blocks of at most this size.") var maxSize: String?
+    @Option(name: .customLong("older-than"), help: "Only blocks alive at least this long when the session ended (e.g. 30s, 5m).")
+    var olderThan: String?
+    @Option(help: "Which kind of memory: heap, mmap, slab, page, percpu, kernel or all.") var kind: KindChoice = .all
+    @Flag(help: "List each live block's address and size under its stack.") var addresses = false
+    @Option(help: "text or json.") var format: OutputFormat = .text
+
+    func validate() throws {
+        guard top >= 0 else { throw ValidationError("--top must be 0 or more") }
+    }
+
+    func run() throws {
+        do {
+            var filter = LiveFilter(kinds: kind.kinds)
+            filter.minSize = try minSize.map(ValueParsers.size)
+            filter.maxSize = try maxSize.map(ValueParsers.size)
+            filter.minAgeNs = try olderThan.map(ValueParsers.duration)
+            let reader = try SessionReader(path: session)
+            let report = try TopReport.build(reader, options: TopOptions(top: top, sort: sort, filter: filter, addresses: addresses))
+            switch format {
+            case .text: print(TopTextRenderer.render(report), terminator: "")
+            case .json: print(TopJSON(report).encoded(), terminator: "")
+            }
+        } catch let e as SessionError {
+            throw UserError(e.description)
+        } catch let e as ValueParsers.Invalid {
+            throw UserError(e.description)
+        }
+    }
+}
+
+extension TopSort: ExpressibleByArgument {}

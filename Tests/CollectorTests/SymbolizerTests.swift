@@ -1,0 +1,74 @@
+import SessionStore
+import TestSupport
+import XCTest
+
+@testable import Collector
+
+final class SymbolizerTests: XCTestCase {
+    /// Symbolizes return addresses in a real binary (a position-independent one, placed at an arbitrary
+    /// bias, as the loader would): function, offset, file and the line of the call (ip - 1), and C++
+    /// names demangled.
+    func testReturnAddressesResolveToTheCallLineWithDemangledNames() throws {
+        let prog = try CProgram.build(
+            "symbolize",
+            source: """
+                #include <cstdlib>
+                namespace app { struct Cache { static void* grow(int n); }; }
+                extern "C" void* target(void) { return std::malloc(16); }
+                void* app::Cache::grow(int n) {
+                    void* p = target(); // CALL-TARGET
+                    return n ? p : nullptr;
+                }
+                int main() { return app::Cache::grow(1) != nullptr ? 0 : 1; }
+                """, language: "c++", extraFlags: ["-fPIE", "-pie"])
+        // Find the return address after the call to target() inside app::Cache::grow from the disassembly.
+        let dis = try Run.capture(["/usr/bin/objdump", "-d", "--no-show-raw-insn", "-C", prog.path])
+        let lines = dis.stdout.split(separator: "\n").map(String.init)
+        guard let callIndex = lines.firstIndex(where: { $0.contains("call") && $0.contains("<target>") }) else {
+            return XCTFail("no call to target in:\n\(dis.stdout)")
+        }
+        let next = lines[callIndex + 1].trimmingCharacters(in: .whitespaces)
+        let retOffset = try XCTUnwrap(UInt64(next.prefix { $0 != ":" }, radix: 16))
+        let bias: UInt64 = 0x5555_5555_0000
+        let module = SessionModule(
+            sessionID: 1, info: ModuleInfo(id: 1, path: prog.path, buildID: [], bias: bias, lo: bias, hi: bias + 0x10000), loadedNs: 0)
+        let row = Symbolizer().symbolize(
+            NewStack(id: 5, origin: .user, truncated: false, frames: [RawFrame(address: bias + retOffset, module: module)]))
+        let f = try XCTUnwrap(row.frames.first)
+        XCTAssertEqual(f.function, "app::Cache::grow(int)")
+        XCTAssertEqual(f.module, prog.path)
+        XCTAssertEqual(f.file, prog.sourcePath)
+        XCTAssertEqual(f.line, try prog.line(of: "CALL-TARGET"))
+        // The offset is from the function's start to the return address.
+        let nm = try Run.capture(["/usr/bin/nm", prog.path])
+        let start = try XCTUnwrap(
+            nm.stdout.split(separator: "\n").first { $0.hasSuffix(" _ZN3app5Cache4growEi") }.flatMap { UInt64($0.prefix(16), radix: 16) })
+        XCTAssertEqual(f.offset, retOffset - start)
+    }
+
+    func testAReplacedFileIsNotTrustedForSymbols() throws {
+        let prog = try CProgram.build("replaced", source: "int main(void) { return 0; }\n")
+        let module = SessionModule(
+            sessionID: 1, info: ModuleInfo(id: 1, path: prog.path, buildID: [1, 2, 3, 4], bias: 0, lo: 0, hi: 0x10000), loadedNs: 0)
+        let row = Symbolizer().symbolize(NewStack(id: 1, origin: .user, truncated: false, frames: [RawFrame(address: 0x1139, module: module)]))
+        XCTAssertEqual(row.frames.first, FrameRow(address: 0x1139, module: prog.path))
+    }
+
+    func testKernelAddressesResolveThroughKallsyms() throws {
+        let text = """
+            ffffffff81000000 T _stext
+            ffffffff81200000 t create_pipe_files
+            ffffffff81200400 T do_pipe2
+            ffffffffc0001000 t leak_timer_callback\t[memory_leak]
+            ffffffff81300000 D some_data
+
+            """
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kallsyms-\(getpid())").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let k = try XCTUnwrap(KernelSymbols.load(path: path))
+        XCTAssertEqual(k.resolve(0xffff_ffff_8120_0123), FrameRow(address: 0xffff_ffff_8120_0123, function: "create_pipe_files", offset: 0x123, module: "kernel"))
+        XCTAssertEqual(k.resolve(0xffff_ffff_c000_1014).function, "leak_timer_callback")
+        XCTAssertEqual(k.resolve(0xffff_ffff_c000_1014).module, "memory_leak")
+        XCTAssertEqual(k.resolve(0xffff_ffff_c000_1014).offset, 0x14)
+    }
+}

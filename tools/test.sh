@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test: the README's test command, and what CI runs (.ci/run).
+# Installs the system packages first (tools/setup.sh), so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+# swift test builds only what the tests link; the shim and both CLIs are run by the tests as
+# programs, so build every product first.
+swift build
+swift test "$@"
