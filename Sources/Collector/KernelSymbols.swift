@@ -10,7 +10,7 @@ public struct KernelSymbols {
 
     /// nil when kallsyms is unreadable or hides addresses (kptr_restrict without privileges).
     public static func load(path: String = "/proc/kallsyms") -> KernelSymbols? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        guard let text = ProcFile.read(path) else { return nil }
         var entries: [(UInt64, String, String)] = []
         entries.reserveCapacity(200_000)
         for line in text.split(separator: "\n") {
