@@ -1,3 +1,4 @@
+import Collector
 import Foundation
 
 /// The capabilities loading and attaching tracing BPF programs takes: CAP_BPF and CAP_PERFMON, or

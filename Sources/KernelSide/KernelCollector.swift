@@ -7,8 +7,8 @@ import SessionStore
 public struct KernelCollectorOptions: Sendable {
     /// The session file to write.
     public var output: String
-    /// Stop after this many seconds; nil runs until SIGINT or SIGTERM.
-    public var durationSeconds: Double?
+    /// Stop after this long; nil runs until SIGINT or SIGTERM.
+    public var durationNs: UInt64?
     /// Only allocations made by this process (tgid). Frees are always seen, whoever frees.
     public var pid: Int32?
     /// Only allocations made by tasks of this command name (the kernel's 15-character comm).
@@ -24,12 +24,12 @@ public struct KernelCollectorOptions: Sendable {
     public var stackMapEntries: UInt32 = 16384
 
     public init(
-        output: String, durationSeconds: Double? = nil, pid: Int32? = nil, comm: String? = nil,
+        output: String, durationNs: UInt64? = nil, pid: Int32? = nil, comm: String? = nil,
         kinds: Set<KernelAllocationKind> = Set(KernelAllocationKind.allCases), intervalMs: Int = 1000,
         extraTracepoints: [String] = KernelCollectorOptions.extraTracepointsFromEnvironment()
     ) {
         self.output = output
-        self.durationSeconds = durationSeconds
+        self.durationNs = durationNs
         self.pid = pid
         self.comm = comm
         self.kinds = kinds
@@ -49,7 +49,7 @@ public struct KernelCollectorOptions: Sendable {
         if let comm, comm.isEmpty || comm.utf8.count >= Int(KE_COMM_LEN) {
             throw .badOption("--comm must be 1 to \(KE_COMM_LEN - 1) characters (the kernel's comm), got \"\(comm)\"")
         }
-        if let d = durationSeconds, !(d > 0) { throw .badOption("--duration must be positive") }
+        if durationNs == 0 { throw .badOption("--duration must be positive") }
         if intervalMs < 10 { throw .badOption("--interval must be at least 10 ms") }
     }
 }
@@ -91,7 +91,7 @@ public enum KernelCollector {
         let kinds = KernelAllocationKind.allCases.filter(options.kinds.contains).map(\.rawValue).joined(separator: ", ")
         warn("tracing kernel allocations (\(kinds)), OOM kills and reclaim into \(options.output); Ctrl-C to stop")
 
-        let deadline = options.durationSeconds.map { monotonicNow() &+ UInt64($0 * 1e9) }
+        let deadline = options.durationNs.map { monotonicNow() &+ $0 }
         let stopsBefore = StopSignals.count
         loop.run { _ in StopSignals.count != stopsBefore || deadline.map { monotonicNow() >= $0 } ?? false }
         try loop.finish(end: .stopped)

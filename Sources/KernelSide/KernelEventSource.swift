@@ -25,7 +25,7 @@ final class KernelEventSource: EventSource {
     init(programs: KernelPrograms, tracepoints: [TracepointRow]) throws(KernelError) {
         self.programs = programs
         stacks = KernelStacks(stacksFD: programs.stacksFD)
-        oomKillsSeen = ProcFiles.oomKills()
+        oomKillsSeen = SystemSnapshot.oomKills()
         writepagesSeen = programs.counters()[Int(KC_WRITEPAGE.rawValue)]
         tables.tracepoints(tracepoints)
         ring = ring_buffer__new(programs.eventsFD, kernelRingSample, Unmanaged.passUnretained(self).toOpaque(), nil)
@@ -74,7 +74,7 @@ final class KernelEventSource: EventSource {
     func takeExtraRows() -> [any SessionRows] {
         let writepages = programs.counters()[Int(KC_WRITEPAGE.rawValue)]
         defer { writepagesSeen = writepages }
-        return [tables.take(at: monotonicNow(), writepages: writepages &- writepagesSeen, meminfo: ProcFiles.meminfo())]
+        return [tables.take(at: monotonicNow(), writepages: writepages &- writepagesSeen, meminfo: SystemSnapshot.meminfo())]
     }
 
     /// One ring buffer record. The layouts are bpf/kernel_events.h; a record shorter than its type
@@ -176,7 +176,7 @@ final class KernelEventSource: EventSource {
         // not count marking a task that was already exiting. So a count above the last one attributed
         // means this event is a kill; every event takes at most one.
         var killed: Bool?
-        if let now = ProcFiles.oomKills(), let seen = oomKillsSeen {
+        if let now = SystemSnapshot.oomKills(), let seen = oomKillsSeen {
             killed = now > seen
             if now > seen { oomKillsSeen = seen + 1 }
         }
@@ -197,7 +197,7 @@ final class KernelEventSource: EventSource {
             fileRssKB: hasTask ? o.file_rss_pages * kbPerPage : nil, shmemRssKB: hasTask ? o.shmem_rss_pages * kbPerPage : nil,
             pgtablesKB: hasTask ? o.pgtables_bytes / 1024 : nil, oomScoreAdj: hasTask ? o.oom_score_adj : nil, killed: killed,
             memcg: memcg, memcgLimitBytes: limit, memcgUsageBytes: usage, triggerPid: Int32(bitPattern: o.h.tgid),
-            triggerComm: Self.string(o.trigger_comm), meminfo: ProcFiles.meminfo(), loadavg: ProcFiles.loadavg(),
+            triggerComm: Self.string(o.trigger_comm), meminfo: SystemSnapshot.meminfo(), loadavg: SystemSnapshot.loadavg(),
             directReclaimsBefore: tables.reclaimCount(.direct), memcgReclaimsBefore: tables.reclaimCount(.memcg))
     }
 
