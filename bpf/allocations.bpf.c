@@ -5,10 +5,14 @@
  * each program separately (6.1+), and the kernel counts every skipped run (recursion_misses), which the
  * loader reports. They also need no tracefs.
  *
- * Frees go through two programs on the same tracepoint, a primary and a backup. The only way a raw
- * tracepoint program misses a free is recursion: an interrupt frees memory while that same program is
- * running on this CPU. The backup then runs (it is not busy) and sends the free; in the normal case the
- * primary has claimed the address first and the backup does nothing. */
+ * Frees go through two programs on the same tracepoint, a primary and a backup. A raw tracepoint
+ * program misses a free only through recursion: an interrupt frees memory while that same program is
+ * running on this CPU. The backup then runs (it is not busy) and sends the free. Normally the primary
+ * has claimed the address and the backup does nothing; the claims form a small per-CPU stack, because
+ * an interrupt can also come between the two programs, or while the backup runs, and its own pair of
+ * programs must not disturb the outer pair's claim. A free is lost only when both programs are busy,
+ * which takes three levels of nesting; the loader counts those as primary misses the backup did not
+ * rescue. */
 #include "common.bpf.h"
 
 /* Stacks by id, deduplicated in the kernel. Without BPF_F_REUSE_STACKID an id never changes its
@@ -23,13 +27,22 @@ struct {
 
 enum free_slot { SLOT_KFREE, SLOT_CACHE_FREE, SLOT_PAGE_FREE, SLOT_PERCPU_FREE, SLOT_COUNT };
 
-/* Per CPU and per free tracepoint: the address the primary program last sent. */
+#define CLAIM_DEPTH 8
+
+/* Addresses the primary sent whose backup has not run yet, innermost last. */
+struct claim_stack {
+	__u32 top;
+	__u32 pad;
+	__u64 address[CLAIM_DEPTH];
+};
+
+/* Per CPU and per free tracepoint. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SLOT_COUNT);
 	__type(key, __u32);
-	__type(value, __u64);
-} claimed SEC(".maps");
+	__type(value, struct claim_stack);
+} claims SEC(".maps");
 
 static __always_inline bool comm_matches(const char *comm)
 {
@@ -113,9 +126,11 @@ static __always_inline int primary_free(__u32 slot, __u8 kind, __u64 address)
 	if (address <= 16)
 		return 0;
 	emit_free(kind, address);
-	__u64 *c = bpf_map_lookup_elem(&claimed, &slot);
-	if (c)
-		*c = address;
+	struct claim_stack *c = bpf_map_lookup_elem(&claims, &slot);
+	if (c && c->top < CLAIM_DEPTH) {
+		c->address[c->top & (CLAIM_DEPTH - 1)] = address;
+		c->top++;
+	}
 	return 0;
 }
 
@@ -123,10 +138,17 @@ static __always_inline int backup_free(__u32 slot, __u8 kind, __u64 address)
 {
 	if (address <= 16)
 		return 0;
-	__u64 *c = bpf_map_lookup_elem(&claimed, &slot);
-	if (c && *c == address) {
-		*c = 0;
-		return 0;
+	struct claim_stack *c = bpf_map_lookup_elem(&claims, &slot);
+	if (c) {
+		__u32 top = c->top;
+		/* The claim is usually on top. Below it only when an interrupt ran a pair of programs while
+		 * this backup was busy: those claims above ours are finished, so they go too. */
+		for (int i = CLAIM_DEPTH - 1; i >= 0; i--) {
+			if (i < top && c->address[i] == address) {
+				c->top = i;
+				return 0;
+			}
+		}
 	}
 	/* The primary did not run for this free: it was busy lower on this CPU's stack. */
 	count(KC_FREE_RESCUED, 1);

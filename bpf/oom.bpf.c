@@ -2,17 +2,17 @@
  * that cgroup's limit, the task that ran the OOM killer, and the OOM reaper's progress. */
 #include "common.bpf.h"
 
-static __always_inline __u64 rss_pages(struct mm_struct *mm, int member)
-{
-	if (bpf_core_type_exists(struct mm_rss_stat)) {
-		struct mm_struct___old *old = (void *)mm;
-		long v = BPF_CORE_READ(old, rss_stat.count[member].counter);
-		return v > 0 ? v : 0;
-	}
-	/* percpu_counter's shared count, as the kernel's own OOM report reads it. */
-	__s64 v = BPF_CORE_READ(mm, rss_stat[member].count);
-	return v > 0 ? v : 0;
-}
+/* One mm counter in pages. A macro, not a function: `member` must be a literal so the CO-RE relocation
+ * covers the array index (a runtime index would be scaled by the local, not the kernel's, element size). */
+#define RSS_PAGES(mm, member)                                                                   \
+	({                                                                                     \
+		long __v;                                                                      \
+		if (bpf_core_type_exists(struct mm_rss_stat))                                 \
+			__v = BPF_CORE_READ((struct mm_struct___old *)(mm), rss_stat.count[member].counter); \
+		else /* percpu_counter's shared count, as the kernel's own OOM report reads it */ \
+			__v = BPF_CORE_READ(mm, rss_stat[member].count);                      \
+		(__u64)(__v > 0 ? __v : 0);                                                    \
+	})
 
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 {
@@ -71,9 +71,9 @@ int mark_victim(struct bpf_raw_tracepoint_args *ctx)
 		struct mm_struct *mm = BPF_CORE_READ(task, mm);
 		if (mm) {
 			e->total_vm_pages = BPF_CORE_READ(mm, total_vm);
-			e->anon_rss_pages = rss_pages(mm, MM_ANONPAGES);
-			e->file_rss_pages = rss_pages(mm, MM_FILEPAGES);
-			e->shmem_rss_pages = rss_pages(mm, MM_SHMEMPAGES);
+			e->anon_rss_pages = RSS_PAGES(mm, MM_ANONPAGES);
+			e->file_rss_pages = RSS_PAGES(mm, MM_FILEPAGES);
+			e->shmem_rss_pages = RSS_PAGES(mm, MM_SHMEMPAGES);
 			long pt = BPF_CORE_READ(mm, pgtables_bytes.counter);
 			e->pgtables_bytes = pt > 0 ? pt : 0;
 		}

@@ -7,10 +7,11 @@ extension CounterName {
     /// Runs of allocation programs the kernel skipped because the same program was already running on
     /// that CPU (an interrupt allocated while it ran). Those allocations are not tracked; harmless.
     public static let kernelAllocMisses = CounterName("kernel_alloc_probe_misses")
-    /// Frees that both the primary and the backup free program missed (recursion two levels deep).
-    /// Each one leaves a block outstanding until its address is allocated again (`missed_frees`).
+    /// Frees that both the primary and the backup free program missed (three levels of nesting): the
+    /// primary's misses the backup did not rescue. Each one leaves a block outstanding until its address
+    /// is allocated again, which replaces it and counts `missed_frees`.
     public static let kernelFreeMisses = CounterName("kernel_free_probe_misses")
-    /// Frees the primary program missed and the backup program caught.
+    /// Frees the primary program missed (an interrupt freed memory while it ran) and the backup sent.
     public static let kernelFreesRescued = CounterName("kernel_frees_rescued")
     /// Allocations whose stack collided in the stack map and travelled inline instead.
     public static let kernelStacksInline = CounterName("kernel_stacks_inline")

@@ -12,7 +12,7 @@ public enum KernelError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .missingCapabilities(let caps):
-            return "leakcollect --kernel needs CAP_BPF and CAP_PERFMON (or root); this process lacks \(caps.joined(separator: " and "))"
+            return "--kernel needs CAP_BPF and CAP_PERFMON (or root); this process lacks \(caps.joined(separator: " and "))"
         case .noKernelBTF(let path):
             return "the kernel has no BTF at \(path) (CONFIG_DEBUG_INFO_BTF), which --kernel needs to load its BPF programs"
         case .bpfObject(let name, let detail):

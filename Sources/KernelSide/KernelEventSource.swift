@@ -20,7 +20,7 @@ final class KernelEventSource: EventSource {
     private var writepagesSeen: UInt64 = 0
 
     private static let allocPrograms = ["kmalloc", "kmem_cache_alloc", "kmem_cache_alloc_node", "mm_page_alloc", "percpu_alloc_percpu"]
-    private static let backupFreePrograms = ["kfree_backup", "kmem_cache_free_backup", "mm_page_free_backup", "percpu_free_percpu_backup"]
+    private static let primaryFreePrograms = ["kfree", "kmem_cache_free", "mm_page_free", "percpu_free_percpu"]
 
     init(programs: KernelPrograms, tracepoints: [TracepointRow]) throws(KernelError) {
         self.programs = programs
@@ -60,7 +60,8 @@ final class KernelEventSource: EventSource {
             .lostEvents: at(KC_RING_FULL_ALLOC) &+ at(KC_RING_FULL_FREE) &+ at(KC_RING_FULL_OTHER),
             .lostBytes: at(KC_RING_FULL_BYTES),
             .kernelAllocMisses: misses(Self.allocPrograms),
-            .kernelFreeMisses: misses(Self.backupFreePrograms),
+            // Every primary miss is a free the backup should have sent; those it did not are lost.
+            .kernelFreeMisses: misses(Self.primaryFreePrograms) &- min(at(KC_FREE_RESCUED), misses(Self.primaryFreePrograms)),
             .kernelFreesRescued: at(KC_FREE_RESCUED),
             .kernelStacksInline: at(KC_STACK_INLINE),
             .kernelStacksFailed: at(KC_STACK_FAILED) &+ stacks.lookupFailures,
