@@ -36,5 +36,8 @@ final class MissingTracepointTests: XCTestCase {
         XCTAssertGreaterThan(counters[.events] ?? 0, 0)
         XCTAssertGreaterThan(try reader.totals().filter { $0.kind == .kernelSlab }.reduce(0) { $0 + $1.totalBlocks }, 0)
         XCTAssertFalse(try reader.kernelIntervals().isEmpty)
+        // --kind slab leaves the page allocator alone.
+        XCTAssertNil(tracepoints["kmem:mm_page_alloc"])
+        XCTAssertTrue(try reader.totals().allSatisfy { $0.kind == .kernelSlab })
     }
 }

@@ -46,7 +46,7 @@ final class PipeLeakTests: XCTestCase {
         var outstanding: [LiveRow]
     }
 
-    /// Runs the pipe program under `leakcollect --kernel --pid`, stops the collector while the program
+    /// Runs the pipe program under `leakcollect --kernel --pid` or `--comm`, stops the collector while the program
     /// still runs, and reads the session back through `leakreport top`'s report.
     private func collect(closing: Bool) throws -> (report: TopReport, pid: Int32, stacks: [PipeStack]) {
         try KernelTestSupport.requireRoot("the pipe test")
@@ -57,7 +57,9 @@ final class PipeLeakTests: XCTestCase {
 
         let holder = try RunningProcess([program.path, String(Self.pipes)] + (closing ? ["close"] : []))
         defer { holder.closeInput(); _ = try? holder.wait() }
-        let collector = try KernelTestSupport.startCollector(session: session, ["--pid", String(holder.pid), "--kind", "slab", "--interval", "200"])
+        // One test selects the program by pid, the other by command name.
+        let filter = closing ? ["--pid", String(holder.pid)] : ["--comm", "pipeholder"]
+        let collector = try KernelTestSupport.startCollector(session: session, filter + ["--kind", "slab", "--interval", "200"])
         holder.send("go")
         try holder.waitFor("ready")
         // Closed pipes free their dentry and inode after an RCU grace period; give it time.
