@@ -156,6 +156,19 @@ static __always_inline int backup_free(__u32 slot, __u8 kind, __u64 address)
 	return 0;
 }
 
+/* The primary and the backup program of one free tracepoint; `arg` is the freed pointer's argument. */
+#define FREE_PROGRAMS(name, slot, kind, arg)                                       \
+	SEC("raw_tp")                                                               \
+	int name(struct bpf_raw_tracepoint_args *ctx)                               \
+	{                                                                           \
+		return primary_free(slot, kind, ctx->args[arg]);                     \
+	}                                                                           \
+	SEC("raw_tp")                                                               \
+	int name##_backup(struct bpf_raw_tracepoint_args *ctx)                      \
+	{                                                                           \
+		return backup_free(slot, kind, ctx->args[arg]);                      \
+	}
+
 /* kmem:kmalloc (and kmem:kmalloc_node before 6.1): call_site, ptr, bytes_req, bytes_alloc, ... */
 SEC("raw_tp")
 int kmalloc(struct bpf_raw_tracepoint_args *ctx)
@@ -186,30 +199,10 @@ int kmem_cache_alloc_node(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /* kmem:kfree: call_site, ptr. */
-SEC("raw_tp")
-int kfree(struct bpf_raw_tracepoint_args *ctx)
-{
-	return primary_free(SLOT_KFREE, KE_KIND_SLAB, ctx->args[1]);
-}
-
-SEC("raw_tp")
-int kfree_backup(struct bpf_raw_tracepoint_args *ctx)
-{
-	return backup_free(SLOT_KFREE, KE_KIND_SLAB, ctx->args[1]);
-}
+FREE_PROGRAMS(kfree, SLOT_KFREE, KE_KIND_SLAB, 1)
 
 /* kmem:kmem_cache_free: call_site, ptr, cache (the cache since 5.12). */
-SEC("raw_tp")
-int kmem_cache_free(struct bpf_raw_tracepoint_args *ctx)
-{
-	return primary_free(SLOT_CACHE_FREE, KE_KIND_SLAB, ctx->args[1]);
-}
-
-SEC("raw_tp")
-int kmem_cache_free_backup(struct bpf_raw_tracepoint_args *ctx)
-{
-	return backup_free(SLOT_CACHE_FREE, KE_KIND_SLAB, ctx->args[1]);
-}
+FREE_PROGRAMS(kmem_cache_free, SLOT_CACHE_FREE, KE_KIND_SLAB, 1)
 
 /* kmem:mm_page_alloc: page, order, gfp, migratetype. A page is keyed by its struct page address, which
  * is unique per page frame; the pfn itself would need vmemmap's base, which BPF cannot see everywhere. */
@@ -221,17 +214,7 @@ int mm_page_alloc(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /* kmem:mm_page_free: page, order. */
-SEC("raw_tp")
-int mm_page_free(struct bpf_raw_tracepoint_args *ctx)
-{
-	return primary_free(SLOT_PAGE_FREE, KE_KIND_PAGE, ctx->args[0]);
-}
-
-SEC("raw_tp")
-int mm_page_free_backup(struct bpf_raw_tracepoint_args *ctx)
-{
-	return backup_free(SLOT_PAGE_FREE, KE_KIND_PAGE, ctx->args[0]);
-}
+FREE_PROGRAMS(mm_page_free, SLOT_PAGE_FREE, KE_KIND_PAGE, 0)
 
 /* percpu:percpu_alloc_percpu. Since 6.0: call_site, reserved, is_atomic, size, align, base_addr, off,
  * ptr, bytes_alloc, gfp; before: the same without call_site, bytes_alloc and gfp. */
@@ -252,17 +235,7 @@ int percpu_alloc_percpu(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /* percpu:percpu_free_percpu: base_addr, off, ptr. */
-SEC("raw_tp")
-int percpu_free_percpu(struct bpf_raw_tracepoint_args *ctx)
-{
-	return primary_free(SLOT_PERCPU_FREE, KE_KIND_PERCPU, ctx->args[2]);
-}
-
-SEC("raw_tp")
-int percpu_free_percpu_backup(struct bpf_raw_tracepoint_args *ctx)
-{
-	return backup_free(SLOT_PERCPU_FREE, KE_KIND_PERCPU, ctx->args[2]);
-}
+FREE_PROGRAMS(percpu_free_percpu, SLOT_PERCPU_FREE, KE_KIND_PERCPU, 2)
 
 /* Attached to tracepoints the user asked for only to count their hits. */
 SEC("raw_tp")

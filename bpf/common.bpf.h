@@ -43,6 +43,16 @@ static __always_inline void fill_header(struct ke_header *h, __u8 type)
 	__builtin_memset(h->pad, 0, sizeof(h->pad));
 }
 
+/* A ring buffer record for the rarer events (OOM, reclaim, kswapd, shrinkers), counted when the ring
+ * is full. `size` must be a constant. */
+static __always_inline void *reserve_other(__u64 size)
+{
+	void *r = bpf_ringbuf_reserve(&events, size, 0);
+	if (!r)
+		count(KC_RING_FULL_OTHER, 1);
+	return r;
+}
+
 /* The consumer polls every few milliseconds, so no record needs a wakeup: skipping it keeps the
  * cost per event down (a wakeup is an irq_work per record once the consumer has caught up). */
 #define SUBMIT_FLAGS BPF_RB_NO_WAKEUP

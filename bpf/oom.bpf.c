@@ -52,11 +52,9 @@ static __always_inline void read_memcg(struct task_struct *task, struct ke_oom *
 SEC("raw_tp")
 int mark_victim(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct ke_oom *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(KC_RING_FULL_OTHER, 1);
+	struct ke_oom *e = reserve_other(sizeof(*e));
+	if (!e)
 		return 0;
-	}
 	__builtin_memset(e, 0, sizeof(*e));
 	fill_header(&e->h, KE_OOM_VICTIM);
 	bpf_get_current_comm(e->trigger_comm, sizeof(e->trigger_comm));
@@ -88,11 +86,9 @@ int mark_victim(struct bpf_raw_tracepoint_args *ctx)
 
 static __always_inline int reaper(__u32 pid, __u32 step)
 {
-	struct ke_reaper *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count(KC_RING_FULL_OTHER, 1);
+	struct ke_reaper *r = reserve_other(sizeof(*r));
+	if (!r)
 		return 0;
-	}
 	fill_header(&r->h, KE_OOM_REAPER);
 	r->pid = pid;
 	r->step = step;
@@ -101,29 +97,17 @@ static __always_inline int reaper(__u32 pid, __u32 step)
 }
 
 /* oom:wake_reaper, start_task_reaping, finish_task_reaping, skip_task_reaping: pid. */
-SEC("raw_tp")
-int wake_reaper(struct bpf_raw_tracepoint_args *ctx)
-{
-	return reaper(ctx->args[0], KE_REAPER_WAKE);
-}
+#define REAPER_PROGRAM(name, step)                                  \
+	SEC("raw_tp")                                                \
+	int name(struct bpf_raw_tracepoint_args *ctx)                \
+	{                                                            \
+		return reaper(ctx->args[0], step);                    \
+	}
 
-SEC("raw_tp")
-int start_task_reaping(struct bpf_raw_tracepoint_args *ctx)
-{
-	return reaper(ctx->args[0], KE_REAPER_START);
-}
-
-SEC("raw_tp")
-int finish_task_reaping(struct bpf_raw_tracepoint_args *ctx)
-{
-	return reaper(ctx->args[0], KE_REAPER_FINISH);
-}
-
-SEC("raw_tp")
-int skip_task_reaping(struct bpf_raw_tracepoint_args *ctx)
-{
-	return reaper(ctx->args[0], KE_REAPER_SKIP);
-}
+REAPER_PROGRAM(wake_reaper, KE_REAPER_WAKE)
+REAPER_PROGRAM(start_task_reaping, KE_REAPER_START)
+REAPER_PROGRAM(finish_task_reaping, KE_REAPER_FINISH)
+REAPER_PROGRAM(skip_task_reaping, KE_REAPER_SKIP)
 
 /* oom:reclaim_retry_zone and oom:compact_retry: the page allocator retrying before it gives up. */
 SEC("raw_tp")

@@ -47,11 +47,9 @@ static __always_inline int reclaim_end(__u32 kind, __u64 reclaimed)
 	}
 	__u64 start = s->time_ns;
 	bpf_map_delete_elem(&reclaim_starts, &tid);
-	struct ke_reclaim *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count(KC_RING_FULL_OTHER, 1);
+	struct ke_reclaim *r = reserve_other(sizeof(*r));
+	if (!r)
 		return 0;
-	}
 	fill_header(&r->h, KE_RECLAIM);
 	r->duration_ns = r->h.time_ns - start;
 	r->reclaimed_pages = reclaimed;
@@ -90,11 +88,9 @@ int memcg_reclaim_end(struct bpf_raw_tracepoint_args *ctx)
 
 static __always_inline int kswapd(__s32 nid, __u32 wake)
 {
-	struct ke_kswapd *k = bpf_ringbuf_reserve(&events, sizeof(*k), 0);
-	if (!k) {
-		count(KC_RING_FULL_OTHER, 1);
+	struct ke_kswapd *k = reserve_other(sizeof(*k));
+	if (!k)
 		return 0;
-	}
 	fill_header(&k->h, KE_KSWAPD);
 	k->nid = nid;
 	k->wake = wake;
@@ -138,11 +134,9 @@ int shrink_slab_end(struct bpf_raw_tracepoint_args *ctx)
 	}
 	__u64 start = s->time_ns;
 	bpf_map_delete_elem(&shrink_starts, &tid);
-	struct ke_shrink *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count(KC_RING_FULL_OTHER, 1);
+	struct ke_shrink *r = reserve_other(sizeof(*r));
+	if (!r)
 		return 0;
-	}
 	fill_header(&r->h, KE_SHRINK);
 	struct shrinker *shr = (void *)ctx->args[0];
 	r->duration_ns = r->h.time_ns - start;

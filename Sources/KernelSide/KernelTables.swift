@@ -33,9 +33,7 @@ final class KernelTables {
 
     func reclaim(_ kind: ReclaimKind, pid: Int32, comm: String, durationNs: UInt64, reclaimedPages: UInt64) {
         var t = totals[kind] ?? ReclaimTotalRow(kind: kind)
-        t.count &+= 1
-        t.totalNs &+= durationNs
-        t.maxNs = max(t.maxNs, durationNs)
+        Self.add(durationNs, count: &t.count, total: &t.totalNs, max: &t.maxNs)
         t.reclaimedPages &+= reclaimedPages
         totals[kind] = t
         dirtyTotals.insert(kind)
@@ -47,9 +45,7 @@ final class KernelTables {
         let key = StallerKey(kind: kind, pid: pid)
         var s = stallers[key] ?? ReclaimStallerRow(kind: kind, pid: pid, comm: comm, count: 0, totalNs: 0, maxNs: 0)
         s.comm = comm
-        s.count &+= 1
-        s.totalNs &+= durationNs
-        s.maxNs = max(s.maxNs, durationNs)
+        Self.add(durationNs, count: &s.count, total: &s.totalNs, max: &s.maxNs)
         stallers[key] = s
         dirtyStallers.insert(key)
 
@@ -77,13 +73,18 @@ final class KernelTables {
 
     func shrink(name: String, durationNs: UInt64, freed: UInt64) {
         var s = shrinkers[name] ?? ShrinkerRow(name: name)
-        s.calls &+= 1
-        s.totalNs &+= durationNs
-        s.maxNs = max(s.maxNs, durationNs)
+        Self.add(durationNs, count: &s.calls, total: &s.totalNs, max: &s.maxNs)
         s.freed &+= freed
         shrinkers[name] = s
         dirtyShrinkers.insert(name)
         interval.shrinkSlabNs &+= durationNs
+    }
+
+    /// One more latency into a count, a total and a maximum.
+    private static func add(_ ns: UInt64, count: inout UInt64, total: inout UInt64, max maximum: inout UInt64) {
+        count &+= 1
+        total &+= ns
+        maximum = max(maximum, ns)
     }
 
     func oom(_ row: OOMEventRow) { pending.oomEvents.append(row) }
