@@ -13,7 +13,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
@@ -50,8 +49,10 @@ let package = Package(
             name: "Collector",
             dependencies: [
                 "RingFormat", "CLibDW", "SessionStore",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The per-event path runs millions of times a second; the tracker is single-threaded by
+            // design, so the dynamic exclusivity checks on its properties buy nothing there.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
 
         // Kernel side: libbpf, the BPF build plugin, and the loader/consumer of the kernel's BPF programs.

@@ -19,6 +19,9 @@ public enum CommandMain {
             var command = try root.parseAsRoot(arguments)
             try command.run()
             exit(0)
+        } catch let code as ExitCode {
+            // A status handed on (leakcollect exits the way its program did): nothing to print.
+            exit(code.rawValue)
         } catch {
             let code = root.exitCode(for: error)
             if code == .success {

@@ -26,12 +26,12 @@ public struct Allocation: Sendable, Equatable {
     public var backing: Backing?
     /// Kernel allocations: the task that allocated.
     public var pid: Int32?
-    public var comm: String?
+    public var comm: TaskName?
 
     public init(
         address: UInt64, size: UInt64, kind: BlockKind, function: AllocFunction, stack: StackRef,
         time: UInt64, tid: UInt32 = 0, replaces: UInt64? = nil, backing: Backing? = nil,
-        pid: Int32? = nil, comm: String? = nil
+        pid: Int32? = nil, comm: TaskName? = nil
     ) {
         self.address = address
         self.size = size
@@ -44,6 +44,38 @@ public struct Allocation: Sendable, Equatable {
         self.backing = backing
         self.pid = pid
         self.comm = comm
+    }
+}
+
+/// A task's comm (at most 15 bytes, as the kernel keeps it), stored inline: an event that carries one
+/// costs no reference counting on the collector's per-event path, where a String would.
+public struct TaskName: Hashable, Sendable, CustomStringConvertible {
+    private var low: UInt64 = 0
+    private var high: UInt64 = 0
+
+    /// Takes the first 15 bytes of `name`.
+    public init(_ name: String) {
+        self.init(bytes: Array(name.utf8.prefix(15)))
+    }
+
+    /// Takes bytes up to the first NUL, at most 15 (a kernel `comm[16]`).
+    public init<C: Collection>(bytes: C) where C.Element == UInt8 {
+        var i = 0
+        for b in bytes {
+            if b == 0 || i == 15 { break }
+            if i < 8 { low |= UInt64(b) << (8 * UInt64(i)) } else { high |= UInt64(b) << (8 * UInt64(i - 8)) }
+            i += 1
+        }
+    }
+
+    public var description: String {
+        var out: [UInt8] = []
+        for i in 0..<16 {
+            let b = UInt8(truncatingIfNeeded: i < 8 ? low >> (8 * UInt64(i)) : high >> (8 * UInt64(i - 8)))
+            if b == 0 { break }
+            out.append(b)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -13,7 +13,12 @@ public struct LaunchedProgram {
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
             if isDir.boolValue { throw .notExecutable(program, reason: "is a directory") }
-            guard access(path, X_OK) == 0 else { throw .notExecutable(program, reason: "is not executable") }
+            // access(X_OK) succeeds for root whenever any x bit is set, and for none only as root; the
+            // mode bits are what exec checks, so check both.
+            var st = stat()
+            guard access(path, X_OK) == 0, stat(path, &st) == 0, st.st_mode & 0o111 != 0 else {
+                throw .notExecutable(program, reason: "is not executable")
+            }
             return path
         }
         if program.isEmpty { throw .programNotFound(program) }

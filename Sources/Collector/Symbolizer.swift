@@ -75,7 +75,9 @@ final class ModuleSymbols {
     init?(_ m: SessionModule) {
         guard let d = dwfl_begin(dwflCallbacks) else { return nil }
         dwfl_report_begin(d)
-        guard let mod = dwfl_report_elf(d, m.info.path, m.info.path, -1, m.info.bias, false) else {
+        // libdwfl consumes the descriptor it is given; hand it a copy of the one opened at load time.
+        let fd = m.file.map { dup($0.fd) } ?? -1
+        guard let mod = dwfl_report_elf(d, m.info.path, m.info.path, fd, m.info.bias, false) else {
             dwfl_end(d)
             return nil
         }
@@ -104,7 +106,9 @@ final class ModuleSymbols {
         var offset: GElf_Off = 0
         var sym = GElf_Sym()
         if let name = dwfl_module_addrinfo(module, pc, &offset, &sym, nil, nil, nil) {
-            row.function = demangle(String(cString: name))
+            // Versioned symbols read "dlopen@GLIBC_2.2.5"; the version is noise in a stack.
+            let raw = String(cString: name)
+            row.function = demangle(raw.firstIndex(of: "@").map { String(raw[..<$0]) } ?? raw)
             row.offset = offset &+ 1
         }
         if let line = dwfl_module_getsrc(module, pc) {

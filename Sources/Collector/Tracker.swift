@@ -12,9 +12,11 @@ public struct PendingBatch: Sendable {
 /// Every source (shim ring, uprobes, kernel) feeds it the same `Event`s, and it alone decides what is
 /// outstanding. Not thread safe: one thread applies events and cuts batches.
 public final class Tracker {
-    private var heap = AddressTable()
+    private let heap = AddressTable()
     /// Kernel kinds each have their own address space (slab objects, page frame numbers, percpu).
-    private var kernelTables: [BlockKind: AddressTable] = [:]
+    private let slab = AddressTable(capacity: 1 << 10)
+    private let pages = AddressTable(capacity: 1 << 10)
+    private let percpu = AddressTable(capacity: 1 << 10)
     private var regions = MappedRegions()
     private var stacks = StackTable()
     private var modules = ModuleMap()
@@ -29,7 +31,7 @@ public final class Tracker {
     private var deletedBlocks: [LiveKey] = []
 
     private var comms: [String] = [""]
-    private var commIndex: [String: UInt32] = [:]
+    private var commIndex: [TaskName: UInt32] = [:]
 
     /// Counters this tracker keeps (events, unmatched and missed frees, unknown stacks).
     public private(set) var counters: [CounterName: UInt64] = [:]
@@ -39,12 +41,15 @@ public final class Tracker {
 
     public init() {}
 
-    private func table(_ kind: BlockKind) -> AddressTable {
-        if kind == .heap { return heap }
-        if let t = kernelTables[kind] { return t }
-        let t = AddressTable(capacity: 1 << 14)
-        kernelTables[kind] = t
-        return t
+    /// The table of a kind's address space. Callers use it directly (`table(k).insert`): returning the
+    /// reference from a switch over `let` properties lets the optimizer skip retain/release per event.
+    @inline(__always) private func table(_ kind: BlockKind) -> AddressTable {
+        switch kind {
+        case .heap, .mmap: return heap
+        case .kernelSlab: return slab
+        case .kernelPage: return pages
+        case .kernelPercpu: return percpu
+        }
     }
 
     private func bump(_ c: CounterName, by n: UInt64 = 1) { counters[c, default: 0] &+= n }
@@ -65,11 +70,11 @@ public final class Tracker {
         }
     }
 
-    private func intern(comm: String?) -> UInt32 {
-        guard let comm, !comm.isEmpty else { return 0 }
+    private func intern(comm: TaskName?) -> UInt32 {
+        guard let comm else { return 0 }
         if let i = commIndex[comm] { return i }
         let i = UInt32(comms.count)
-        comms.append(comm)
+        comms.append(comm.description)
         commIndex[comm] = i
         return i
     }
@@ -163,13 +168,15 @@ public final class Tracker {
     }
 
     private func map(_ a: Allocation) {
-        if let old = a.replaces { pendingPieces.removeValue(forKey: old) }
+        var backing = a.backing ?? .anonymous
+        // mremap's result keeps the backing of the region it moved or resized.
+        if let old = a.replaces, let pieces = pendingPieces.removeValue(forKey: old), let first = pieces.first { backing = first.backing }
         let (lo, hi) = pageRange(a.address, a.size)
         guard lo < hi else { return }
         // A new mapping replaces whatever it overlaps (MAP_FIXED, or an unmap the collector missed).
         _ = removeRange(lo, hi)
         let r = Region(
-            start: lo, end: hi, stack: resolve(a.stack), time: a.time, tid: a.tid, function: a.function, backing: a.backing ?? .anonymous)
+            start: lo, end: hi, stack: resolve(a.stack), time: a.time, tid: a.tid, function: a.function, backing: backing)
         regions.insert(r)
         totals.add(stack: r.stack, kind: .mmap, bytes: r.size, blocks: 1, newAllocation: true)
     }

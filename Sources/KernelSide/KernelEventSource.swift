@@ -13,7 +13,6 @@ final class KernelEventSource: EventSource {
     /// Set for the duration of one `poll`, for the ring buffer callback.
     private var tracker: Tracker?
     private var handled = 0
-    private var comms: [UInt32: (key: (UInt64, UInt64), name: String)] = [:]
     private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
     /// The kernel's OOM kill count already attributed to an event (see `oomEvent`).
     private var oomKillsSeen: UInt64?
@@ -103,7 +102,7 @@ final class KernelEventSource: EventSource {
             let r = data.load(as: ke_reclaim.self)
             let kind: ReclaimKind = r.kind == KE_RECLAIM_MEMCG.rawValue ? .memcg : .direct
             tables.reclaim(
-                kind, pid: Int32(bitPattern: r.h.tgid), comm: comm(r.h.tgid, r.comm), durationNs: r.duration_ns, reclaimedPages: r.reclaimed_pages)
+                kind, pid: Int32(bitPattern: r.h.tgid), comm: Self.taskName(r.comm).description, durationNs: r.duration_ns, reclaimedPages: r.reclaimed_pages)
         case KE_KSWAPD.rawValue where size >= MemoryLayout<ke_kswapd>.size:
             let k = data.load(as: ke_kswapd.self)
             tables.kswapd(nid: k.nid, wake: k.wake != 0)
@@ -142,7 +141,7 @@ final class KernelEventSource: EventSource {
             .alloc(
                 Allocation(
                     address: a.address, size: a.size, kind: kind, function: function, stack: .session(stack), time: a.h.time_ns,
-                    tid: a.h.tid, pid: Int32(bitPattern: a.h.tgid), comm: comm(a.h.tgid, a.comm))))
+                    tid: a.h.tid, pid: Int32(bitPattern: a.h.tgid), comm: Self.taskName(a.comm))))
     }
 
     private static func blockKind(_ k: UInt8) -> BlockKind? {
@@ -154,14 +153,9 @@ final class KernelEventSource: EventSource {
         }
     }
 
-    /// A task's comm as a String, cached per process: converting on every record is the costlier part.
-    private func comm(_ tgid: UInt32, _ raw: KernelComm) -> String {
-        var copy = raw
-        let key = withUnsafeBytes(of: &copy) { ($0.load(fromByteOffset: 0, as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self)) }
-        if let hit = comms[tgid], hit.key == key { return hit.name }
-        let name = Self.string(raw)
-        comms[tgid] = (key, name)
-        return name
+    /// A task's comm as the tracker keeps it: a value, no string per event.
+    private static func taskName(_ raw: KernelComm) -> TaskName {
+        withUnsafeBytes(of: raw) { TaskName(bytes: $0) }
     }
 
     /// A fixed-size C string field (NUL-terminated unless it fills the field).

@@ -8,11 +8,21 @@ public struct TopJSON: Codable, Equatable {
         public var outstandingBytes: UInt64
         public var outstandingBlocks: UInt64
         public var lostEvents: UInt64
+        public var suppressedBytes: UInt64?
+        public var suppressedBlocks: UInt64?
         enum CodingKeys: String, CodingKey {
             case outstandingBytes = "outstanding_bytes"
             case outstandingBlocks = "outstanding_blocks"
             case lostEvents = "lost_events"
+            case suppressedBytes = "suppressed_bytes"
+            case suppressedBlocks = "suppressed_blocks"
         }
+    }
+
+    public struct Suppressed: Codable, Equatable {
+        public var rule: String
+        public var bytes: UInt64
+        public var blocks: UInt64
     }
 
     public struct Frame: Codable, Equatable {
@@ -66,12 +76,20 @@ public struct TopJSON: Codable, Equatable {
 
     public var session: Session
     public var totals: Totals
+    /// Every counter of the session (lost_events, missed_frees, unmatched_frees, ...).
+    public var counters: [String: UInt64]?
+    /// What each suppression rule left out of the totals.
+    public var suppressed: [Suppressed]?
     public var stacks: [Stack]
 
     public init(_ r: TopReport) {
         session = Session(
             mode: r.info.mode.rawValue, command: r.info.command, pid: r.info.pid, end: r.info.end?.summary, durationNs: r.info.durationNs)
-        totals = Totals(outstandingBytes: r.outstandingBytes, outstandingBlocks: r.outstandingBlocks, lostEvents: r.lostEvents)
+        totals = Totals(
+            outstandingBytes: r.outstandingBytes, outstandingBlocks: r.outstandingBlocks, lostEvents: r.lostEvents,
+            suppressedBytes: r.suppressed.reduce(0) { $0 + $1.bytes }, suppressedBlocks: r.suppressed.reduce(0) { $0 + $1.blocks })
+        suppressed = r.suppressed.map { Suppressed(rule: $0.rule, bytes: $0.bytes, blocks: $0.blocks) }
+        counters = Dictionary(uniqueKeysWithValues: r.counters.map { ($0.key.rawValue, $0.value) })
         stacks = r.stacks.map { s in
             Stack(
                 kind: s.kind.rawValue, bytes: s.bytes, blocks: s.blocks, stackID: s.stackID, truncated: s.truncated,

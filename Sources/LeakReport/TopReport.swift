@@ -12,12 +12,17 @@ public struct TopOptions: Sendable {
     public var filter: LiveFilter
     /// List each live block's address and size under its stack.
     public var addresses: Bool
+    public var suppressions: Suppressions
 
-    public init(top: Int = 10, sort: TopSort = .bytes, filter: LiveFilter = LiveFilter(), addresses: Bool = false) {
+    public init(
+        top: Int = 10, sort: TopSort = .bytes, filter: LiveFilter = LiveFilter(), addresses: Bool = false,
+        suppressions: Suppressions = Suppressions()
+    ) {
         self.top = top
         self.sort = sort
         self.filter = filter
         self.addresses = addresses
+        self.suppressions = suppressions
     }
 }
 
@@ -33,12 +38,22 @@ public struct TopStack: Sendable, Equatable {
     public var liveBlocks: [LiveRow]
 }
 
+/// What one suppression rule took out of a report.
+public struct SuppressedTotal: Sendable, Equatable {
+    public var rule: String
+    public var bytes: UInt64
+    public var blocks: UInt64
+}
+
 /// The outstanding allocations of a session by stack, largest first: what `leakreport top` prints and
 /// what leakcollect summarizes at exit.
 public struct TopReport: Sendable {
     public var info: SessionInfo
+    /// Over the blocks the filter selects, suppressed ones excluded.
     public var outstandingBytes: UInt64
     public var outstandingBlocks: UInt64
+    /// Per rule, in rule order; only rules that matched something.
+    public var suppressed: [SuppressedTotal]
     public var counters: [CounterName: UInt64]
     /// Stacks that matched before `top` cut the list.
     public var matchingStacks: Int
@@ -49,7 +64,15 @@ public struct TopReport: Sendable {
 
     /// Reads the session and builds the report. Totals cover the blocks the filter selects.
     public static func build(_ reader: SessionReader, options: TopOptions) throws(SessionError) -> TopReport {
-        let aggregates = try reader.liveAggregates(options.filter)
+        var aggregates = try reader.liveAggregates(options.filter)
+        let stackRows = try reader.stacks(Set(aggregates.map(\.stackID)))
+        var suppressed: [String: SuppressedTotal] = [:]
+        aggregates.removeAll { a in
+            guard let s = stackRows[a.stackID], let rule = options.suppressions.match(s) else { return false }
+            suppressed[rule, default: SuppressedTotal(rule: rule, bytes: 0, blocks: 0)].bytes &+= a.bytes
+            suppressed[rule, default: SuppressedTotal(rule: rule, bytes: 0, blocks: 0)].blocks &+= a.blocks
+            return true
+        }
         let sorted = aggregates.sorted { a, b in
             let (ka, kb) = options.sort == .bytes ? (a.bytes, b.bytes) : (a.blocks, b.blocks)
             if ka != kb { return ka > kb }
@@ -59,7 +82,7 @@ public struct TopReport: Sendable {
         }
         var stacks: [TopStack] = []
         for a in sorted.prefix(max(options.top, 0)) {
-            let s = try reader.stack(a.stackID)
+            let s = stackRows[a.stackID]
             let blocks = options.addresses ? try reader.liveBlocks(stack: a.stackID, kind: a.kind, filter: options.filter) : []
             stacks.append(
                 TopStack(
@@ -68,7 +91,8 @@ public struct TopReport: Sendable {
         }
         return TopReport(
             info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },
-            outstandingBlocks: aggregates.reduce(0) { $0 &+ $1.blocks }, counters: try reader.counters(),
+            outstandingBlocks: aggregates.reduce(0) { $0 &+ $1.blocks },
+            suppressed: options.suppressions.rules.compactMap { suppressed[$0.name] }, counters: try reader.counters(),
             matchingStacks: aggregates.count, stacks: stacks, options: options)
     }
 }

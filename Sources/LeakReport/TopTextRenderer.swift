@@ -5,6 +5,11 @@ public enum TopTextRenderer {
     public static func render(_ r: TopReport) -> String {
         var out = "session: \(Formatting.sessionLine(r.info))\n"
         out += "outstanding: \(r.outstandingBytes) bytes in \(r.outstandingBlocks) allocations; lost_events: \(r.lostEvents)\n"
+        if !r.suppressed.isEmpty {
+            let bytes = r.suppressed.reduce(0) { $0 + $1.bytes }, blocks = r.suppressed.reduce(0) { $0 + $1.blocks }
+            let each = r.suppressed.map { "\($0.rule): \($0.bytes) bytes in \($0.blocks)" }.joined(separator: "; ")
+            out += "suppressed: \(bytes) bytes in \(blocks) allocations kept on purpose by the runtime or matched by --suppressions (\(each))\n"
+        }
         if r.lostEvents > 0 {
             out += "warning: \(r.lostEvents) events were lost; some frees may be missing, so some blocks may be reported live that are not\n"
         }

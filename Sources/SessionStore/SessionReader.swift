@@ -215,6 +215,30 @@ public final class SessionReader {
             backing: backing.flatMap(Backing.init(rawValue:)), pid: pid.map { Int32(truncatingIfNeeded: $0) }, comm: row["comm"])
     }
 
+    /// Several stacks at once (one pass over the frames), keyed by id; ids the session lacks are absent.
+    public func stacks(_ ids: Set<SessionStackID>) throws(SessionError) -> [SessionStackID: StackRow] {
+        if ids.isEmpty { return [:] }
+        return try read { db in
+            var out: [SessionStackID: StackRow] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT id, origin, truncated FROM stacks") {
+                guard let raw: Int64 = r["id"], let id = SessionStackID(exactly: raw), ids.contains(id) else { continue }
+                let origin: String = r["origin"] ?? "user"
+                out[id] = StackRow(id: id, origin: StackOrigin(rawValue: origin) ?? .user, truncated: r["truncated"] ?? false, frames: [])
+            }
+            for r in try Row.fetchAll(db, sql: "SELECT stack_id, address, function, offset, module, file, line FROM frames ORDER BY stack_id, idx") {
+                guard let raw: Int64 = r["stack_id"], let id = SessionStackID(exactly: raw), out[id] != nil else { continue }
+                out[id]?.frames.append(Self.frameRow(r))
+            }
+            return out
+        }
+    }
+
+    private static func frameRow(_ r: Row) -> FrameRow {
+        let a: Int64 = r["address"] ?? 0
+        let off: Int64? = r["offset"]
+        return FrameRow(address: sqlUInt(a), function: r["function"], offset: off.map(sqlUInt), module: r["module"], file: r["file"], line: r["line"])
+    }
+
     /// The symbolized frames of one stack, innermost first; nil if the session does not hold it.
     public func stack(_ id: SessionStackID) throws(SessionError) -> StackRow? {
         try read { db in
@@ -224,11 +248,7 @@ public final class SessionReader {
             let frames = try Row.fetchAll(
                 db, sql: "SELECT address, function, offset, module, file, line FROM frames WHERE stack_id = ? ORDER BY idx",
                 arguments: [Int64(id)]
-            ).map { r -> FrameRow in
-                let a: Int64 = r["address"] ?? 0
-                let off: Int64? = r["offset"]
-                return FrameRow(address: sqlUInt(a), function: r["function"], offset: off.map(sqlUInt), module: r["module"], file: r["file"], line: r["line"])
-            }
+            ).map(Self.frameRow)
             let origin: String = s["origin"] ?? "user"
             let truncated: Bool = s["truncated"] ?? false
             return StackRow(id: id, origin: StackOrigin(rawValue: origin) ?? .user, truncated: truncated, frames: frames)

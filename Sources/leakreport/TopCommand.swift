@@ -34,6 +34,10 @@ struct TopCommand: ParsableCommand {
     @Option(help: "Which kind of memory: heap, mmap, slab, page, percpu, kernel or all.") var kind: KindChoice = .all
     @Flag(help: "List each live block's address and size under its stack.") var addresses = false
     @Option(help: "text or json.") var format: OutputFormat = .text
+    @Option(help: "A file of leak:PATTERN lines (LeakSanitizer's form): stacks with a matching function, file or module are left out.")
+    var suppressions: String?
+    @Flag(name: .customLong("no-builtin-suppressions"), help: "Also count what the C/C++ runtime keeps on purpose (loader TLS, stdio buffers, ...).")
+    var noBuiltinSuppressions = false
 
     func validate() throws {
         guard top >= 0 else { throw ValidationError("--top must be 0 or more") }
@@ -46,7 +50,10 @@ struct TopCommand: ParsableCommand {
             filter.maxSize = try maxSize.map(ValueParsers.size)
             filter.minAgeNs = try olderThan.map(ValueParsers.duration)
             let reader = try SessionReader(path: session)
-            let report = try TopReport.build(reader, options: TopOptions(top: top, sort: sort, filter: filter, addresses: addresses))
+            let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
+            let rules = Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns)
+            let report = try TopReport.build(
+                reader, options: TopOptions(top: top, sort: sort, filter: filter, addresses: addresses, suppressions: rules))
             switch format {
             case .text: print(TopTextRenderer.render(report), terminator: "")
             case .json: print(TopJSON(report).encoded(), terminator: "")

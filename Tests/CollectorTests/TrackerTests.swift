@@ -116,6 +116,18 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(t.liveCount(.mmap), 3)
     }
 
+    func testMremapKeepsTheBackingOfTheRegionItMoves() {
+        let t = tracker()
+        let base: UInt64 = 0x7f00_0000_0000
+        t.apply(.alloc(Allocation(address: base, size: 4096, kind: .mmap, function: .mmap, stack: .shim(1), time: 1, backing: .file)))
+        t.apply(.unmap(address: base, length: 4096, pending: true))
+        t.apply(.alloc(Allocation(address: base + 0x10000, size: 8192, kind: .mmap, function: .mremap, stack: .shim(2), time: 2, replaces: base, backing: .anonymous)))
+        let rows = t.cut(at: 1).batch.liveUpserts
+        XCTAssertEqual(rows.map { [$0.address, $0.size] }, [[base + 0x10000, 8192]])
+        XCTAssertEqual(rows.first?.backing, .file)
+        XCTAssertEqual(rows.first?.function, .mremap)
+    }
+
     func testMremapMovesTheRegionToTheMremapSiteAndUndoRestoresIt() {
         let t = tracker()
         let base: UInt64 = 0x7f00_0000_0000
@@ -136,7 +148,7 @@ final class TrackerTests: XCTestCase {
         let s1 = t.internKernelStack([0xffff_ffff_8100_0000, 0xffff_ffff_8100_1000])
         let s2 = t.internKernelStack([0xffff_ffff_8100_0000, 0xffff_ffff_8100_1000])
         XCTAssertEqual(s1, s2)
-        t.apply(.alloc(Allocation(address: 0x1000, size: 192, kind: .kernelSlab, function: .kmalloc, stack: .session(s1), time: 1, pid: 42, comm: "pipehog")))
+        t.apply(.alloc(Allocation(address: 0x1000, size: 192, kind: .kernelSlab, function: .kmalloc, stack: .session(s1), time: 1, pid: 42, comm: TaskName("pipehog"))))
         t.apply(.alloc(Allocation(address: 0x1000, size: 4096, kind: .kernelPage, function: .pageAlloc, stack: .session(s1), time: 1)))
         t.apply(alloc(0x1000, 8))
         let b = t.cut(at: 1).batch
@@ -144,6 +156,13 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(Set(b.liveUpserts.map(\.kind)), [.kernelSlab, .kernelPage, .heap])
         XCTAssertEqual(b.liveUpserts.first { $0.kind == .kernelSlab }?.comm, "pipehog")
         XCTAssertEqual(b.liveUpserts.first { $0.kind == .kernelSlab }?.pid, 42)
+    }
+
+    func testTaskNamesKeepFifteenBytes() {
+        XCTAssertEqual(TaskName("pipehog").description, "pipehog")
+        XCTAssertEqual(TaskName("a-very-long-command-name").description, "a-very-long-com")
+        XCTAssertEqual(TaskName(bytes: Array("kworker/0:1".utf8) + [0, 65, 66]).description, "kworker/0:1")
+        XCTAssertEqual(TaskName("x"), TaskName(bytes: [120, 0]))
     }
 
     func testStacksResolveAgainstTheModulesLoadedWhenTheyArrived() {

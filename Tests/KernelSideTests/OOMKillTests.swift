@@ -39,7 +39,7 @@ final class OOMKillTests: XCTestCase {
             _ = try? hog.wait()
         }
         try cgroup.add(pid: hog.pid)
-        let collector = try KernelTestSupport.startCollector(session: session, ["--kind", "slab", "--interval", "200"])
+        let collector = try KernelTestSupport.startCollector(session: session, ["--kind", "slab", "--interval", "0.2"])
         hog.send("go")
         let (_, signal) = try hog.wait(timeout: 60)
         XCTAssertEqual(signal, SIGKILL, "the hog was not OOM-killed")

@@ -59,7 +59,7 @@ final class PipeLeakTests: XCTestCase {
         defer { holder.closeInput(); _ = try? holder.wait() }
         // One test selects the program by pid, the other by command name.
         let filter = closing ? ["--pid", String(holder.pid)] : ["--comm", "pipeholder"]
-        let collector = try KernelTestSupport.startCollector(session: session, filter + ["--kind", "slab", "--interval", "200"])
+        let collector = try KernelTestSupport.startCollector(session: session, filter + ["--kind", "slab", "--interval", "0.2"])
         holder.send("go")
         try holder.waitFor("ready")
         // Closed pipes free their dentry and inode after an RCU grace period; give it time.

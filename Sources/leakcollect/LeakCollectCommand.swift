@@ -1,0 +1,89 @@
+import ArgumentParser
+import CLISupport
+import Collector
+import Foundation
+import LeakReport
+import SessionStore
+
+/// `leakcollect`: runs a program with the shim, attaches to one, or traces the kernel, and writes a session.
+struct LeakCollectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leakcollect",
+        abstract: "Collect outstanding allocations into a session file.",
+        usage: """
+            leakcollect [-o FILE] [options] -- PROGRAM [ARGS...]
+            leakcollect --attach PID [-o FILE] [options]
+            leakcollect --kernel [-o FILE] [--duration D] [--pid PID | --comm NAME] [--kind slab|page|percpu|all]
+            """,
+        discussion: "Ends when the program exits, on Ctrl-C/SIGTERM, or after --duration. Read the session with `leakreport top FILE`.")
+
+    @Option(name: [.short, .customLong("output")], help: "Session file to write (default: PROGRAM.PID.leaks).") var output: String?
+    @Option(help: "Attach to a running program that was started with LD_PRELOAD=libleakshim.so.") var attach: Int32?
+    @Option(help: "Seconds between session flushes and snapshots.") var interval: Double = 1
+    @Option(help: "Stop after this long (e.g. 30s, 5m); the program keeps running.") var duration: String?
+    @Option(help: "Path of libleakshim.so (default: next to leakcollect).") var shim: String?
+    @Option(help: "Frames per stack (LEAKSHIM_DEPTH for the launched program).") var depth: Int?
+    @Option(name: .customLong("ring-size"), help: "Ring size for the launched program (LEAKSHIM_RING_SIZE), e.g. 64M.") var ringSize: String?
+    @Flag(help: "Print no summary at exit.") var quiet = false
+    @OptionGroup(title: "Kernel mode") var kernelOptions: KernelModeOptions
+    @Argument(parsing: .captureForPassthrough, help: "The program to run and its arguments, after --.") var command: [String] = []
+
+    func validate() throws {
+        guard interval > 0, interval <= 3600 else { throw ValidationError("--interval must be between 0 and 3600 seconds") }
+        if let depth, !(1...256).contains(depth) { throw ValidationError("--depth must be between 1 and 256") }
+    }
+
+    func run() throws {
+        var program = command
+        if program.first == "--" {
+            program.removeFirst()
+        } else if let first = program.first, first.hasPrefix("-") {
+            // Passthrough capture takes anything after the options; an option it did not know is a typo.
+            throw UserError("Unknown option '\(first)' (put the program to run after --)", code: 64)
+        }
+        do {
+            let durationNs = try duration.map(ValueParsers.duration)
+            if kernelOptions.kernel {
+                guard program.isEmpty, attach == nil else { throw UserError("--kernel traces the whole kernel: give no program and no --attach") }
+                return try KernelMode.run(kernelOptions, output: output, durationNs: durationNs, intervalMs: Int(interval * 1000))
+            }
+            var options = CollectOptions(output: output, intervalNs: UInt64(interval * 1e9), durationNs: durationNs)
+            options.shimPath = shim
+            options.depth = depth
+            options.ringSize = try ringSize.map(ValueParsers.size)
+            options.log = { FileHandle.standardError.write(Data("leakcollect: \($0)\n".utf8)) }
+            let result: CollectResult
+            if let pid = attach {
+                guard program.isEmpty else { throw UserError("give either --attach PID or a program to run, not both") }
+                result = try Collect.attach(pid: pid, options: options)
+            } else if !program.isEmpty {
+                result = try Collect.launch(program, options: options)
+            } else {
+                throw UserError("nothing to collect: give a program after --, or --attach PID")
+            }
+            if !quiet { printSummary(result) }
+            if let failure = result.failure { throw UserError(failure) }
+            // Like time(1) or strace, hand the program's status on to whoever ran us.
+            switch result.end {
+            case .exited(let status)? where status != 0: throw ExitCode(status)
+            case .signaled(let sig)?: throw ExitCode(128 + sig)
+            default: break
+            }
+        } catch let e as CollectError {
+            throw UserError(e.description)
+        } catch let e as ValueParsers.Invalid {
+            throw UserError(e.description)
+        }
+    }
+
+    private func printSummary(_ result: CollectResult) {
+        var text = ""
+        if let reader = try? SessionReader(path: result.sessionPath),
+            let report = try? TopReport.build(reader, options: TopOptions(top: 5))
+        {
+            text = TopTextRenderer.render(report)
+        }
+        text += "session written to \(result.sessionPath)\n"
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Every bad input gets one clear line on stderr and a non-zero exit, and loses nothing collected.
+final class BadInputTests: XCTestCase {
+    private func expectOneLineError(_ argv: [String], contains text: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try Run.capture(argv)
+        XCTAssertNotEqual(r.status, 0, "exit status", file: file, line: line)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "stderr: \(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(text), "stderr: \(r.stderr)", file: file, line: line)
+    }
+
+    func testMissingAndNonExecutablePrograms() throws {
+        let lc = try BuildProducts.leakcollect
+        let out = Pipeline.sessionPath("bad")
+        try expectOneLineError([lc, "-o", out, "--", "/nonexistent/app"], contains: "leakcollect: no such program: /nonexistent/app")
+        try expectOneLineError([lc, "-o", out, "--", "no-such-program-anywhere"], contains: "no such program: no-such-program-anywhere")
+        let plain = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-program-\(getpid())").path
+        FileManager.default.createFile(atPath: plain, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o644])
+        try expectOneLineError([lc, "-o", out, "--", plain], contains: "\(plain) is not executable")
+        try expectOneLineError([lc, "-o", out, "--", "/tmp"], contains: "/tmp is a directory")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no session is written when nothing ran")
+    }
+
+    func testDeadPidsAndPidsWithoutTheShim() throws {
+        let lc = try BuildProducts.leakcollect
+        try expectOneLineError([lc, "--attach", "999999999", "-o", Pipeline.sessionPath("dead")], contains: "no such process: 999999999")
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        defer { sleeper.terminate() }
+        try expectOneLineError(
+            [lc, "--attach", String(sleeper.processIdentifier), "-o", Pipeline.sessionPath("noshim")],
+            contains: "pid \(sleeper.processIdentifier) has no leakshim ring")
+    }
+
+    func testUnknownOptionsAndMissingCommands() throws {
+        let lc = try BuildProducts.leakcollect, lr = try BuildProducts.leakreport
+        try expectOneLineError([lc, "--bogus"], contains: "leakcollect: Unknown option '--bogus'")
+        try expectOneLineError([lc], contains: "leakcollect: nothing to collect")
+        try expectOneLineError([lr, "top", "x.leaks", "--sort", "size"], contains: "leakreport: ")
+        try expectOneLineError([lr, "top", "x.leaks", "--min-size", "lots"], contains: "invalid size 'lots'")
+        try expectOneLineError([lr, "frobnicate"], contains: "leakreport: ")
+    }
+
+    func testMissingTruncatedAndCorruptSessionsThroughTheCLI() throws {
+        let lr = try BuildProducts.leakreport
+        try expectOneLineError([lr, "top", "/nonexistent.leaks"], contains: "leakreport: no such session file: /nonexistent.leaks")
+        let garbage = Pipeline.sessionPath("garbage")
+        try Data(repeating: 0x42, count: 3000).write(to: URL(fileURLWithPath: garbage))
+        try expectOneLineError([lr, "top", garbage], contains: "is not a leak session")
+        // A real session cut in half.
+        let prog = try CProgram.build("trunc_src", source: "#include <stdlib.h>\nint main(void){for(int i=0;i<3000;i++)malloc(100+i);return 0;}\n")
+        let run = try Pipeline.collect(prog)
+        XCTAssertEqual(run.result.status, 0, run.result.stderr)
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: run.session)[.size] as? UInt64)
+        let fh = try XCTUnwrap(FileHandle(forWritingAtPath: run.session))
+        try fh.truncate(atOffset: size / 2)
+        try fh.close()
+        try expectOneLineError([lr, "top", run.session], contains: "is corrupt: truncated")
+    }
+}
