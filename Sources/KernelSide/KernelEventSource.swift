@@ -55,12 +55,13 @@ final class KernelEventSource: EventSource {
         func misses(_ names: [String]) -> UInt64 {
             names.filter(programs.attachedPrograms.contains).reduce(0) { $0 &+ programs.recursionMisses($1) }
         }
+        let primaryFreeMisses = misses(Self.primaryFreePrograms)
         return [
             .lostEvents: at(KC_RING_FULL_ALLOC) &+ at(KC_RING_FULL_FREE) &+ at(KC_RING_FULL_OTHER),
             .lostBytes: at(KC_RING_FULL_BYTES),
             .kernelAllocMisses: misses(Self.allocPrograms),
             // Every primary miss is a free the backup should have sent; those it did not are lost.
-            .kernelFreeMisses: misses(Self.primaryFreePrograms) &- min(at(KC_FREE_RESCUED), misses(Self.primaryFreePrograms)),
+            .kernelFreeMisses: primaryFreeMisses &- min(at(KC_FREE_RESCUED), primaryFreeMisses),
             .kernelFreesRescued: at(KC_FREE_RESCUED),
             .kernelStacksInline: at(KC_STACK_INLINE),
             .kernelStacksFailed: at(KC_STACK_FAILED) &+ stacks.lookupFailures,
