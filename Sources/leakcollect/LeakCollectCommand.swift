@@ -37,6 +37,9 @@ struct LeakCollectCommand: ParsableCommand {
         var program = command
         if program.first == "--" {
             program.removeFirst()
+        } else if let first = program.first, first == "--help" || first == "-h" {
+            // Passthrough capture swallows the help flag when nothing precedes it.
+            throw CleanExit.helpRequest(self)
         } else if let first = program.first, first.hasPrefix("-") {
             // Passthrough capture takes anything after the options; an option it did not know is a typo.
             throw UserError("Unknown option '\(first)' (put the program to run after --)", code: 64)
