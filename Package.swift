@@ -55,6 +55,14 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
 
+        // Kernel side: libbpf, the BPF build plugin, and the loader/consumer of the kernel's BPF programs.
+        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        .plugin(name: "BPFCompile", capability: .buildTool()),
+        .target(
+            name: "KernelSide", dependencies: ["Collector", "SessionStore", "CLibBPF"],
+            // Collector's symbolizer demangles with libstdc++'s __cxa_demangle.
+            linkerSettings: [.linkedLibrary("stdc++")], plugins: ["BPFCompile"]),
+
         // What both CLIs share: one-line errors and exit codes.
         .target(
             name: "CLISupport",
@@ -67,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "leakcollect",
             dependencies: [
-                "Collector", "LeakReport", "CLISupport",
+                "Collector", "LeakReport", "CLISupport", "KernelSide",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -85,6 +93,7 @@ let package = Package(
         .testTarget(
             name: "LeakReportTests",
             dependencies: ["LeakReport", "SessionStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "KernelSideTests", dependencies: ["KernelSide", "Collector", "SessionStore", "LeakReport", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -9,7 +9,8 @@ packages=(
   pkg-config gcc g++ make
   libunwind-dev          # the shim's unwinder
   libdw-dev libelf-dev   # elfutils: symbols and DWARF lines
-  libbpf-dev             # kernel side: loading BPF programs
+  libbpf-dev             # kernel side: loading BPF programs (and bpf_helpers.h to build them)
+  linux-libc-dev         # <linux/bpf.h> and <asm/types.h> for the BPF programs
   libsqlite3-dev         # session files (GRDB)
   zlib1g-dev
   util-linux             # setpriv/runuser for the privilege tests

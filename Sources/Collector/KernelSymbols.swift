@@ -3,14 +3,14 @@ import SessionStore
 
 /// Kernel symbols from /proc/kallsyms, modules named as the kernel names them
 /// (`leak_timer_callback+0x14 [memory_leak]`); "kernel" for the core image.
-struct KernelSymbols {
+public struct KernelSymbols {
     private var addresses: [UInt64] = []
     private var names: [String] = []
     private var moduleNames: [String] = []
 
     /// nil when kallsyms is unreadable or hides addresses (kptr_restrict without privileges).
-    static func load(path: String = "/proc/kallsyms") -> KernelSymbols? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+    public static func load(path: String = "/proc/kallsyms") -> KernelSymbols? {
+        guard let text = ProcFile.read(path) else { return nil }
         var entries: [(UInt64, String, String)] = []
         entries.reserveCapacity(200_000)
         for line in text.split(separator: "\n") {
@@ -34,7 +34,7 @@ struct KernelSymbols {
         return k
     }
 
-    func resolve(_ address: UInt64) -> FrameRow {
+    public func resolve(_ address: UInt64) -> FrameRow {
         var lo = 0, hi = addresses.count
         while lo < hi {
             let mid = (lo + hi) / 2

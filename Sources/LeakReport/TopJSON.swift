@@ -105,10 +105,5 @@ public struct TopJSON: Codable, Equatable {
         }
     }
 
-    public func encoded() -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? enc.encode(self) else { return "{}" }
-        return String(decoding: data, as: UTF8.self) + "\n"
-    }
+    public func encoded() -> String { ReportJSON.encode(self) }
 }

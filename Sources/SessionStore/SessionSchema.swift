@@ -17,7 +17,7 @@ public enum SessionSchema {
     /// SQLite's application_id for session files: "LEAK".
     public static let applicationID: Int32 = 0x4C45_414B
 
-    static let parts: [any SchemaPart.Type] = [CoreSchema.self]
+    static let parts: [any SchemaPart.Type] = [CoreSchema.self, KernelSchema.self]
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()

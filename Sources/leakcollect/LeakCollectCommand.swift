@@ -13,6 +13,7 @@ struct LeakCollectCommand: ParsableCommand {
         usage: """
             leakcollect [-o FILE] [options] -- PROGRAM [ARGS...]
             leakcollect --attach PID [-o FILE] [options]
+            leakcollect --kernel [-o FILE] [--duration D] [--pid PID | --comm NAME] [--kind slab|page|percpu|all]
             """,
         discussion: "Ends when the program exits, on Ctrl-C/SIGTERM, or after --duration. Read the session with `leakreport top FILE`.")
 
@@ -24,6 +25,7 @@ struct LeakCollectCommand: ParsableCommand {
     @Option(help: "Frames per stack (LEAKSHIM_DEPTH for the launched program).") var depth: Int?
     @Option(name: .customLong("ring-size"), help: "Ring size for the launched program (LEAKSHIM_RING_SIZE), e.g. 64M.") var ringSize: String?
     @Flag(help: "Print no summary at exit.") var quiet = false
+    @OptionGroup(title: "Kernel mode") var kernelOptions: KernelModeOptions
     @Argument(parsing: .captureForPassthrough, help: "The program to run and its arguments, after --.") var command: [String] = []
 
     func validate() throws {
@@ -35,12 +37,19 @@ struct LeakCollectCommand: ParsableCommand {
         var program = command
         if program.first == "--" {
             program.removeFirst()
+        } else if let first = program.first, first == "--help" || first == "-h" {
+            // Passthrough capture swallows the help flag when nothing precedes it.
+            throw CleanExit.helpRequest(self)
         } else if let first = program.first, first.hasPrefix("-") {
             // Passthrough capture takes anything after the options; an option it did not know is a typo.
             throw UserError("Unknown option '\(first)' (put the program to run after --)", code: 64)
         }
         do {
             let durationNs = try duration.map(ValueParsers.duration)
+            if kernelOptions.kernel {
+                guard program.isEmpty, attach == nil else { throw UserError("--kernel traces the whole kernel: give no program and no --attach") }
+                return try KernelMode.run(kernelOptions, output: output, durationNs: durationNs, intervalMs: Int(interval * 1000))
+            }
             var options = CollectOptions(output: output, intervalNs: UInt64(interval * 1e9), durationNs: durationNs)
             options.shimPath = shim
             options.depth = depth

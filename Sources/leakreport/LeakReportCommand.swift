@@ -5,7 +5,7 @@ struct LeakReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leakreport",
         abstract: "Report on a session written by leakcollect.",
-        subcommands: [TopCommand.self],
+        subcommands: [TopCommand.self, OOMCommand.self, ReclaimCommand.self],
         defaultSubcommand: nil)
 }
 

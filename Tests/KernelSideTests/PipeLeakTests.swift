@@ -1,0 +1,115 @@
+import Foundation
+import LeakReport
+import SessionStore
+import TestSupport
+import XCTest
+
+/// Kernel objects held by a process are outstanding kernel-slab blocks charged to the kernel stack that
+/// allocated them; released ones are gone. Pipes make a good probe: every pipe(2) allocates the same
+/// handful of objects through create_pipe_files.
+final class PipeLeakTests: XCTestCase {
+    static let pipes = 2000
+
+    /// Opens `pipes` pipes once told to, optionally closes them all, says "ready", and waits.
+    static let source = """
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <unistd.h>
+        #include <sys/resource.h>
+        int main(int argc, char **argv) {
+            int n = atoi(argv[1]);
+            int close_them = argc > 2 && strcmp(argv[2], "close") == 0;
+            struct rlimit rl;
+            getrlimit(RLIMIT_NOFILE, &rl);
+            rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < (rlim_t)(2 * n + 16)) { fprintf(stderr, "RLIMIT_NOFILE too low\\n"); return 2; }
+            char line[64];
+            if (!fgets(line, sizeof line, stdin)) return 1;
+            int (*fds)[2] = calloc(n, sizeof *fds);
+            for (int i = 0; i < n; i++)
+                if (pipe(fds[i])) { perror("pipe"); return 1; }
+            if (close_them)
+                for (int i = 0; i < n; i++) { close(fds[i][0]); close(fds[i][1]); }
+            printf("ready\\n");
+            fflush(stdout);
+            fgets(line, sizeof line, stdin);
+            return 0;
+        }
+        """
+
+    /// A stack through create_pipe_files: how many blocks the session saw allocated there, and how many
+    /// of the program's are outstanding at the end, as `leakreport top` reports them.
+    struct PipeStack {
+        var frames: [String]
+        var allocated: UInt64
+        var outstanding: [LiveRow]
+    }
+
+    /// Runs the pipe program under `leakcollect --kernel --pid` or `--comm`, stops the collector while the program
+    /// still runs, and reads the session back through `leakreport top`'s report.
+    private func collect(closing: Bool) throws -> (report: TopReport, pid: Int32, stacks: [PipeStack]) {
+        try KernelTestSupport.requireRoot("the pipe test")
+        let program = try CProgram.build("pipeholder", source: Self.source)
+        let dir = try KernelTestSupport.scratchDirectory("pipes")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let session = dir.appendingPathComponent("pipes.leaks")
+
+        let holder = try RunningProcess([program.path, String(Self.pipes)] + (closing ? ["close"] : []))
+        defer { holder.closeInput(); _ = try? holder.wait() }
+        // One test selects the program by pid, the other by command name.
+        let filter = closing ? ["--pid", String(holder.pid)] : ["--comm", "pipeholder"]
+        let collector = try KernelTestSupport.startCollector(session: session, filter + ["--kind", "slab", "--interval", "0.2"])
+        holder.send("go")
+        try holder.waitFor("ready")
+        // Closed pipes free their dentry and inode after an RCU grace period; give it time.
+        if closing { usleep(1_500_000) }
+        try KernelTestSupport.stop(collector)
+
+        let reader = try SessionReader(path: session.path)
+        let report = try TopReport.build(reader, options: TopOptions(top: 100_000, filter: LiveFilter(kinds: [.kernelSlab]), addresses: true))
+        let live = Dictionary(report.stacks.map { ($0.stackID, $0.liveBlocks) }, uniquingKeysWith: +)
+        var stacks: [PipeStack] = []
+        for t in try reader.totals() where t.kind == .kernelSlab {
+            guard let s = try reader.stack(t.stackID), s.frames.contains(where: { $0.function == "create_pipe_files" }) else { continue }
+            stacks.append(
+                PipeStack(frames: s.frames.compactMap(\.function), allocated: t.totalBlocks, outstanding: (live[t.stackID] ?? []).filter { $0.pid == holder.pid }))
+        }
+        return (report, holder.pid, stacks)
+    }
+
+    /// The allocation sites that ran once per pipe (the inode, both files, the dentry, pipe_inode_info
+    /// and its buffers, their security blobs). Slab growth on the way (a new slab's metadata) also
+    /// passes through create_pipe_files, but a few times, not once per pipe, and it stays with the cache.
+    private func perPipe(_ stacks: [PipeStack]) -> [PipeStack] { stacks.filter { $0.allocated >= UInt64(Self.pipes) } }
+
+    func testHeldPipesAreOutstandingThroughCreatePipeFiles() throws {
+        let (report, _, stacks) = try collect(closing: false)
+        XCTAssertEqual(report.info.mode, .kernel)
+        XCTAssertEqual(report.info.end, .stopped)
+        XCTAssertEqual(report.lostEvents, 0)
+        let sites = perPipe(stacks)
+        XCTAssertGreaterThanOrEqual(sites.count, 5, "allocation sites through create_pipe_files: \(stacks.map(\.frames))")
+        for s in sites {
+            // One outstanding block per pipe at every such site.
+            XCTAssertEqual(s.outstanding.count, Self.pipes, "stack \(s.frames)")
+            XCTAssertTrue(s.outstanding.allSatisfy { $0.comm == "pipeholder" && $0.kind == .kernelSlab })
+        }
+        XCTAssertTrue(sites.contains { $0.frames.contains("alloc_pipe_info") }, "pipe_inode_info's allocation is missing")
+        // The tracing machinery's own frames (the BPF program, bpf_trace_run*) are cut from the stacks.
+        for s in stacks {
+            XCTAssertFalse(s.frames.contains { $0.hasPrefix("bpf_") || $0.hasPrefix("__bpf_trace") }, "\(s.frames)")
+        }
+    }
+
+    func testClosedPipesAreGone() throws {
+        let (report, _, stacks) = try collect(closing: true)
+        XCTAssertEqual(report.info.end, .stopped)
+        XCTAssertEqual(report.lostEvents, 0)
+        let sites = perPipe(stacks)
+        XCTAssertGreaterThanOrEqual(sites.count, 5, "the pipes' allocations were not seen: \(stacks.map(\.frames))")
+        for s in sites {
+            XCTAssertEqual(s.outstanding.count, 0, "blocks still outstanding after every pipe was closed: \(s.frames)")
+        }
+    }
+}
