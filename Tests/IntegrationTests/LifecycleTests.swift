@@ -120,34 +120,19 @@ final class LifecycleTests: XCTestCase {
                 """)
         var env = ProcessInfo.processInfo.environment
         env["LD_PRELOAD"] = try BuildProducts.shim
-        let app = Process()
-        app.executableURL = URL(fileURLWithPath: prog.path)
-        app.environment = env
-        try app.run()
-        defer { if app.isRunning { app.terminate() } }
+        let app = try RunningProcess([prog.path], environment: env)
+        defer { app.signal(SIGKILL) }
         let session = Pipeline.sessionPath("attach")
-        let collector = Process()
-        collector.executableURL = URL(fileURLWithPath: try BuildProducts.leakcollect)
-        collector.arguments = ["--attach", String(app.processIdentifier), "-o", session]
-        let err = Pipe()
-        collector.standardError = err
-        try collector.run()
-        // Wait until the collector has attached (it says so on stderr), then let the app leak.
-        let deadline = Date().addingTimeInterval(20)
-        var said = Data()
-        while Date() < deadline, !String(decoding: said, as: UTF8.self).contains("attached") {
-            said += err.fileHandleForReading.availableData
-        }
-        XCTAssertTrue(String(decoding: said, as: UTF8.self).contains("attached"), String(decoding: said, as: UTF8.self))
-        kill(app.processIdentifier, SIGUSR1)
+        let collector = try RunningProcess([try BuildProducts.leakcollect, "--attach", String(app.pid), "-o", session])
+        // Once the collector says it attached, let the app leak, then Ctrl-C the collector.
+        try collector.waitFor("attached to pid \(app.pid)", inStderr: true, timeout: 20)
+        app.signal(SIGUSR1)
         usleep(300_000)
-        kill(collector.processIdentifier, SIGINT)
-        collector.waitUntilExit()
-        XCTAssertEqual(collector.terminationStatus, 0)
-        XCTAssertTrue(app.isRunning, "detaching must leave the app running")
-        kill(app.processIdentifier, SIGUSR2)
-        app.waitUntilExit()
-        XCTAssertEqual(app.terminationStatus, 0)
+        collector.signal(SIGINT)
+        XCTAssertEqual(try collector.wait().status, 0, collector.stderr)
+        XCTAssertTrue(app.process.isRunning, "detaching must leave the app running")
+        app.signal(SIGUSR2)
+        XCTAssertEqual(try app.wait().status, 0)
         let report = try Pipeline.top(session)
         assertLeak(report, function: "after_attach", bytes: 3 * 4321, blocks: 3, program: prog, marker: "AT-AFTER")
         XCTAssertEqual(report.session.mode, "attach")

@@ -51,32 +51,9 @@ public enum Run {
     }
 
     public static func capture(_ argv: [String], environment: [String: String]? = nil, timeout: TimeInterval = 120) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        if let environment { p.environment = environment }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes while the child runs so neither fills up and blocks it.
-        var outData = Data(), errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
-            p.terminate()
-            throw TestSupportError("timed out after \(Int(timeout)) s: \(argv.joined(separator: " "))")
-        }
-        p.waitUntilExit()
-        group.wait()
-        let signaled = p.terminationReason == .uncaughtSignal
-        return Result(
-            status: signaled ? -1 : p.terminationStatus, signal: signaled ? p.terminationStatus : 0,
-            stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        let p = try RunningProcess(argv, environment: environment)
+        p.closeInput()
+        let (status, signal) = try p.wait(timeout: timeout)
+        return Result(status: status, signal: signal, stdout: p.stdout, stderr: p.stderr)
     }
 }

@@ -1,18 +1,17 @@
 import Foundation
-import TestSupport
 
 /// A program a test starts and talks to while it runs: lines to its stdin, waits for lines on its
 /// stdout or stderr, signals, and its exit. Output is collected on background threads so the child
 /// never blocks on a full pipe.
-final class RunningProcess {
-    let process = Process()
+public final class RunningProcess {
+    public let process = Process()
     private let stdinPipe = Pipe()
     private let lock = NSCondition()
     private var out = ""
     private var err = ""
     private var readers = 0
 
-    init(_ argv: [String], environment: [String: String]? = nil) throws {
+    public init(_ argv: [String], environment: [String: String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: argv[0])
         process.arguments = Array(argv.dropFirst())
         if let environment { process.environment = environment }
@@ -25,7 +24,7 @@ final class RunningProcess {
         collect(e.fileHandleForReading, isStdout: false)
     }
 
-    var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.processIdentifier }
 
     private func collect(_ handle: FileHandle, isStdout: Bool) {
         lock.lock()
@@ -49,11 +48,11 @@ final class RunningProcess {
         }
     }
 
-    var stdout: String { lock.lock(); defer { lock.unlock() }; return out }
-    var stderr: String { lock.lock(); defer { lock.unlock() }; return err }
+    public var stdout: String { lock.lock(); defer { lock.unlock() }; return out }
+    public var stderr: String { lock.lock(); defer { lock.unlock() }; return err }
 
     /// Waits until stdout or stderr contains `text`; fails if the program exits or time runs out first.
-    func waitFor(_ text: String, inStderr: Bool = false, timeout: TimeInterval = 60) throws {
+    public func waitFor(_ text: String, inStderr: Bool = false, timeout: TimeInterval = 60) throws {
         let deadline = Date().addingTimeInterval(timeout)
         lock.lock()
         defer { lock.unlock() }
@@ -65,17 +64,17 @@ final class RunningProcess {
         }
     }
 
-    func send(_ line: String) {
+    public func send(_ line: String) {
         stdinPipe.fileHandleForWriting.write(Data((line + "\n").utf8))
     }
 
-    func closeInput() { try? stdinPipe.fileHandleForWriting.close() }
+    public func closeInput() { try? stdinPipe.fileHandleForWriting.close() }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
     /// Waits for the exit; the program is killed if it outlives `timeout`.
     @discardableResult
-    func wait(timeout: TimeInterval = 60) throws -> (status: Int32, signal: Int32) {
+    public func wait(timeout: TimeInterval = 60) throws -> (status: Int32, signal: Int32) {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {
