@@ -7,8 +7,8 @@ tools/setup.sh
 swift build
 mkdir -p .build/demo
 gcc -g -O0 -fno-omit-frame-pointer -pthread -o .build/demo/leaky tools/demo/leaky.c
-echo "== leakcollect -o .build/demo/leaky.leaks -- .build/demo/leaky"
-.build/debug/leakcollect -o .build/demo/leaky.leaks -- .build/demo/leaky
+echo "== leakcollect --quiet -o .build/demo/leaky.leaks -- .build/demo/leaky"
+.build/debug/leakcollect --quiet -o .build/demo/leaky.leaks -- .build/demo/leaky
 echo
 echo "== leakreport top .build/demo/leaky.leaks"
 .build/debug/leakreport top .build/demo/leaky.leaks

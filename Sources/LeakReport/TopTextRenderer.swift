@@ -24,7 +24,10 @@ public enum TopTextRenderer {
             if s.kind != .heap { out += " (\(s.kind.rawValue))" }
             out += "\n"
             if s.frames.isEmpty { out += "\t\t[no stack captured]\n" }
-            for f in s.frames { out += "\t\t" + Formatting.frame(f) + "\n" }
+            // Frames below main are the C runtime starting the program: the same in every stack, so
+            // text leaves them out (JSON keeps every frame).
+            let end = s.frames.firstIndex { $0.function == "main" }.map { $0 + 1 } ?? s.frames.count
+            for f in s.frames[..<end] { out += "\t\t" + Formatting.frame(f) + "\n" }
             if s.truncated { out += "\t\t[stack truncated]\n" }
             for b in s.liveBlocks {
                 let age = r.info.asOfNs >= b.timeNs ? Formatting.duration(ns: r.info.asOfNs - b.timeNs) : "0 s"

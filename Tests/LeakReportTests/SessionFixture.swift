@@ -24,6 +24,7 @@ enum SessionFixture {
             StackRow(id: 1, origin: .user, truncated: false, frames: [
                 FrameRow(address: 0x4011a5, function: "leak_helper", offset: 0x15, module: "/tmp/app", file: "/src/app.c", line: 12),
                 FrameRow(address: 0x4011d0, function: "main", offset: 0x20, module: "/tmp/app", file: "/src/app.c", line: 30),
+                FrameRow(address: 0x7f00_0002_924a, function: "__libc_start_call_main", offset: 0x7a, module: "/lib/x86_64-linux-gnu/libc.so.6"),
             ]),
             StackRow(id: 2, origin: .user, truncated: true, frames: [FrameRow(address: 0x7f00_0000_1234)]),
             StackRow(id: 3, origin: .user, truncated: false, frames: [FrameRow(address: 0x401300, function: "spawn", offset: 0x8, module: "/tmp/app")]),
