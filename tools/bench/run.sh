@@ -30,21 +30,23 @@ measure() { # name pairs command...
   for _ in $(seq "$runs"); do samples+=("$(elapsed "$@")"); done
   local m; m=$(printf '%s\n' "${samples[@]}" | median)
   # ns per pair, per thread (threads run in parallel)
-  echo "$name $(awk -v m="$m" -v n="$n" 'BEGIN {printf "%.1f", m / n}')"
+  echo "$name|$(awk -v m="$m" -v n="$n" 'BEGIN {printf "%.1f", m / n}')"
 }
 
 results=$(
   measure uninstrumented "$pairs" "$bench" "$threads" "$pairs"
   measure leakcollect "$pairs" .build/release/leakcollect --quiet -o .build/bench/bench.leaks -- "$bench" "$threads" "$pairs"
+  measure "leakcollect, LEAKSHIM_UNWIND=fp" "$pairs" env LEAKSHIM_UNWIND=fp .build/release/leakcollect --quiet -o .build/bench/bench-fp.leaks -- "$bench" "$threads" "$pairs"
   measure heaptrack "$pairs" heaptrack -o .build/bench/heaptrack "$bench" "$threads" "$pairs"
   measure bpftrace-uprobes "$uprobe_pairs" bpftrace tools/bench/memleak-uprobes.bt -c "$bench $threads $uprobe_pairs"
 )
-base=$(awk '$1 == "uninstrumented" {print $2}' <<<"$results")
+base=$(awk -F'|' '$1 == "uninstrumented" {print $2}' <<<"$results")
+heap=$(awk -F'|' '$1 == "heaptrack" {print $2}' <<<"$results")
 {
-  echo "| how it ran | ns per malloc+free pair | vs. uninstrumented |"
-  echo "|---|---|---|"
-  while read -r name ns; do
-    echo "| $name | $ns | $(awk -v a="$ns" -v b="$base" 'BEGIN {printf "%.1f×", a / b}') |"
+  echo "| how it ran | ns per malloc+free pair | vs. uninstrumented | overhead vs. heaptrack's |"
+  echo "|---|---|---|---|"
+  while IFS='|' read -r name ns; do
+    echo "| $name | $ns | $(awk -v a="$ns" -v b="$base" 'BEGIN {printf "%.1f×", a / b}') | $(awk -v a="$ns" -v b="$base" -v h="$heap" 'BEGIN {printf "%.2f", (a - b) / (h - b)}') |"
   done <<<"$results"
   echo
   echo "mallocbench: $threads threads, $pairs pairs per thread ($uprobe_pairs for bpftrace), median of $runs runs, $(nproc) cores, $(uname -r)."
