@@ -164,12 +164,14 @@ public final class SessionReader {
         if let m = f.minSize { conds.append("size >= ?"); _ = args.append(contentsOf: [sqlInt(m)]) }
         if let m = f.maxSize { conds.append("size <= ?"); _ = args.append(contentsOf: [sqlInt(m)]) }
         if let age = f.minAgeNs {
-            // Ages are measured at the moment the session describes; a block born later than that
-            // minus the age is too young.
-            let asOf = info.asOfNs
-            let cutoff = asOf >= age ? asOf - age : 0
-            conds.append(asOf >= age ? "time_ns <= ?" : "0")
-            if asOf >= age { _ = args.append(contentsOf: [sqlInt(cutoff)]) }
+            // Ages are measured at the moment the session describes: a block is old enough if it was
+            // born no later than that moment minus the age; nothing is, if the session is younger.
+            if info.asOfNs >= age {
+                conds.append("time_ns <= ?")
+                _ = args.append(contentsOf: [sqlInt(info.asOfNs - age)])
+            } else {
+                conds.append("0")
+            }
         }
         if let s = stack { conds.append("stack_id = ?"); _ = args.append(contentsOf: [Int64(s)]) }
         if let k = kind { conds.append("kind = ?"); _ = args.append(contentsOf: [k.rawValue]) }
@@ -237,22 +239,6 @@ public final class SessionReader {
         let a: Int64 = r["address"] ?? 0
         let off: Int64? = r["offset"]
         return FrameRow(address: sqlUInt(a), function: r["function"], offset: off.map(sqlUInt), module: r["module"], file: r["file"], line: r["line"])
-    }
-
-    /// The symbolized frames of one stack, innermost first; nil if the session does not hold it.
-    public func stack(_ id: SessionStackID) throws(SessionError) -> StackRow? {
-        try read { db in
-            guard let s = try Row.fetchOne(db, sql: "SELECT origin, truncated FROM stacks WHERE id = ?", arguments: [Int64(id)]) else {
-                return nil
-            }
-            let frames = try Row.fetchAll(
-                db, sql: "SELECT address, function, offset, module, file, line FROM frames WHERE stack_id = ? ORDER BY idx",
-                arguments: [Int64(id)]
-            ).map(Self.frameRow)
-            let origin: String = s["origin"] ?? "user"
-            let truncated: Bool = s["truncated"] ?? false
-            return StackRow(id: id, origin: StackOrigin(rawValue: origin) ?? .user, truncated: truncated, frames: frames)
-        }
     }
 
     /// Outstanding and cumulative totals per stack and kind, as the collector last wrote them.

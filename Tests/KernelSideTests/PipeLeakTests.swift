@@ -70,8 +70,10 @@ final class PipeLeakTests: XCTestCase {
         let report = try TopReport.build(reader, options: TopOptions(top: 100_000, filter: LiveFilter(kinds: [.kernelSlab]), addresses: true))
         let live = Dictionary(report.stacks.map { ($0.stackID, $0.liveBlocks) }, uniquingKeysWith: +)
         var stacks: [PipeStack] = []
-        for t in try reader.totals() where t.kind == .kernelSlab {
-            guard let s = try reader.stack(t.stackID), s.frames.contains(where: { $0.function == "create_pipe_files" }) else { continue }
+        let totals = try reader.totals().filter { $0.kind == .kernelSlab }
+        let rows = try reader.stacks(Set(totals.map(\.stackID)))
+        for t in totals {
+            guard let s = rows[t.stackID], s.frames.contains(where: { $0.function == "create_pipe_files" }) else { continue }
             stacks.append(
                 PipeStack(frames: s.frames.compactMap(\.function), allocated: t.totalBlocks, outstanding: (live[t.stackID] ?? []).filter { $0.pid == holder.pid }))
         }
