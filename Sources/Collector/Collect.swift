@@ -65,8 +65,7 @@ public enum Collect {
         let path = options.output ?? "\(URL(fileURLWithPath: programName).lastPathComponent).\(program.pid).leaks"
         let info = SessionInfo(
             mode: .launch, command: command, pid: program.pid, startRealtimeNs: mapping.startRealtimeNs,
-            startMonotonicNs: mapping.startMonotonicNs, intervalMs: Int(options.intervalNs / 1_000_000), host: hostName(),
-            kernelRelease: kernelRelease())
+            startMonotonicNs: mapping.startMonotonicNs, intervalMs: Int(options.intervalNs / 1_000_000), host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
         let writer: SessionWriter
         do { writer = try SessionWriter(creating: path, info: info) } catch { throw .session(error) }
 
@@ -105,7 +104,7 @@ public enum Collect {
         let path = options.output ?? "\(name).\(pid).leaks"
         let info = SessionInfo(
             mode: .attach, command: command, pid: pid, startRealtimeNs: realtimeNow(), startMonotonicNs: monotonicNow(),
-            intervalMs: Int(options.intervalNs / 1_000_000), host: hostName(), kernelRelease: kernelRelease())
+            intervalMs: Int(options.intervalNs / 1_000_000), host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
         let writer: SessionWriter
         do {
             writer = try SessionWriter(creating: path, info: info)
@@ -169,11 +168,19 @@ public enum Collect {
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    static func hostName() -> String { ProcessInfo.processInfo.hostName }
+}
 
-    static func kernelRelease() -> String {
+/// Facts about the machine that every session records.
+public enum HostFacts {
+    /// The node name, as uname(2) gives it.
+    public static var name: String { uname(\.nodename) }
+    /// The kernel release, as uname(2) gives it.
+    public static var kernelRelease: String { uname(\.release) }
+
+    private static func uname<T>(_ field: KeyPath<utsname, T>) -> String {
         var u = utsname()
-        uname(&u)
-        return withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        Glibc.uname(&u)
+        var value = u[keyPath: field]
+        return withUnsafeBytes(of: &value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 }

@@ -166,12 +166,10 @@ public enum KernelCollector {
     }
 
     private static func sessionInfo(_ options: KernelCollectorOptions) -> SessionInfo {
-        var uts = utsname()
-        uname(&uts)
         var command = CommandLine.arguments
         if command.isEmpty { command = ["leakcollect", "--kernel"] }
         return SessionInfo(
             mode: .kernel, command: command, pid: options.pid, startRealtimeNs: realtimeNow(), startMonotonicNs: monotonicNow(),
-            intervalMs: options.intervalMs, host: KernelEventSource.string(uts.nodename), kernelRelease: KernelEventSource.string(uts.release))
+            intervalMs: options.intervalMs, host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
     }
 }
