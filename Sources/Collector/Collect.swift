@@ -42,6 +42,7 @@ public enum Collect {
         guard let programName = command.first else { throw .programNotFound("") }
         let shim = try locateShim(options.shimPath)
         _ = try LaunchedProgram.resolve(programName)
+        try checkWritable(options.output ?? "x.leaks")
         StopSignals.install()
         var env: [String: String] = ["LEAKSHIM_COLLECTOR_PID": String(getpid())]
         let inherited = ProcessInfo.processInfo.environment["LD_PRELOAD"].map { $0.isEmpty ? "" : ":" + $0 } ?? ""
@@ -67,7 +68,14 @@ public enum Collect {
             mode: .launch, command: command, pid: program.pid, startRealtimeNs: mapping.startRealtimeNs,
             startMonotonicNs: mapping.startMonotonicNs, intervalMs: Int(options.intervalNs / 1_000_000), host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
         let writer: SessionWriter
-        do { writer = try SessionWriter(creating: path, info: info) } catch { throw .session(error) }
+        do {
+            writer = try SessionWriter(creating: path, info: info)
+        } catch {
+            // Checked before the start, so this is rare (a full disk): a launch without a session is no use.
+            reader.detach()
+            program.send(SIGTERM)
+            throw .session(error)
+        }
 
         let started = monotonicNow()
         var end: SessionEnd?
@@ -94,6 +102,7 @@ public enum Collect {
     /// `durationNs`. Only allocations made after the attach are seen.
     public static func attach(pid: Int32, options: CollectOptions) throws(CollectError) -> CollectResult {
         guard pid > 0, kill(pid, 0) == 0 || errno == EPERM, RingMapping.isAlive(pid: pid) else { throw .noSuchProcess(pid) }
+        try checkWritable(options.output ?? "x.leaks")
         StopSignals.install()
         let mapping: RingMapping
         do { mapping = try RingMapping.open(pid: pid) } catch { throw .ring(error.description) }
@@ -135,6 +144,18 @@ public enum Collect {
             result.failure = "\(error)"
         }
         return result
+    }
+
+    /// Fails early, before a program starts or a ring is claimed, when the session file cannot be created.
+    static func checkWritable(_ path: String) throws(CollectError) {
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw .session(.cannotCreate(path: path, detail: "no such directory \(dir)"))
+        }
+        guard access(dir, W_OK | X_OK) == 0 else {
+            throw .session(.cannotCreate(path: path, detail: "\(dir) is not writable"))
+        }
     }
 
     /// Waits up to a second for a launched program to end; nil if it is still running.

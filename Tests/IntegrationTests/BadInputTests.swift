@@ -24,6 +24,14 @@ final class BadInputTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no session is written when nothing ran")
     }
 
+    func testAnUnwritableSessionPathFailsBeforeTheProgramRuns() throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("ran-\(getpid())").path
+        try expectOneLineError(
+            [try BuildProducts.leakcollect, "-o", "/nonexistent-dir/x.leaks", "--", "/usr/bin/touch", marker],
+            contains: "leakcollect: cannot create session file /nonexistent-dir/x.leaks: no such directory /nonexistent-dir")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the program must not have run")
+    }
+
     func testDeadPidsAndPidsWithoutTheShim() throws {
         let lc = try BuildProducts.leakcollect
         try expectOneLineError([lc, "--attach", "999999999", "-o", Pipeline.sessionPath("dead")], contains: "no such process: 999999999")
