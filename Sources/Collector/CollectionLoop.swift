@@ -36,13 +36,15 @@ public final class CollectionLoop {
     private let writer: SessionWriter
     private let intervalNs: UInt64
     private let writeQueue = DispatchQueue(label: "leakcollect.session-writer")
-    private let symbolizer = Symbolizer()
+    private let symbolizer: Symbolizer
     /// First write failure, reported once the loop ends (guarded by writeQueue).
     private var writeError: SessionError?
     private var sourceError: Error?
 
-    public init(source: EventSource, tracker: Tracker, writer: SessionWriter, intervalNs: UInt64) {
+    /// `kernelSymbols`: kallsyms as the source already read it, so it is not parsed a second time.
+    public init(source: EventSource, tracker: Tracker, writer: SessionWriter, intervalNs: UInt64, kernelSymbols: KernelSymbols? = nil) {
         self.source = source
+        self.symbolizer = Symbolizer(kernelSymbols: kernelSymbols)
         self.tracker = tracker
         self.writer = writer
         self.intervalNs = max(intervalNs, 10_000_000)

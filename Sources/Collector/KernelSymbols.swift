@@ -3,7 +3,7 @@ import SessionStore
 
 /// Kernel symbols from /proc/kallsyms, modules named as the kernel names them
 /// (`leak_timer_callback+0x14 [memory_leak]`); "kernel" for the core image.
-public struct KernelSymbols {
+public struct KernelSymbols: Sendable {
     private var addresses: [UInt64] = []
     private var names: [String] = []
     private var moduleNames: [String] = []

@@ -9,14 +9,18 @@ import SessionStore
 public final class Symbolizer {
     private var modules: [Int64: ModuleSymbols?] = [:]
     private var cache: [FrameKey: FrameRow] = [:]
-    private lazy var kernel: KernelSymbols? = KernelSymbols.load()
+    private let preloadedKernel: KernelSymbols?
+    /// kallsyms is read once per collection: a source that already read it (the kernel side) hands it in.
+    private lazy var kernel: KernelSymbols? = preloadedKernel ?? KernelSymbols.load()
 
     private struct FrameKey: Hashable {
         var module: Int64
         var address: UInt64
     }
 
-    public init() {}
+    public init(kernelSymbols: KernelSymbols? = nil) {
+        preloadedKernel = kernelSymbols
+    }
 
     public func symbolize(_ s: NewStack) -> StackRow {
         StackRow(id: s.id, origin: s.origin, truncated: s.truncated, frames: s.frames.map { frame(s.origin, $0) })

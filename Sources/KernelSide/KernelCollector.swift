@@ -87,7 +87,9 @@ public enum KernelCollector {
         let source = try KernelEventSource(programs: programs, tracepoints: rows)
         let writer = try SessionWriter(creating: options.output, info: sessionInfo(options))
         let tracker = Tracker()
-        let loop = CollectionLoop(source: source, tracker: tracker, writer: writer, intervalNs: UInt64(options.intervalMs) * 1_000_000)
+        let loop = CollectionLoop(
+            source: source, tracker: tracker, writer: writer, intervalNs: UInt64(options.intervalMs) * 1_000_000,
+            kernelSymbols: source.kernelSymbols)
         let kinds = KernelAllocationKind.allCases.filter(options.kinds.contains).map(\.rawValue).joined(separator: ", ")
         warn("tracing kernel allocations (\(kinds)), OOM kills and reclaim into \(options.output); Ctrl-C to stop")
 

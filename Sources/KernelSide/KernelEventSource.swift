@@ -33,6 +33,9 @@ final class KernelEventSource: EventSource {
 
     deinit { ring_buffer__free(ring) }
 
+    /// kallsyms as read when the programs were loaded.
+    var kernelSymbols: KernelSymbols? { stacks.symbols }
+
     func poll(into tracker: Tracker) throws -> Int {
         self.tracker = tracker
         handled = 0

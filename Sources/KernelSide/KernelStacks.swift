@@ -11,7 +11,8 @@ final class KernelStacks {
     /// Stack-map ids are stable (the map is created without BPF_F_REUSE_STACKID), so each is looked up once.
     private var byID: [Int32: SessionStackID] = [:]
     private var tracing: [UInt64: Bool] = [:]
-    private let symbols: KernelSymbols?
+    /// Also handed to the session's symbolizer, so kallsyms is read once.
+    let symbols: KernelSymbols?
     private var buffer = [UInt64](repeating: 0, count: Int(KE_MAX_FRAMES))
     /// Ids the map no longer (or never) held: charged to the empty stack.
     private(set) var lookupFailures: UInt64 = 0

@@ -69,8 +69,10 @@ public struct TopReport: Sendable {
         var suppressed: [String: SuppressedTotal] = [:]
         aggregates.removeAll { a in
             guard let s = stackRows[a.stackID], let rule = options.suppressions.match(s) else { return false }
-            suppressed[rule, default: SuppressedTotal(rule: rule, bytes: 0, blocks: 0)].bytes &+= a.bytes
-            suppressed[rule, default: SuppressedTotal(rule: rule, bytes: 0, blocks: 0)].blocks &+= a.blocks
+            var total = suppressed[rule] ?? SuppressedTotal(rule: rule, bytes: 0, blocks: 0)
+            total.bytes &+= a.bytes
+            total.blocks &+= a.blocks
+            suppressed[rule] = total
             return true
         }
         let sorted = aggregates.sorted { a, b in
