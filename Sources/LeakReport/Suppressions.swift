@@ -1,5 +1,7 @@
 import Foundation
+import KernelSession
 import SessionStore
+import Vocabulary
 
 /// Which outstanding allocations a report leaves out of its totals, as LeakSanitizer and valgrind do:
 /// built-in rules for memory the C and C++ runtimes keep on purpose until exit, and user patterns in
