@@ -382,10 +382,10 @@ public final class RingReader {
             }
             let path = String(decoding: UnsafeRawBufferPointer(start: rec + Int(minimum), count: Int(m.path_len)), as: UTF8.self)
             let buildID = withUnsafeBytes(of: m.build_id) { Array($0.prefix(Int(m.build_id_len))) }
-            // The file is opened by the source, which knows how to reach what the process really maps.
-            return .module(ModuleInfo(id: UInt64(m.module_id), path: path, buildID: buildID, bias: m.bias, lo: m.lo, hi: m.hi, time: lr_monotonic_ns()))
+            // The source stamps the time and opens the file: it knows how to reach what the process really maps.
+            return .module(ModuleInfo(id: UInt64(m.module_id), path: path, buildID: buildID, bias: m.bias, lo: m.lo, hi: m.hi))
         case LR_T_UNMODULE.rawValue:
-            return .moduleUnload(id: UInt64(rec.load(as: lr_unmodule.self).module_id), time: lr_monotonic_ns())
+            return .moduleUnload(id: UInt64(rec.load(as: lr_unmodule.self).module_id), time: 0)
         default:
             throw corrupt(.unknownType(type))
         }

@@ -39,11 +39,15 @@ public final class RingSource: EventSource {
         maps = nil
         let space = self.space
         lastPoll = try reader.drain(maxRecords: batch) { event in
-            if case .module(var m) = event {
+            switch event {
+            case .module(var m):
                 if maps == nil { maps = .some(ProcMaps.read(pid: pid)) }
+                m.time = monotonicNow()
                 m.file = ModuleFile.open(pid: pid, claimedPath: m.path, lo: m.lo, hi: m.hi, maps: maps ?? nil)
                 tracker.apply(.module(m), in: space)
-            } else {
+            case .moduleUnload(let id, _):
+                tracker.apply(.moduleUnload(id: id, time: monotonicNow()), in: space)
+            default:
                 tracker.apply(event, in: space)
             }
         }.records

@@ -21,6 +21,19 @@ public struct NewStack: Sendable {
     public var mayBeIncomplete: Bool
     public var task: TaskIdentity?
     public var frames: [RawFrame]
+
+    public init(
+        id: SessionStackID, space: SpaceID, origin: StackOrigin, truncated: Bool = false, mayBeIncomplete: Bool = false, task: TaskIdentity? = nil,
+        frames: [RawFrame]
+    ) {
+        self.id = id
+        self.space = space
+        self.origin = origin
+        self.truncated = truncated
+        self.mayBeIncomplete = mayBeIncomplete
+        self.task = task
+        self.frames = frames
+    }
 }
 
 /// Every stack of the session, from every space and source, under one id space. A source's own ids
