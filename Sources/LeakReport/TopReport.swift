@@ -69,10 +69,11 @@ public struct TopReport: Sendable {
     /// Reads the session and builds the report. Totals cover the blocks the filter selects.
     public static func build(_ reader: SessionReader, options: TopOptions) throws(SessionError) -> TopReport {
         var aggregates = try reader.liveAggregates(options.filter)
-        let stackRows = try reader.stacks(Set(aggregates.map(\.stackID)))
+        let catalog = try reader.stackCatalog()
+        let matcher = options.suppressions.matcher(for: catalog)
         var suppressed: [String: SuppressedTotal] = [:]
         aggregates.removeAll { a in
-            guard let s = stackRows[a.stackID], let rule = options.suppressions.match(s) else { return false }
+            guard let rule = matcher.match(a.stackID) else { return false }
             var total = suppressed[rule] ?? SuppressedTotal(rule: rule, bytes: 0, blocks: 0)
             total.bytes &+= a.bytes
             total.blocks &+= a.blocks
@@ -91,7 +92,7 @@ public struct TopReport: Sendable {
             options.addresses
             ? try reader.liveBlocks(of: Set(shown.map { LiveAggregateKey(stackID: $0.stackID, kind: $0.kind) }), filter: options.filter) : [:]
         let stacks = shown.map { a in
-            let s = stackRows[a.stackID]
+            let s = catalog.row(a.stackID)
             return TopStack(
                 stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
                 taskPid: s?.taskPid, taskComm: s?.taskComm, liveBlocks: blocks[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? [])

@@ -132,3 +132,36 @@ public enum PackedRows {
         return out
     }
 }
+
+extension PackedRows {
+    // MARK: stack tree
+
+    /// Nodes `first ..< first + n` as (first - parent, location) varints: a parent always precedes its children.
+    public static func encode(nodes: [(parent: Int64, location: Int64)], first: Int64) -> [UInt8] {
+        var w = ByteWriter(capacity: nodes.count * 4)
+        w.varint(UInt64(nodes.count))
+        for (i, n) in nodes.enumerated() {
+            w.varint(UInt64(first + Int64(i) - n.parent))
+            w.varint(UInt64(bitPattern: n.location))
+        }
+        return w.bytes
+    }
+
+    /// Appends the nodes of one row to `parents`/`locations` (indexed by node id; index 0 is the root).
+    public static func decodeNodes(_ bytes: [UInt8], first: Int64, into parents: inout [Int32], _ locations: inout [Int32]) throws(BlobError) {
+        guard first == Int64(parents.count) else { throw BlobError("stack tree rows out of order at node \(first)") }
+        var r = ByteReader(bytes)
+        let n = try r.count(minBytes: 2)
+        for i in 0..<n {
+            let id = first + Int64(i)
+            let back = try r.varint()
+            let location = try r.varint()
+            guard back >= 1, back <= UInt64(id), location <= UInt64(Int32.max), id < Int64(Int32.max) else {
+                throw BlobError("stack tree node \(id) points outside the tree")
+            }
+            parents.append(Int32(id - Int64(back)))
+            locations.append(Int32(location))
+        }
+        guard r.atEnd else { throw BlobError("bytes after stack tree nodes") }
+    }
+}

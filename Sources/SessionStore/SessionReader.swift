@@ -265,33 +265,18 @@ public final class SessionReader {
 
     // MARK: stacks
 
-    /// Several stacks at once, keyed by id; ids the session lacks are absent.
-    public func stacks(_ ids: Set<SessionStackID>) throws(SessionError) -> [SessionStackID: StackRow] {
-        if ids.isEmpty { return [:] }
-        return try read { db in
-            var resolver = try FrameResolver(db)
-            var out: [SessionStackID: StackRow] = [:]
-            let byID = try db.cachedStatement(
-                sql: "SELECT id, space, origin, leaf, truncated, incomplete, task_pid, task_comm FROM stacks WHERE id = ?")
-            for id in ids {
-                guard let r = try Row.fetchOne(byID, arguments: [Int64(id)]) else { continue }
-                out[id] = try resolver.stack(r, db)
-            }
-            return out
-        }
+    /// Every stack of the session, compactly (see `StackCatalog`).
+    public func stackCatalog() throws(SessionError) -> StackCatalog {
+        try read { db in try StackCatalog(db) }
     }
 
-    /// Every stack of the session (for formats that need them all: pprof, flame graphs, diffs).
-    public func allStacks() throws(SessionError) -> [SessionStackID: StackRow] {
-        try read { db in
-            var resolver = try FrameResolver(db, preload: true)
-            var out: [SessionStackID: StackRow] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT id, space, origin, leaf, truncated, incomplete, task_pid, task_comm FROM stacks") {
-                let row = try resolver.stack(r, db)
-                out[row.id] = row
-            }
-            return out
-        }
+    /// Several stacks at once with their frames, keyed by id; ids the session lacks are absent.
+    public func stacks(_ ids: Set<SessionStackID>) throws(SessionError) -> [SessionStackID: StackRow] {
+        if ids.isEmpty { return [:] }
+        let catalog = try stackCatalog()
+        var out: [SessionStackID: StackRow] = [:]
+        for id in ids { out[id] = catalog.row(id) }
+        return out
     }
 
     // MARK: live blocks

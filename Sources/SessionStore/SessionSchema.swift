@@ -77,11 +77,12 @@ enum CoreSchema: SchemaPart {
                     lines_blob BLOB NOT NULL
                 );
                 -- Stacks as a tree (heaptrack's trace tree): a node is a location called from its parent,
-                -- the root's parent is 0, so common callers are stored once.
-                CREATE TABLE stack_nodes (
-                    id INTEGER PRIMARY KEY,
-                    parent INTEGER NOT NULL,
-                    location INTEGER NOT NULL
+                -- the root's parent is 0, so common callers are stored once. Each row packs the nodes one
+                -- flush added, ids first .. first + count - 1 (see StackTreeCodec).
+                CREATE TABLE stack_tree (
+                    first INTEGER PRIMARY KEY,
+                    count INTEGER NOT NULL,
+                    data BLOB NOT NULL
                 );
                 -- leaf: the innermost frame's node (0: no frames). origin: 'user' or 'kernel'.
                 CREATE TABLE stacks (

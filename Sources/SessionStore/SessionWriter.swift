@@ -14,11 +14,16 @@ public final class SessionWriter {
     private var info: SessionInfo
 
     private var strings: [String: Int64] = [:]
+    /// Stack-tree nodes by (parent, location), packed into one word while both fit (they always do in
+    /// practice: 2^40 nodes, 2^24 locations), else in a dictionary of pairs.
+    private var nodes: [UInt64: Int32] = [:]
     private struct NodeKey: Hashable {
         var parent: Int64
         var location: Int64
     }
-    private var nodes: [NodeKey: Int64] = [:]
+    private var wideNodes: [NodeKey: Int64] = [:]
+    private var nodeCount: Int64 = 0
+    private var newNodes: [(parent: Int64, location: Int64)] = []
     private struct ChunkKey: Hashable {
         var space: SpaceID
         var kind: BlockKind
@@ -131,7 +136,14 @@ public final class SessionWriter {
             for u in b.moduleUnloads { try st.execute(arguments: [sqlInt(u.timeNs), u.id]) }
         }
         for l in b.locations { try writeLocation(l, db) }
+        let firstNode = nodeCount + 1
         for s in b.stacks { try writeStack(s, db) }
+        if !newNodes.isEmpty {
+            try db.cachedStatement(sql: "INSERT INTO stack_tree (first, count, data) VALUES (?, ?, ?)").execute(arguments: [
+                firstNode, newNodes.count, Data(PackedRows.encode(nodes: newNodes, first: firstNode)),
+            ])
+            newNodes.removeAll(keepingCapacity: true)
+        }
         if !b.totals.isEmpty {
             let st = try db.cachedStatement(
                 sql: """
@@ -207,20 +219,26 @@ public final class SessionWriter {
         ])
     }
 
+    /// The node for `location` called from `parent`, added to this batch's new nodes if it is new.
+    private func node(parent: Int64, location: Int64) -> Int64 {
+        if parent < 1 << 40 && location >= 0 && location < 1 << 24 {
+            let key = UInt64(parent) << 24 | UInt64(location)
+            if let n = nodes[key] { return Int64(n) }
+            nodeCount += 1
+            nodes[key] = Int32(truncatingIfNeeded: nodeCount)
+        } else {
+            let key = NodeKey(parent: parent, location: location)
+            if let n = wideNodes[key] { return n }
+            nodeCount += 1
+            wideNodes[key] = nodeCount
+        }
+        newNodes.append((parent, location))
+        return nodeCount
+    }
+
     private func writeStack(_ s: StackRecord, _ db: Database) throws {
         var node: Int64 = 0
-        let insertNode = try db.cachedStatement(sql: "INSERT INTO stack_nodes (id, parent, location) VALUES (?, ?, ?)")
-        for location in s.locations.reversed() {
-            let key = NodeKey(parent: node, location: location)
-            if let n = nodes[key] {
-                node = n
-                continue
-            }
-            let n = Int64(nodes.count + 1)
-            try insertNode.execute(arguments: [n, node, location])
-            nodes[key] = n
-            node = n
-        }
+        for location in s.locations.reversed() { node = self.node(parent: node, location: location) }
         try db.cachedStatement(
             sql: "INSERT OR REPLACE INTO stacks (id, space, origin, leaf, depth, truncated, incomplete, task_pid, task_comm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [

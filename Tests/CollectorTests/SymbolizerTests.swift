@@ -36,8 +36,10 @@ final class SymbolizerTests: XCTestCase {
             sessionID: 1, space: 1,
             info: ModuleInfo(id: 1, path: prog.path, buildID: [], bias: bias, lo: bias, hi: bias + 0x10000, file: ModuleFile.open(regularFileAt: prog.path)),
             loadedNs: 0)
-        let (locations, stacks) = Symbolizer().symbolize([
-            NewStack(id: 5, space: 1, origin: .user, frames: [RawFrame(address: bias + retOffset, module: module)])
+        let symbolizer = Symbolizer()
+        symbolizer.register([module])
+        let (locations, stacks) = symbolizer.symbolize([
+            NewStack(id: 5, space: 1, origin: .user, frames: [RawFrame(address: bias + retOffset, moduleID: 1)])
         ])
         XCTAssertEqual(stacks.first?.locations, [1])
         let loc = try XCTUnwrap(locations.first)
@@ -59,7 +61,9 @@ final class SymbolizerTests: XCTestCase {
             sessionID: 1, space: 1,
             info: ModuleInfo(id: 1, path: prog.path, buildID: [1, 2, 3, 4], bias: 0, lo: 0, hi: 0x10000, file: ModuleFile.open(regularFileAt: prog.path)),
             loadedNs: 0)
-        let (locations, _) = Symbolizer().symbolize([NewStack(id: 1, space: 1, origin: .user, frames: [RawFrame(address: 0x1139, module: module)])])
+        let symbolizer = Symbolizer()
+        symbolizer.register([module])
+        let (locations, _) = symbolizer.symbolize([NewStack(id: 1, space: 1, origin: .user, frames: [RawFrame(address: 0x1139, moduleID: 1)])])
         XCTAssertEqual(locations, [LocationRecord(id: 1, address: 0x1139, moduleID: 1, lines: [])])
     }
 
@@ -73,7 +77,9 @@ final class SymbolizerTests: XCTestCase {
         XCTAssertNil(ModuleFile.open(regularFileAt: fifo))
         let module = SessionModule(
             sessionID: 1, space: 1, info: ModuleInfo(id: 1, path: fifo, buildID: [], bias: 0, lo: 0, hi: 0x10000), loadedNs: 0)
-        let (locations, _) = Symbolizer().symbolize([NewStack(id: 1, space: 1, origin: .user, frames: [RawFrame(address: 0x1139, module: module)])])
+        let symbolizer = Symbolizer()
+        symbolizer.register([module])
+        let (locations, _) = symbolizer.symbolize([NewStack(id: 1, space: 1, origin: .user, frames: [RawFrame(address: 0x1139, moduleID: 1)])])
         XCTAssertEqual(locations.first?.lines, [])
     }
 

@@ -86,6 +86,7 @@ public final class CollectionRunner {
         var sourceError: Error?
         var signalsSeen = StopSignals.count
         var stopSignals: Int32 = 0
+        var cut: CutInProgress?
         loop: while true {
             let n: Int
             do {
@@ -107,10 +108,25 @@ public final class CollectionRunner {
             }
             let now = monotonicNow()
             if let d = options.durationNs, now &- started >= d { break loop }
-            if now >= nextFlush {
-                if flushIfWriterIdle(writer, at: now) { nextFlush = now &+ options.intervalNs }
+            if var job = cut {
+                // A slice of the cut per turn, between polls, so the ring keeps draining.
+                if tracker.advance(&job, budget: Self.cutSlice) {
+                    submit(writer, tracker.finishCut(job, at: now, rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
+                    cut = nil
+                    nextFlush = now &+ options.intervalNs
+                } else {
+                    cut = job
+                }
+            } else if now >= nextFlush {
+                if writerIdle.wait(timeout: .now()) == .success {
+                    writerIdle.signal()
+                    cut = tracker.beginCut()
+                } else {
+                    deferredFlushes &+= 1
+                    nextFlush = now &+ options.intervalNs / 4
+                }
             }
-            if n == 0 { source.wait(timeoutNs: min(10_000_000, nextFlush &- min(now, nextFlush))) }
+            if n == 0 && cut == nil { source.wait(timeoutNs: min(10_000_000, nextFlush &- min(now, nextFlush))) }
         }
         if end == nil {
             end = source.stop(tracker: tracker)
@@ -128,7 +144,15 @@ public final class CollectionRunner {
             result.failure = "the session writer did not finish; \(path) holds what was written before"
             return result
         }
-        submit(writer, at: monotonicNow())
+        if var job = cut {
+            while !tracker.advance(&job, budget: Int.max) {}
+            submit(writer, tracker.finishCut(job, at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
+            guard waitForWriter(signalsAtStart: StopSignals.count) else {
+                result.failure = "the session writer did not finish; \(path) holds what was written before"
+                return result
+            }
+        }
+        submit(writer, tracker.cut(at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
         guard waitForWriter(signalsAtStart: StopSignals.count) else {
             result.failure = "the session writer did not finish; \(path) holds what was written before"
             return result
@@ -146,29 +170,22 @@ public final class CollectionRunner {
         return result
     }
 
-    /// Cuts and hands a batch to the writer if it is idle; false (counted) when it is still busy.
-    private func flushIfWriterIdle(_ writer: SessionWriter, at now: UInt64) -> Bool {
-        guard writerIdle.wait(timeout: .now()) == .success else {
-            deferredFlushes &+= 1
-            return false
-        }
-        writerIdle.signal()
-        submit(writer, at: now)
-        return true
-    }
+    /// New blocks checkpointed per loop turn while a cut is under way.
+    private static let cutSlice = 1 << 16
 
-    /// Cuts a batch now and hands it to the writer thread (which must be idle).
-    private func submit(_ writer: SessionWriter, at time: UInt64) {
-        var cut = tracker.cut(at: time, rssBytes: source.rssPID.flatMap(HostFacts.rssBytes))
-        for (k, v) in source.counters { cut.batch.counters[k] = v }
-        cut.batch.counters[.deferredFlushes] = deferredFlushes
-        cut.batch.counters[.writerWaitNs] = writerWaitNs
-        let pending = cut
+    /// Hands a cut batch to the writer thread (which must be idle), with the source's counters.
+    private func submit(_ writer: SessionWriter, _ cut: PendingBatch) {
+        var pending = cut
+        for (k, v) in source.counters { pending.batch.counters[k] = v }
+        pending.batch.counters[.deferredFlushes] = deferredFlushes
+        pending.batch.counters[.writerWaitNs] = writerWaitNs
+        let batchToWrite = pending
         writerIdle.wait()
         writeQueue.async { [self] in
             defer { writerIdle.signal() }
-            var batch = pending.batch
-            (batch.locations, batch.stacks) = symbolizer.symbolize(pending.newStacks)
+            var batch = batchToWrite.batch
+            symbolizer.register(batchToWrite.newModules)
+            (batch.locations, batch.stacks) = symbolizer.symbolize(batchToWrite.newStacks)
             do throws(SessionError) {
                 try writer.write(batch)
             } catch {

@@ -10,6 +10,8 @@ import Vocabulary
 /// kernel frames go through /proc/kallsyms. Each distinct address is symbolized once and becomes one
 /// location the session stores once, however many stacks pass through it.
 public final class Symbolizer {
+    /// Every module of the session by its id, as registered; opened for symbols on first use.
+    private var known: [Int64: SessionModule] = [:]
     private var modules: [Int64: ModuleSymbols?] = [:]
     private var locationIDs: [LocationKey: Int64] = [:]
     private let preloadedKernel: KernelSymbols?
@@ -26,6 +28,11 @@ public final class Symbolizer {
         preloadedKernel = kernelSymbols
     }
 
+    /// Makes modules known before stacks that lie in them are symbolized.
+    public func register(_ modules: [SessionModule]) {
+        for m in modules { known[m.sessionID] = m }
+    }
+
     /// The session form of `stacks`: their records, and the locations first seen in them.
     public func symbolize(_ stacks: [NewStack]) -> (locations: [LocationRecord], stacks: [StackRecord]) {
         var newLocations: [LocationRecord] = []
@@ -38,14 +45,14 @@ public final class Symbolizer {
     }
 
     private func location(_ origin: StackOrigin, _ f: RawFrame, _ new: inout [LocationRecord]) -> Int64 {
-        let key = LocationKey(module: origin == .kernel ? -1 : (f.module?.sessionID ?? 0), address: f.address)
+        let key = LocationKey(module: origin == .kernel ? -1 : f.moduleID, address: f.address)
         if let id = locationIDs[key] { return id }
         let id = Int64(locationIDs.count + 1)
         locationIDs[key] = id
         let frames: [FrameRow]
         if origin == .kernel {
             frames = [kernel?.resolve(f.address) ?? FrameRow(address: f.address, module: "kernel")]
-        } else if let m = f.module {
+        } else if let m = known[f.moduleID] {
             let syms: ModuleSymbols?
             if let cached = modules[m.sessionID] {
                 syms = cached
@@ -60,7 +67,7 @@ public final class Symbolizer {
         let outer = frames.last
         new.append(
             LocationRecord(
-                id: id, address: f.address, moduleID: origin == .kernel ? nil : f.module?.sessionID,
+                id: id, address: f.address, moduleID: origin == .kernel || f.moduleID == 0 ? nil : f.moduleID,
                 moduleName: origin == .kernel ? outer?.module : nil, fileOffset: outer?.fileOffset, offset: outer?.offset,
                 lines: frames.allSatisfy { $0.function == nil && $0.file == nil }
                     ? [] : frames.map { SymbolLine(function: $0.function, systemName: $0.systemName, file: $0.file, line: $0.line) }))

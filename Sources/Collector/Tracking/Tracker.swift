@@ -7,6 +7,16 @@ import Vocabulary
 public struct PendingBatch: Sendable {
     public var batch: SessionBatch
     public var newStacks: [NewStack]
+    /// Modules loaded since the last cut, with their opened files, for the symbolizer.
+    public var newModules: [SessionModule]
+}
+
+/// A cut under way (see `Tracker.beginCut`).
+public struct CutInProgress {
+    fileprivate var lists: [(SpaceState, [(UInt8, UInt64)])] = []
+    fileprivate var list = 0
+    fileprivate var index = 0
+    fileprivate var puts: [LiveTableKey: [LiveBlock]] = [:]
 }
 
 /// The collector's state: per address space the live blocks, regions, modules and stack translation;
@@ -18,7 +28,7 @@ public final class Tracker {
     private var stacks = StackTable()
     private var totals = StackTotals()
     private var nextModuleID: Int64 = 1
-    private var newModules: [ModuleRow] = []
+    private var newModules: [SessionModule] = []
     private var unloads: [(id: Int64, timeNs: UInt64)] = []
     private var records: [any SessionRows] = []
     private var dirtyStacks: [(Int, SessionStackID)] = []
@@ -109,12 +119,7 @@ public final class Tracker {
                     defer { nextModuleID += 1 }
                     return nextModuleID
                 }, unloaded: { self.unloads.append(($0, info.time)) })
-            if let m = loaded {
-                newModules.append(
-                    ModuleRow(
-                        id: m.sessionID, space: s.id, path: info.path, buildID: m.buildIDHex, bias: info.bias, lo: info.lo, hi: info.hi,
-                        loadedNs: info.time))
-            }
+            if let m = loaded { newModules.append(m) }
         case .moduleUnload(let sourceID, let time):
             if let sid = s.modules.unload(sourceID: sourceID) { unloads.append((sid, time)) }
         case .record(let r):
@@ -243,21 +248,100 @@ public final class Tracker {
 
     // MARK: cutting batches
 
-    /// Cuts everything changed since the last cut into a batch; `time` stamps its interval row.
+    /// Cuts everything changed since the last cut into a batch at once; `time` stamps its interval row.
     public func cut(at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
+        var job = beginCut()
+        while !advance(&job, budget: Int.max) {}
+        return finishCut(job, at: time, rssBytes: rssBytes)
+    }
+
+    /// Starts a cut whose live-block part is done in slices (`advance`), so that checkpointing millions of
+    /// new blocks never stops the event path for long: the blocks allocated up to now are the cut's;
+    /// events applied meanwhile belong to the next one.
+    public func beginCut() -> CutInProgress {
+        var job = CutInProgress()
+        for s in spaces where !s.newBlocks.isEmpty {
+            job.lists.append((s, s.newBlocks))
+            s.newBlocks = []
+        }
+        return job
+    }
+
+    /// Checkpoints up to `budget` of the cut's new blocks; true when none is left.
+    public func advance(_ job: inout CutInProgress, budget: Int) -> Bool {
+        var left = budget
+        while job.list < job.lists.count {
+            let (s, list) = job.lists[job.list]
+            while job.index < list.count {
+                if left == 0 { return false }
+                left -= 1
+                let (slot, address) = list[job.index]
+                job.index += 1
+                guard let kind = BlockKind(slot: Int(slot)), let t = s.existingTable(kind) else { continue }
+                var blk: Block?
+                t.update(address) { block in
+                    guard !block.persisted else { return }
+                    block.persisted = true
+                    blk = block
+                }
+                if let blk {
+                    job.puts[LiveTableKey(space: s.id, kind: kind), default: []].append(
+                        LiveBlock(address: address, size: blk.size, stackID: blk.stack, timeNs: time(ofTick: blk.tick), function: blk.function))
+                }
+            }
+            job.list += 1
+            job.index = 0
+        }
+        return true
+    }
+
+    /// Completes a cut once `advance` said it is done: totals, peaks, history, removals and regions as of now.
+    public func finishCut(_ job: CutInProgress, at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
         var b = SessionBatch()
         b.timeNs = time
-        b.modules = newModules
+        let modules = newModules
         newModules.removeAll()
+        b.modules = modules.map {
+            ModuleRow(
+                id: $0.sessionID, space: $0.space, path: $0.info.path, buildID: $0.buildIDHex, bias: $0.info.bias, lo: $0.info.lo, hi: $0.info.hi,
+                loadedNs: $0.loadedNs)
+        }
         b.moduleUnloads = unloads
         unloads.removeAll()
+        var puts = job.puts
         for s in spaces {
             if s.rowDirty {
                 b.spaces.append(s.row)
                 s.rowDirty = false
             }
-            collectLive(s, into: &b)
-            if s.closed { s.releaseLiveMemory() }
+            for k in BlockKind.allCases where k != .mmap {
+                let key = LiveTableKey(space: s.id, kind: k)
+                let removes = s.removed[k.slot]
+                s.removed[k.slot].removeAll(keepingCapacity: true)
+                if !removes.isEmpty, var p = puts[key] {
+                    // A block checkpointed by this cut and freed while it was in progress: its removal
+                    // came after the put, so the put must go (a delta applies removals first). A put whose
+                    // block is still live and checkpointed stays: the removal was of an older block there.
+                    let removed = Set(removes)
+                    let table = s.existingTable(k)
+                    p.removeAll { put in
+                        guard removed.contains(put.address) else { return false }
+                        guard let now = table?.find(put.address), now.persisted else { return true }
+                        return now.size != put.size || now.stack != put.stackID || self.time(ofTick: now.tick) != put.timeNs
+                    }
+                    puts[key] = p
+                }
+                let changes = LiveChanges(puts: puts[key] ?? [], removes: removes)
+                if !changes.isEmpty { b.live[key] = changes }
+            }
+            let (deletedStarts, written) = s.regions.takeChanges()
+            if !deletedStarts.isEmpty || !written.isEmpty {
+                b.live[LiveTableKey(space: s.id, kind: .mmap)] = LiveChanges(
+                    puts: written.map {
+                        LiveBlock(address: $0.start, size: $0.size, stackID: $0.stack, timeNs: $0.time, function: $0.function, backing: $0.backing)
+                    }, removes: deletedStarts)
+            }
+            if s.closed && s.newBlocks.isEmpty { s.releaseLiveMemory() }
         }
         (b.totals, b.history, b.peaks) = totals.takeChanges()
         b.interval = IntervalRow(timeNs: time, outstanding: totals.kinds, rssBytes: rssBytes)
@@ -265,37 +349,7 @@ public final class Tracker {
         b.counters = counters
         b.records = records
         records.removeAll()
-        return PendingBatch(batch: b, newStacks: stacks.takeNew())
-    }
-
-    private func collectLive(_ s: SpaceState, into b: inout SessionBatch) {
-        var puts: [[LiveBlock]] = Array(repeating: [], count: BlockKind.allCases.count)
-        for (slot, address) in s.newBlocks {
-            guard let kind = BlockKind(slot: Int(slot)), let t = s.existingTable(kind) else { continue }
-            var blk: Block?
-            t.update(address) { block in
-                guard !block.persisted else { return }
-                block.persisted = true
-                blk = block
-            }
-            if let blk {
-                puts[Int(slot)].append(
-                    LiveBlock(address: address, size: blk.size, stackID: blk.stack, timeNs: self.time(ofTick: blk.tick), function: blk.function))
-            }
-        }
-        s.newBlocks.removeAll(keepingCapacity: true)
-        for k in BlockKind.allCases where k != .mmap {
-            let changes = LiveChanges(puts: puts[k.slot], removes: s.removed[k.slot])
-            s.removed[k.slot].removeAll(keepingCapacity: true)
-            if !changes.isEmpty { b.live[LiveTableKey(space: s.id, kind: k)] = changes }
-        }
-        let (deletedStarts, written) = s.regions.takeChanges()
-        if !deletedStarts.isEmpty || !written.isEmpty {
-            b.live[LiveTableKey(space: s.id, kind: .mmap)] = LiveChanges(
-                puts: written.map {
-                    LiveBlock(address: $0.start, size: $0.size, stackID: $0.stack, timeNs: $0.time, function: $0.function, backing: $0.backing)
-                }, removes: deletedStarts)
-        }
+        return PendingBatch(batch: b, newStacks: stacks.takeNew(), newModules: modules)
     }
 
     // MARK: inspection
