@@ -13,7 +13,7 @@ public enum LiveCheckpoint {
 
     @inline(__always) public static func chunk(of address: UInt64) -> UInt64 { address >> chunkShift }
 
-    public static func encode(puts: [LiveBlock], removes: [UInt64]) -> [UInt8] {
+    public static func encode<P: Collection<LiveBlock>, R: Collection<UInt64>>(puts: P, removes: R) -> [UInt8] {
         var w = ByteWriter(capacity: puts.count * 8 + removes.count * 2 + 4)
         w.varint(UInt64(puts.count))
         var address: UInt64 = 0, stack: UInt64 = 0, time: UInt64 = 0

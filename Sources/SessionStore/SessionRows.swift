@@ -317,11 +317,12 @@ public struct IntervalRow: Sendable, Equatable {
 
 /// A live block or region, as the session's checkpoints keep it.
 public struct LiveBlock: Sendable, Equatable {
+    // Stored in this order so a block takes 32 bytes: millions wait in a batch at scale.
     public var address: UInt64
     public var size: UInt64
-    public var stackID: SessionStackID
     /// CLOCK_MONOTONIC nanoseconds of the allocation (to the tracker's resolution, about a millisecond).
     public var timeNs: UInt64
+    public var stackID: SessionStackID
     public var function: AllocFunction
     /// mmap regions only.
     public var backing: Backing?

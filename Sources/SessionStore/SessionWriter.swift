@@ -16,7 +16,7 @@ public final class SessionWriter {
     private var strings: [String: Int64] = [:]
     /// Stack-tree nodes by (parent, location), packed into one word while both fit (they always do in
     /// practice: 2^40 nodes, 2^24 locations), else in a dictionary of pairs.
-    private var nodes: [UInt64: Int32] = [:]
+    private var nodes = IntMap(capacity: 1 << 16)
     private struct NodeKey: Hashable {
         var parent: Int64
         var location: Int64
@@ -220,15 +220,17 @@ public final class SessionWriter {
     }
 
     /// The node for `location` called from `parent`, added to this batch's new nodes if it is new.
-    private func node(parent: Int64, location: Int64) -> Int64 {
-        if parent < 1 << 40 && location >= 0 && location < 1 << 24 {
+    /// `parentIsNew`: the parent was created just now, so it has no children to look up.
+    private func node(parent: Int64, location: Int64, parentIsNew: Bool) -> Int64 {
+        // Location ids start at 1, so a packed key is never 0 (IntMap's empty marker).
+        if parent < 1 << 40 && location > 0 && location < 1 << 24 && nodeCount < Int64(UInt32.max) {
             let key = UInt64(parent) << 24 | UInt64(location)
-            if let n = nodes[key] { return Int64(n) }
+            if !parentIsNew, let n = nodes.get(key) { return Int64(n) }
             nodeCount += 1
-            nodes[key] = Int32(truncatingIfNeeded: nodeCount)
+            nodes.set(key, UInt32(truncatingIfNeeded: nodeCount))
         } else {
             let key = NodeKey(parent: parent, location: location)
-            if let n = wideNodes[key] { return n }
+            if !parentIsNew, let n = wideNodes[key] { return n }
             nodeCount += 1
             wideNodes[key] = nodeCount
         }
@@ -236,9 +238,25 @@ public final class SessionWriter {
         return nodeCount
     }
 
+    /// The previous stack's path from the root (locations and their nodes): consecutive stacks usually
+    /// share their callers, and walking the shared part again would cost a hash lookup per frame.
+    private var lastPath: [Int64] = []
+    private var lastNodes: [Int64] = []
+
     private func writeStack(_ s: StackRecord, _ db: Database) throws {
-        var node: Int64 = 0
-        for location in s.locations.reversed() { node = self.node(parent: node, location: location) }
+        let path = Array(s.locations.reversed())
+        var shared = 0
+        while shared < path.count && shared < lastPath.count && path[shared] == lastPath[shared] { shared += 1 }
+        lastNodes.removeSubrange(shared...)
+        var node: Int64 = shared > 0 ? lastNodes[shared - 1] : 0
+        var isNew = false
+        for location in path[shared...] {
+            let before = nodeCount
+            node = self.node(parent: node, location: location, parentIsNew: isNew)
+            isNew = nodeCount != before
+            lastNodes.append(node)
+        }
+        lastPath = path
         try db.cachedStatement(
             sql: "INSERT OR REPLACE INTO stacks (id, space, origin, leaf, depth, truncated, incomplete, task_pid, task_comm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ).execute(arguments: [
@@ -250,19 +268,21 @@ public final class SessionWriter {
     // MARK: live-block checkpoints
 
     private func writeLive(_ key: LiveTableKey, _ changes: LiveChanges, _ db: Database) throws {
-        var puts: [UInt64: [LiveBlock]] = [:]
-        var removes: [UInt64: [UInt64]] = [:]
-        for p in changes.puts { puts[LiveCheckpoint.chunk(of: p.address), default: []].append(p) }
-        for r in changes.removes { removes[LiveCheckpoint.chunk(of: r), default: []].append(r) }
-        let touched = Set(puts.keys).union(removes.keys).sorted()
+        // Sorted once; each chunk is then a contiguous slice (no copies per chunk).
+        let puts = changes.puts.sorted { $0.address < $1.address }
+        let removes = Array(Set(changes.removes)).sorted()
+        var pi = 0, ri = 0
         let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO live_chunks (space, kind, chunk, seq, base, data) VALUES (?, ?, ?, ?, ?, ?)")
-        for c in touched {
-            let p = (puts[c] ?? []).sorted { $0.address < $1.address }
-            let r = Array(Set(removes[c] ?? [])).sorted()
+        while pi < puts.count || ri < removes.count {
+            let c = min(
+                pi < puts.count ? LiveCheckpoint.chunk(of: puts[pi].address) : .max, ri < removes.count ? LiveCheckpoint.chunk(of: removes[ri]) : .max)
+            let p0 = pi, r0 = ri
+            while pi < puts.count && LiveCheckpoint.chunk(of: puts[pi].address) == c { pi += 1 }
+            while ri < removes.count && LiveCheckpoint.chunk(of: removes[ri]) == c { ri += 1 }
             let ck = ChunkKey(space: key.space, kind: key.kind, chunk: c)
             var state = chunks[ck] ?? ChunkState()
             let isBase = state.nextSeq == 0
-            let data = LiveCheckpoint.encode(puts: p, removes: isBase ? [] : r)
+            let data = LiveCheckpoint.encode(puts: puts[p0..<pi], removes: isBase ? [] : removes[r0..<ri])
             try insert.execute(arguments: [Int64(key.space), key.kind.rawValue, sqlInt(c), state.nextSeq, isBase, Data(data)])
             state.nextSeq += 1
             if isBase {

@@ -7,8 +7,13 @@ final class SpaceState {
     let id: SpaceID
     var row: SpaceRow
     var rowDirty = true
-    /// One table per block kind that occurs in the space (a process has heap, the kernel slab/page/percpu).
-    private var tables: [AddressTable?] = Array(repeating: nil, count: BlockKind.allCases.count)
+    /// One table per block kind (a process uses heap, the kernel slab/page/percpu; mmap regions live in
+    /// `regions`). `let` properties chosen by a switch: the optimizer then skips retain/release per event,
+    /// which it does not for a table fetched from an array.
+    private let heap = AddressTable()
+    private let slab = AddressTable()
+    private let pages = AddressTable()
+    private let percpu = AddressTable()
     var regions = MappedRegions()
     var modules = ModuleMap()
     var stackIDs = StackIDMap()
@@ -32,19 +37,18 @@ final class SpaceState {
     }
 
     @inline(__always) func table(_ kind: BlockKind) -> AddressTable {
-        let k = kind.slot
-        if let t = tables[k] { return t }
-        let t = AddressTable()
-        tables[k] = t
-        return t
+        switch kind {
+        case .heap, .mmap: return heap
+        case .kernelSlab: return slab
+        case .kernelPage: return pages
+        case .kernelPercpu: return percpu
+        }
     }
 
-    func existingTable(_ kind: BlockKind) -> AddressTable? { tables[kind.slot] }
-
     /// Live blocks of every kind (regions included).
-    var liveCount: Int { tables.reduce(0) { $0 + ($1?.count ?? 0) } + regions.count }
+    var liveCount: Int { heap.count + slab.count + pages.count + percpu.count + regions.count }
 
-    func liveCount(_ kind: BlockKind) -> Int { kind == .mmap ? regions.count : tables[kind.slot]?.count ?? 0 }
+    func liveCount(_ kind: BlockKind) -> Int { kind == .mmap ? regions.count : table(kind).count }
 
     @inline(__always) func weighted(_ size: UInt64) -> (bytes: UInt64, blocks: UInt64) {
         SamplingWeight.weighted(size: size, interval: samplingInterval)
@@ -55,7 +59,7 @@ final class SpaceState {
     var closed = false
 
     func releaseLiveMemory() {
-        for t in tables { t?.removeAll() }
+        for t in [heap, slab, pages, percpu] { t.removeAll() }
         pendingBlocks.removeAll()
         pendingPieces.removeAll()
     }

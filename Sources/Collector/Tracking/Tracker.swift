@@ -16,7 +16,12 @@ public struct CutInProgress {
     fileprivate var lists: [(SpaceState, [(UInt8, UInt64)])] = []
     fileprivate var list = 0
     fileprivate var index = 0
-    fileprivate var puts: [LiveTableKey: [LiveBlock]] = [:]
+    /// Per list, per kind slot: the blocks put.
+    fileprivate var puts: [[[LiveBlock]]] = []
+    fileprivate var putCount = 0
+    /// A cut checkpoints at most this many new blocks; the rest wait for the next one, so a batch (and
+    /// the writer's work on it) stays bounded however long the writer was busy.
+    static let maxPuts = 1 << 21
 }
 
 /// The collector's state: per address space the live blocks, regions, modules and stack translation;
@@ -154,7 +159,7 @@ public final class Tracker {
     }
 
     private func free(_ address: UInt64, kind: BlockKind, pending: Bool, _ s: SpaceState) {
-        guard let t = s.existingTable(kind), let b = t.remove(address) else {
+        guard let b = s.table(kind).remove(address) else {
             bump(.unmatchedFrees)
             return
         }
@@ -262,6 +267,7 @@ public final class Tracker {
         var job = CutInProgress()
         for s in spaces where !s.newBlocks.isEmpty {
             job.lists.append((s, s.newBlocks))
+            job.puts.append(Array(repeating: [], count: BlockKind.allCases.count))
             s.newBlocks = []
         }
         return job
@@ -272,23 +278,33 @@ public final class Tracker {
         var left = budget
         while job.list < job.lists.count {
             let (s, list) = job.lists[job.list]
+            if job.putCount >= CutInProgress.maxPuts {
+                // Full: what is left waits for the next cut.
+                s.newBlocks.append(contentsOf: list[job.index...])
+                job.list += 1
+                job.index = 0
+                continue
+            }
             while job.index < list.count {
                 if left == 0 { return false }
                 left -= 1
                 let (slot, address) = list[job.index]
                 job.index += 1
-                guard let kind = BlockKind(slot: Int(slot)), let t = s.existingTable(kind) else { continue }
+                guard let kind = BlockKind(slot: Int(slot)) else { continue }
                 var blk: Block?
-                t.update(address) { block in
+                s.table(kind).update(address) { block in
                     guard !block.persisted else { return }
                     block.persisted = true
                     blk = block
                 }
                 if let blk {
-                    job.puts[LiveTableKey(space: s.id, kind: kind), default: []].append(
+                    job.puts[job.list][Int(slot)].append(
                         LiveBlock(address: address, size: blk.size, stackID: blk.stack, timeNs: time(ofTick: blk.tick), function: blk.function))
+                    job.putCount += 1
+                    if job.putCount >= CutInProgress.maxPuts { break }
                 }
             }
+            if job.index < list.count { continue }
             job.list += 1
             job.index = 0
         }
@@ -308,7 +324,10 @@ public final class Tracker {
         }
         b.moduleUnloads = unloads
         unloads.removeAll()
-        var puts = job.puts
+        var puts: [LiveTableKey: [LiveBlock]] = [:]
+        for (i, (s, _)) in job.lists.enumerated() {
+            for k in BlockKind.allCases where !job.puts[i][k.slot].isEmpty { puts[LiveTableKey(space: s.id, kind: k)] = job.puts[i][k.slot] }
+        }
         for s in spaces {
             if s.rowDirty {
                 b.spaces.append(s.row)
@@ -323,10 +342,10 @@ public final class Tracker {
                     // came after the put, so the put must go (a delta applies removals first). A put whose
                     // block is still live and checkpointed stays: the removal was of an older block there.
                     let removed = Set(removes)
-                    let table = s.existingTable(k)
+                    let table = s.table(k)
                     p.removeAll { put in
                         guard removed.contains(put.address) else { return false }
-                        guard let now = table?.find(put.address), now.persisted else { return true }
+                        guard let now = table.find(put.address), now.persisted else { return true }
                         return now.size != put.size || now.stack != put.stackID || self.time(ofTick: now.tick) != put.timeNs
                     }
                     puts[key] = p
