@@ -13,6 +13,7 @@ final class AddressTableTests: XCTestCase {
         // A table that starts tiny must grow many times and stay identical to a Dictionary model,
         // including under backward-shift deletion in long probe runs.
         let t = AddressTable(shardCapacity: 16)
+        defer { t.deallocate() }
         var model: [UInt64: UInt64] = [:]
         var rng = SystemRandomNumberGenerator()
         for i in 0..<200_000 {
@@ -38,6 +39,7 @@ final class AddressTableTests: XCTestCase {
 
     func testAddressZeroIsAKeyLikeAnyOther() {
         let t = AddressTable()
+        defer { t.deallocate() }
         XCTAssertNil(t.insert(0, block(7)))
         XCTAssertEqual(t.find(0)?.size, 7)
         XCTAssertEqual(t.count, 1)

@@ -57,6 +57,8 @@ public final class CollectionRunner {
     private var writeError: SessionError?
     private var deferredFlushes: UInt64 = 0
     private var writerWaitNs: UInt64 = 0
+    /// CPU time of the writer thread (guarded by the writer queue).
+    private var writerCPUNs: UInt64 = 0
 
     public init(source: EventSource, sessionPath: String, info: SessionInfo, options: RunnerOptions) {
         self.source = source
@@ -109,10 +111,10 @@ public final class CollectionRunner {
             let now = monotonicNow()
             if let d = options.durationNs, now &- started >= d { break loop }
             if var job = cut {
+                cut = nil
                 // A slice of the cut per turn, between polls, so the ring keeps draining.
                 if tracker.advance(&job, budget: Self.cutSlice) {
-                    submit(writer, tracker.finishCut(job, at: now, rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
-                    cut = nil
+                    submit(writer, tracker.finishCut(&job, at: now, rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
                     nextFlush = now &+ options.intervalNs
                 } else {
                     cut = job
@@ -145,8 +147,9 @@ public final class CollectionRunner {
             return result
         }
         if var job = cut {
+            cut = nil
             while !tracker.advance(&job, budget: Int.max) {}
-            submit(writer, tracker.finishCut(job, at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
+            submit(writer, tracker.finishCut(&job, at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
             guard waitForWriter(signalsAtStart: StopSignals.count) else {
                 result.failure = "the session writer did not finish; \(path) holds what was written before"
                 return result
@@ -179,11 +182,16 @@ public final class CollectionRunner {
         for (k, v) in source.counters { pending.batch.counters[k] = v }
         pending.batch.counters[.deferredFlushes] = deferredFlushes
         pending.batch.counters[.writerWaitNs] = writerWaitNs
+        pending.batch.counters[.collectorEventCPUNs] = HostFacts.threadCPUNs()
+        pending.batch.counters[.collectorPeakRSSBytes] = HostFacts.peakRSSBytes()
         let batchToWrite = pending
         writerIdle.wait()
         writeQueue.async { [self] in
             defer { writerIdle.signal() }
+            let cpu = HostFacts.threadCPUNs()
+            defer { writerCPUNs &+= HostFacts.threadCPUNs() &- cpu }
             var batch = batchToWrite.batch
+            batch.counters[.collectorWriterCPUNs] = writerCPUNs
             symbolizer.register(batchToWrite.newModules)
             (batch.locations, batch.stacks) = symbolizer.symbolize(batchToWrite.newStacks)
             do throws(SessionError) {
@@ -212,4 +220,9 @@ extension CounterName {
     public static let deferredFlushes = CounterName("deferred_flushes")
     /// Nanoseconds the collection waited for the session writer (at the end, for the last interval).
     public static let writerWaitNs = CounterName("writer_wait_ns")
+    /// CPU time of the collector's event thread and of its session writer, up to the last flush.
+    public static let collectorEventCPUNs = CounterName("collector_event_cpu_ns")
+    public static let collectorWriterCPUNs = CounterName("collector_writer_cpu_ns")
+    /// The collector's own peak RSS (VmHWM) at the last flush.
+    public static let collectorPeakRSSBytes = CounterName("collector_peak_rss_bytes")
 }

@@ -17,17 +17,25 @@ final class SpaceState {
     var regions = MappedRegions()
     var modules = ModuleMap()
     var stackIDs = StackIDMap()
-    var temporaries = TemporaryAllocations()
+    let temporaries = TemporaryAllocations()
     /// realloc/mremap frees whose outcome is not known yet, by address.
     var pendingBlocks: [UInt64: (BlockKind, Block)] = [:]
     var pendingPieces: [UInt64: [Region]] = [:]
     /// Blocks allocated since the last cut (kind slot, address), to checkpoint if still live then.
     var newBlocks: [(UInt8, UInt64)] = []
+    /// The list a finished cut handed back, emptied but with its capacity: the next interval appends
+    /// into memory already faulted in instead of growing a fresh array page by page.
+    var spareNewBlocks: [(UInt8, UInt64)] = []
     /// Checkpointed blocks that went away since the last cut, per kind slot.
     var removed: [[UInt64]] = Array(repeating: [], count: BlockKind.allCases.count)
     /// The latest event time seen: frees carry no time of their own.
     var clock: UInt64
     let samplingInterval: UInt64?
+
+    deinit {
+        for t in [heap, slab, pages, percpu] { t.deallocate() }
+        temporaries.deallocate()
+    }
 
     init(id: SpaceID, info: SpaceInfo) {
         self.id = id

@@ -30,6 +30,9 @@ public struct CutInProgress {
 /// and cuts batches.
 public final class Tracker {
     private var spaces: [SpaceState] = []
+    /// The same spaces, unretained (`spaces` owns them): the event path reaches its space without an
+    /// atomic retain and release per event.
+    private var spaceRefs: [Unmanaged<SpaceState>] = []
     private var stacks = StackTable()
     private var totals = StackTotals()
     private var nextModuleID: Int64 = 1
@@ -59,7 +62,9 @@ public final class Tracker {
     /// Starts tracking an address space (a process image or the kernel) and returns its id.
     public func openSpace(_ info: SpaceInfo) -> SpaceID {
         let id = SpaceID(spaces.count + 1)
-        spaces.append(SpaceState(id: id, info: info))
+        let s = SpaceState(id: id, info: info)
+        spaces.append(s)
+        spaceRefs.append(Unmanaged.passUnretained(s))
         return id
     }
 
@@ -99,10 +104,18 @@ public final class Tracker {
     /// counted and ignored.
     public func apply(_ event: Event, in id: SpaceID) {
         events &+= 1
-        guard let s = space(id), !s.closed else {
-            if case .record(let r) = event, let rows = r.rows as? any SessionRows { records.append(rows) } else { bump(.eventsWithoutSpace) }
-            return
+        let i = Int(id) - 1
+        guard i >= 0 && i < spaceRefs.count else { return ignore(event) }
+        spaceRefs[i]._withUnsafeGuaranteedRef { s in
+            if s.closed { ignore(event) } else { apply(event, s) }
         }
+    }
+
+    private func ignore(_ event: Event) {
+        if case .record(let r) = event, let rows = r.rows as? any SessionRows { records.append(rows) } else { bump(.eventsWithoutSpace) }
+    }
+
+    private func apply(_ event: Event, _ s: SpaceState) {
         switch event {
         case .alloc(let a):
             if a.time > s.clock { s.clock = a.time }
@@ -257,7 +270,7 @@ public final class Tracker {
     public func cut(at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
         var job = beginCut()
         while !advance(&job, budget: Int.max) {}
-        return finishCut(job, at: time, rssBytes: rssBytes)
+        return finishCut(&job, at: time, rssBytes: rssBytes)
     }
 
     /// Starts a cut whose live-block part is done in slices (`advance`), so that checkpointing millions of
@@ -268,7 +281,8 @@ public final class Tracker {
         for s in spaces where !s.newBlocks.isEmpty {
             job.lists.append((s, s.newBlocks))
             job.puts.append(Array(repeating: [], count: BlockKind.allCases.count))
-            s.newBlocks = []
+            s.newBlocks = s.spareNewBlocks
+            s.spareNewBlocks = []
         }
         return job
     }
@@ -312,7 +326,7 @@ public final class Tracker {
     }
 
     /// Completes a cut once `advance` said it is done: totals, peaks, history, removals and regions as of now.
-    public func finishCut(_ job: CutInProgress, at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
+    public func finishCut(_ job: inout CutInProgress, at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
         var b = SessionBatch()
         b.timeNs = time
         let modules = newModules
@@ -325,6 +339,13 @@ public final class Tracker {
         b.moduleUnloads = unloads
         unloads.removeAll()
         var puts: [LiveTableKey: [LiveBlock]] = [:]
+        for i in job.lists.indices where job.lists[i].0.spareNewBlocks.isEmpty {
+            // Moved out, so the buffer is unique and keeps its capacity when emptied.
+            var list: [(UInt8, UInt64)] = []
+            swap(&list, &job.lists[i].1)
+            list.removeAll(keepingCapacity: true)
+            job.lists[i].0.spareNewBlocks = list
+        }
         for (i, (s, _)) in job.lists.enumerated() {
             for k in BlockKind.allCases where !job.puts[i][k.slot].isEmpty { puts[LiveTableKey(space: s.id, kind: k)] = job.puts[i][k.slot] }
         }
