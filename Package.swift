@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // pprof output; profile.pb.swift is generated from profile.proto and committed (tools/gen-pprof-proto.sh).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The ring's record layout, shared by the shim and the collector (header only).
@@ -70,7 +72,19 @@ let package = Package(
         ),
 
         // Reads sessions, sorts and filters, renders text and JSON.
-        .target(name: "LeakReport", dependencies: ["SessionStore"]),
+        .target(name: "LeakReport", dependencies: ["SessionStore"], exclude: ["Formats"]),
+
+        // zlib, for gzip'd pprof files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // The formats and analyses that are pure functions of a profile model (pprof, folded stacks,
+        // flame graphs, growth, diff, churn, peak, the live view's screen). Knows no session store.
+        .target(
+            name: "ReportFormats",
+            dependencies: ["CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/LeakReport/Formats",
+            exclude: ["Pprof/profile.proto", "FORMATS.md"]
+        ),
 
         .executableTarget(
             name: "leakcollect",
@@ -94,6 +108,7 @@ let package = Package(
             name: "LeakReportTests",
             dependencies: ["LeakReport", "SessionStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KernelSideTests", dependencies: ["KernelSide", "Collector", "SessionStore", "LeakReport", "TestSupport"]),
+        .testTarget(name: "ReportFormatsTests", dependencies: ["ReportFormats", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
