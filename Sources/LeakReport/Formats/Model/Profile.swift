@@ -34,6 +34,8 @@ public struct ProfileFrame: Hashable, Sendable {
     public var function: String?
     /// The name as the symbol table spells it (mangled), when it differs from `function`.
     public var systemName: String?
+    /// How far the address lies past the start of its function (text prints `function+0xOFF`).
+    public var offset: UInt64?
     /// Source file and line of the call instruction.
     public var file: String?
     public var line: Int?
@@ -43,12 +45,13 @@ public struct ProfileFrame: Hashable, Sendable {
     public var module: Int?
 
     public init(
-        address: UInt64, function: String? = nil, systemName: String? = nil, file: String? = nil, line: Int? = nil, inlined: Bool = false,
-        module: Int? = nil
+        address: UInt64, function: String? = nil, systemName: String? = nil, offset: UInt64? = nil, file: String? = nil, line: Int? = nil,
+        inlined: Bool = false, module: Int? = nil
     ) {
         self.address = address
         self.function = function
         self.systemName = systemName
+        self.offset = offset
         self.file = file
         self.line = line
         self.inlined = inlined
