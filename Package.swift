@@ -101,6 +101,9 @@ let package = Package(
             ]
         ),
 
+        // Times the report formats on a synthetic 131k-stack profile (tools/bench/formats/main.swift).
+        .executableTarget(name: "formats-bench", dependencies: ["ReportFormats"], path: "tools/bench/formats"),
+
         // Compiles and runs the small C/C++ programs the tests assert on; finds this build's products.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "RingFormat", "SessionStore", "TestSupport"]),

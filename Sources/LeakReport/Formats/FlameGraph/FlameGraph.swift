@@ -37,18 +37,17 @@ public enum FlameGraph {
     static let pad = 10.0, frameHeight = 16.0, top = 40.0, bottom = 36.0, charWidth = 7.1
 
     public static func svg(_ p: Profile, options o: Options = Options()) -> String {
-        // Intern frame names, numbered in name order so paths sort as the names do.
-        var index: [String: Int32] = [:]
-        var raw: [[String]] = []
-        raw.reserveCapacity(p.stacks.count)
-        for s in p.stacks {
-            let path = s.frames.reversed().map { f in FrameNames.name(f, in: p) + (f.inlined ? " (inlined)" : "") }
-            for n in path where index[n] == nil { index[n] = 0 }
-            raw.append(path)
+        // Intern frame names, then renumber them in name order so paths sort as the names do.
+        var interned = Interner<String>()
+        var memo = FrameMemo<Int32>()
+        let firstSeen = p.stacks.map { s in
+            memo.map(s.frames) { f in interned.id(FrameNames.name(f, in: p) + (f.inlined ? " (inlined)" : "")) }.reversed() as [Int32]
         }
-        let names = index.keys.sorted()
-        for (i, n) in names.enumerated() { index[n] = Int32(i) }
-        let paths = raw.map { $0.map { index[$0] ?? 0 } }
+        let byName = interned.values.indices.sorted { interned.values[$0] < interned.values[$1] }
+        var rank = [Int32](repeating: 0, count: byName.count)
+        for (r, i) in byName.enumerated() { rank[i] = Int32(r) }
+        let names = byName.map { interned.values[$0] }
+        let paths = firstSeen.map { $0.map { rank[Int($0)] } }
         let weights = p.stacks.map { o.weight == .bytes ? $0.inUseBytes : $0.inUseBlocks }
         let growth = o.mode == .growth ? p.stacks.map { GrowthScore($0.series).score } : [Double](repeating: 0, count: p.stacks.count)
         let order = FlameLayout.sortedOrder(paths: paths, weights: weights)
@@ -95,7 +94,7 @@ public enum FlameGraph {
             }
             let x = pad + Double(r.start) * scale, w = Double(r.width) * scale
             let y = height - bottom - Double(r.depth + 1) * frameHeight
-            var info = "\(r.width) \(unit), " + String(format: "%.2f%%", Double(r.width) * 100 / Double(total))
+            var info = "\(r.width) \(unit), " + percent(r.width, of: total)
             if o.mode == .growth { info += ", growth " + ByteFormat.rate(r.growth) }
             let fill: String
             switch r.name {
@@ -115,12 +114,23 @@ public enum FlameGraph {
         return out
     }
 
-    /// Two decimals at most, no trailing zeros: the file's size is mostly numbers.
+    /// Two decimals at most, no trailing zeros: the file's size is mostly numbers. By hand, because
+    /// String(format:) costs microseconds a call and a large graph has hundreds of thousands.
     static func num(_ v: Double) -> String {
-        var s = String(format: "%.2f", v)
-        while s.hasSuffix("0") { s.removeLast() }
-        if s.hasSuffix(".") { s.removeLast() }
+        let hundredths = Int((v * 100).rounded())
+        let whole = hundredths / 100, frac = abs(hundredths % 100)
+        var s = (hundredths < 0 && whole == 0 ? "-" : "") + String(whole)
+        if frac != 0 {
+            s += frac % 10 == 0 ? "." + String(frac / 10) : (frac < 10 ? ".0" : ".") + String(frac)
+        }
         return s
+    }
+
+    /// `76.13%`, always two decimals.
+    static func percent(_ part: UInt64, of total: UInt64) -> String {
+        let bp = Int((Double(part) * 10000 / Double(total)).rounded())
+        let frac = bp % 100
+        return "\(bp / 100)." + (frac < 10 ? "0" : "") + "\(frac)%"
     }
 
     static func escape(_ s: String) -> String {

@@ -14,25 +14,27 @@ public enum FoldedStacks {
     }
 
     public static func render(_ p: Profile, weight: Weight = .bytes) -> String {
-        var sums: [String: UInt64] = [:]
+        // Stacks are added up by their interned names, and each distinct line is spelled once.
+        var names = Interner<String>()
+        var memo = FrameMemo<Int32>(), kernelMemo = FrameMemo<Int32>()
+        var sums: [[Int32]: UInt64] = [:]
         for s in p.stacks {
             let w = weight == .bytes ? s.inUseBytes : s.inUseBlocks
             guard w > 0 else { continue }
-            sums[line(s, in: p), default: 0] += w
+            let kernel = s.kind.hasPrefix("kernel")
+            let ids = kernel
+                ? kernelMemo.map(s.frames) { names.id(name($0, kernel: true, in: p)) }
+                : memo.map(s.frames) { names.id(name($0, kernel: false, in: p)) }
+            sums[ids.reversed(), default: 0] += w
         }
-        var out = ""
-        for key in sums.keys.sorted() { out += "\(key) \(sums[key] ?? 0)\n" }
-        return out
+        let lines = sums.map { (ids, w) in ids.map { names.values[Int($0)] }.joined(separator: ";") + " \(w)\n" }
+        return lines.sorted().joined()
     }
 
-    /// The `;`-joined frames of one stack, outermost first.
-    public static func line(_ s: ProfileStack, in p: Profile) -> String {
-        let kernel = s.kind.hasPrefix("kernel")
-        return s.frames.reversed().map { f in
-            var name = clean(FrameNames.name(f, in: p))
-            if f.inlined { name += "_[i]" } else if kernel { name += "_[k]" }
-            return name
-        }.joined(separator: ";")
+    /// One frame's name with flamegraph.pl's annotation.
+    static func name(_ f: ProfileFrame, kernel: Bool, in p: Profile) -> String {
+        let name = clean(FrameNames.name(f, in: p))
+        return f.inlined ? name + "_[i]" : kernel ? name + "_[k]" : name
     }
 
     /// `;` separates frames and a newline ends the line, so neither may stand in a name (C++ names can

@@ -1,0 +1,90 @@
+/// Per-stack change of outstanding bytes and blocks from a base profile to a new one (two runs, or two
+/// moments of one session), stacks matched by `StackIdentity`. Stacks of one profile with the same
+/// identity (the same code reached through addresses that differ) are added up first.
+public struct ProfileDiff: Sendable {
+    public enum Status: String, Sendable {
+        /// Only in the new profile.
+        case new
+        /// Only in the base profile.
+        case gone
+        case changed
+        case unchanged
+    }
+
+    public struct Change: Sendable {
+        public var status: Status
+        public var baseBytes: UInt64
+        public var baseBlocks: UInt64
+        public var newBytes: UInt64
+        public var newBlocks: UInt64
+        /// The stack as the new profile has it (or the base, for a stack that is gone), for its frames.
+        public var stack: ProfileStack
+        /// Whether `stack` comes from the base profile.
+        public var fromBase: Bool
+        public var deltaBytes: Int64 { Int64(clamping: newBytes) - Int64(clamping: baseBytes) }
+        public var deltaBlocks: Int64 { Int64(clamping: newBlocks) - Int64(clamping: baseBlocks) }
+    }
+
+    /// Growth first (largest first), then shrinkage (largest first), then, if asked for, the unchanged.
+    public var changes: [Change]
+    public var baseBytes: UInt64 = 0, baseBlocks: UInt64 = 0, newBytes: UInt64 = 0, newBlocks: UInt64 = 0
+    public let base: Profile
+    public let new: Profile
+
+    public init(base: Profile, new: Profile, includeUnchanged: Bool = false) {
+        self.base = base
+        self.new = new
+        // Stacks are keyed by interned frame identities: each distinct frame's strings are hashed once
+        // per profile, not once per stack it appears in.
+        var frames = Interner<StackIdentity.Frame>()
+        var kinds = Interner<String>()
+        func keys(_ p: Profile) -> [[Int32]] {
+            var memo = FrameMemo<Int32>()
+            return p.stacks.map { s in [kinds.id(s.kind)] + memo.map(s.frames) { frames.id(StackIdentity.Frame($0, in: p)) } }
+        }
+        var byIdentity: [[Int32]: Int] = [:]
+        var all: [Change] = []
+        for (s, id) in zip(new.stacks, keys(new)) {
+            if let i = byIdentity[id] {
+                all[i].newBytes += s.inUseBytes
+                all[i].newBlocks += s.inUseBlocks
+            } else {
+                byIdentity[id] = all.count
+                all.append(Change(status: .new, baseBytes: 0, baseBlocks: 0, newBytes: s.inUseBytes, newBlocks: s.inUseBlocks, stack: s, fromBase: false))
+            }
+        }
+        for (s, id) in zip(base.stacks, keys(base)) {
+            if let i = byIdentity[id] {
+                all[i].baseBytes += s.inUseBytes
+                all[i].baseBlocks += s.inUseBlocks
+            } else {
+                byIdentity[id] = all.count
+                all.append(Change(status: .gone, baseBytes: s.inUseBytes, baseBlocks: s.inUseBlocks, newBytes: 0, newBlocks: 0, stack: s, fromBase: true))
+            }
+        }
+        for i in all.indices {
+            baseBytes += all[i].baseBytes
+            baseBlocks += all[i].baseBlocks
+            newBytes += all[i].newBytes
+            newBlocks += all[i].newBlocks
+            if all[i].status == .new, all[i].baseBlocks > 0 || all[i].baseBytes > 0 {
+                all[i].status = all[i].deltaBytes == 0 && all[i].deltaBlocks == 0 ? .unchanged : .changed
+            }
+            // A stack outstanding in neither (allocated and freed in both) has nothing to say.
+            if all[i].newBytes == 0, all[i].baseBytes == 0, all[i].newBlocks == 0, all[i].baseBlocks == 0 { all[i].status = .unchanged }
+        }
+        func rank(_ c: Change) -> Int { c.deltaBytes > 0 ? 0 : c.deltaBytes < 0 ? 1 : c.deltaBlocks != 0 ? 2 : 3 }
+        changes = all.filter { includeUnchanged || $0.status != .unchanged }.sorted { a, b in
+            let ra = rank(a), rb = rank(b)
+            if ra != rb { return ra < rb }
+            if a.deltaBytes != b.deltaBytes { return ra == 0 ? a.deltaBytes > b.deltaBytes : a.deltaBytes < b.deltaBytes }
+            return abs(a.deltaBlocks) > abs(b.deltaBlocks)
+        }
+    }
+
+    public var deltaBytes: Int64 { Int64(clamping: newBytes) - Int64(clamping: baseBytes) }
+    public var deltaBlocks: Int64 { Int64(clamping: newBlocks) - Int64(clamping: baseBlocks) }
+
+    /// The profile a change's frames belong to.
+    public func profile(of c: Change) -> Profile { c.fromBase ? base : new }
+}
