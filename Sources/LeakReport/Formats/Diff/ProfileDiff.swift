@@ -44,22 +44,21 @@ public struct ProfileDiff: Sendable {
         }
         var byIdentity: [[Int32]: Int] = [:]
         var all: [Change] = []
-        for (s, id) in zip(new.stacks, keys(new)) {
-            if let i = byIdentity[id] {
-                all[i].newBytes += s.inUseBytes
-                all[i].newBlocks += s.inUseBlocks
-            } else {
-                byIdentity[id] = all.count
-                all.append(Change(status: .new, baseBytes: 0, baseBlocks: 0, newBytes: s.inUseBytes, newBlocks: s.inUseBlocks, stack: s, fromBase: false))
-            }
-        }
-        for (s, id) in zip(base.stacks, keys(base)) {
-            if let i = byIdentity[id] {
-                all[i].baseBytes += s.inUseBytes
-                all[i].baseBlocks += s.inUseBlocks
-            } else {
-                byIdentity[id] = all.count
-                all.append(Change(status: .gone, baseBytes: s.inUseBytes, baseBlocks: s.inUseBlocks, newBytes: 0, newBlocks: 0, stack: s, fromBase: true))
+        // New first, so a stack in both keeps the new run's frames (addresses) for printing.
+        for (p, isBase) in [(new, false), (base, true)] {
+            for (s, id) in zip(p.stacks, keys(p)) {
+                let i = byIdentity[id] ?? all.count
+                if i == all.count {
+                    byIdentity[id] = i
+                    all.append(Change(status: isBase ? .gone : .new, baseBytes: 0, baseBlocks: 0, newBytes: 0, newBlocks: 0, stack: s, fromBase: isBase))
+                }
+                if isBase {
+                    all[i].baseBytes += s.inUseBytes
+                    all[i].baseBlocks += s.inUseBlocks
+                } else {
+                    all[i].newBytes += s.inUseBytes
+                    all[i].newBlocks += s.inUseBlocks
+                }
             }
         }
         for i in all.indices {
