@@ -30,6 +30,15 @@ measure("folded stacks") { FoldedStacks.render(profile).utf8.count }
 measure("flame graph (leak)") { FlameGraph.svg(profile).utf8.count }
 measure("flame graph (growth)") { FlameGraph.svg(profile, options: .init(mode: .growth)).utf8.count }
 measure("growth ranking") { GrowthRanking(profile).entries.count }
+measure("churn report + text") {
+    let stacks = profile.stacks.map { ChurnReport.Stack(frames: $0.frames, temporaryBlocks: $0.allocatedBlocks - $0.inUseBlocks, temporaryBytes: $0.allocatedBytes - $0.inUseBytes, allocatedBlocks: $0.allocatedBlocks) }
+    let r = ChurnReport(threshold: "freed before the same thread's next allocation", totalAllocations: 1 << 30, stacks: stacks, modules: profile.modules, top: 10)
+    return ChurnTextRenderer.render(r).utf8.count
+}
+measure("peak report + text") {
+    let r = PeakReport(total: .init(kind: "heap and mmap", timeNs: 1, bytes: 1 << 30, blocks: 1 << 20), kinds: [], nowBytes: 1 << 29, atPeak: profile, top: 10)
+    return PeakTextRenderer.render(r).utf8.count
+}
 measure("diff") { ProfileDiff(base: base, new: profile).changes.count }
 func liveModel() -> LiveView.Model {
     LiveView.Model(profile: profile, pid: 4242, command: "server --port 8080", rssBytes: 3 << 30, lostEvents: 0, elapsedNs: 16_000_000_000)

@@ -36,8 +36,8 @@ public struct ChurnReport: Sendable {
         let sorted = stacks.filter { $0.temporaryBlocks > 0 }.sorted { a, b in
             a.temporaryBlocks != b.temporaryBlocks ? a.temporaryBlocks > b.temporaryBlocks : a.temporaryBytes > b.temporaryBytes
         }
-        temporaryBlocks = sorted.reduce(0) { $0 + $1.temporaryBlocks }
-        temporaryBytes = sorted.reduce(0) { $0 + $1.temporaryBytes }
+        temporaryBlocks = sorted.reduce(0) { $0 +| $1.temporaryBlocks }
+        temporaryBytes = sorted.reduce(0) { $0 +| $1.temporaryBytes }
         self.stacks = top.map { Array(sorted.prefix($0)) } ?? sorted
         profile = Profile(stacks: [], modules: modules)
     }

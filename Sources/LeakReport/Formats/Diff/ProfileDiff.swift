@@ -53,19 +53,19 @@ public struct ProfileDiff: Sendable {
                     all.append(Change(status: isBase ? .gone : .new, baseBytes: 0, baseBlocks: 0, newBytes: 0, newBlocks: 0, stack: s, fromBase: isBase))
                 }
                 if isBase {
-                    all[i].baseBytes += s.inUseBytes
-                    all[i].baseBlocks += s.inUseBlocks
+                    all[i].baseBytes +|= s.inUseBytes
+                    all[i].baseBlocks +|= s.inUseBlocks
                 } else {
-                    all[i].newBytes += s.inUseBytes
-                    all[i].newBlocks += s.inUseBlocks
+                    all[i].newBytes +|= s.inUseBytes
+                    all[i].newBlocks +|= s.inUseBlocks
                 }
             }
         }
         for i in all.indices {
-            baseBytes += all[i].baseBytes
-            baseBlocks += all[i].baseBlocks
-            newBytes += all[i].newBytes
-            newBlocks += all[i].newBlocks
+            baseBytes +|= all[i].baseBytes
+            baseBlocks +|= all[i].baseBlocks
+            newBytes +|= all[i].newBytes
+            newBlocks +|= all[i].newBlocks
             if all[i].status == .new, all[i].baseBlocks > 0 || all[i].baseBytes > 0 {
                 all[i].status = all[i].deltaBytes == 0 && all[i].deltaBlocks == 0 ? .unchanged : .changed
             }

@@ -48,7 +48,10 @@ public enum FlameGraph {
         for (r, i) in byName.enumerated() { rank[i] = Int32(r) }
         let names = byName.map { interned.values[$0] }
         let paths = firstSeen.map { $0.map { rank[Int($0)] } }
-        let weights = p.stacks.map { o.weight == .bytes ? $0.inUseBytes : $0.inUseBlocks }
+        // No stack may weigh more than its share of 2^64, so the layout's running sums cannot overflow
+        // on a corrupt session (140 TB a stack at 131k stacks: no real figure comes near).
+        let cap = UInt64.max / UInt64(max(1, p.stacks.count))
+        let weights = p.stacks.map { min(cap, o.weight == .bytes ? $0.inUseBytes : $0.inUseBlocks) }
         let growth = o.mode == .growth ? p.stacks.map { GrowthScore($0.series).score } : [Double](repeating: 0, count: p.stacks.count)
         let order = FlameLayout.sortedOrder(paths: paths, weights: weights)
 

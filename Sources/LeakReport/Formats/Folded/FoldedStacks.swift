@@ -25,7 +25,7 @@ public enum FoldedStacks {
             let ids = kernel
                 ? kernelMemo.map(s.frames) { names.id(name($0, kernel: true, in: p)) }
                 : memo.map(s.frames) { names.id(name($0, kernel: false, in: p)) }
-            sums[ids.reversed(), default: 0] += w
+            sums[ids.reversed(), default: 0] +|= w
         }
         let lines = sums.map { (ids, w) in ids.map { names.values[Int($0)] }.joined(separator: ";") + " \(w)\n" }
         return lines.sorted().joined()

@@ -31,7 +31,9 @@ public struct GrowthScore: Hashable, Sendable {
     public static let none = GrowthScore(rate: 0, growingForNs: 0, fit: 0, grewShare: 0, retention: 0, recency: 0, coverage: 0, score: 0)
 
     /// Scores a series ordered by time. Fewer than two points, or no time between them, score zero.
-    public init(_ series: [SeriesPoint]) {
+    public init(_ points: [SeriesPoint]) {
+        // Time order is assumed below (differences of times); a corrupt session may not keep it.
+        let series = zip(points, points.dropFirst()).allSatisfy { $0.timeNs <= $1.timeNs } ? points : points.sorted { $0.timeNs < $1.timeNs }
         guard series.count >= 2, let first = series.first, let last = series.last, last.timeNs > first.timeNs else {
             self = .none
             return

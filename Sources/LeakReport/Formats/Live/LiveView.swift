@@ -55,7 +55,7 @@ public enum LiveView {
             var rows: [Row] = []
             var now: UInt64 = 0
             for (i, s) in profile.stacks.enumerated() where s.inUseBytes > 0 || s.inUseBlocks > 0 {
-                now += s.inUseBytes
+                now +|= s.inUseBytes
                 rows.append(Row(stack: i, bytes: s.inUseBytes, blocks: s.inUseBlocks, growth: GrowthScore(s.series).score))
             }
             outstandingBytes = now
@@ -78,7 +78,7 @@ public enum LiveView {
         /// The stacks' series added up point by point (they share the collector's intervals).
         static func total(of p: Profile) -> [UInt64] {
             var sums: [UInt64: UInt64] = [:]
-            for s in p.stacks { for pt in s.series { sums[pt.timeNs, default: 0] += pt.bytes } }
+            for s in p.stacks { for pt in s.series { sums[pt.timeNs, default: 0] +|= pt.bytes } }
             return sums.keys.sorted().map { sums[$0] ?? 0 }
         }
     }
