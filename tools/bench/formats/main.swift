@@ -1,12 +1,16 @@
 // Times the report formats on a synthetic 131k-stack, 38-frame profile (SyntheticProfile), the size
 // of the collector-core issue's benchmark session:
-//   swift build -c release --product formats-bench && .build/release/formats-bench [STACKS]
+//   swift build -c release --product formats-bench && .build/release/formats-bench [STACKS [NAME]]
 // Prints one line per format: wall time (median of 3) and the output's size in bytes (or its count of
 // entries, for the analyses).
 import Foundation
 import ReportFormats
 
+/// A second argument picks the formats whose names contain it (`formats-bench 131072 diff`).
+let only = CommandLine.arguments.dropFirst(2).first
+
 func measure(_ name: String, runs: Int = 3, _ body: () throws -> Int) rethrows {
+    if let only, !name.contains(only) { return }
     var times: [Double] = []
     var size = 0
     for _ in 0..<runs {
@@ -40,9 +44,10 @@ measure("peak report + text") {
     return PeakTextRenderer.render(r).utf8.count
 }
 measure("diff") { ProfileDiff(base: base, new: profile).changes.count }
-func liveModel() -> LiveView.Model {
-    LiveView.Model(profile: profile, pid: 4242, command: "server --port 8080", rssBytes: 3 << 30, lostEvents: 0, elapsedNs: 16_000_000_000)
+func liveModel(_ sort: LiveView.Sort = .bytes) -> LiveView.Model {
+    LiveView.Model(profile: profile, pid: 4242, command: "server --port 8080", rssBytes: 3 << 30, lostEvents: 0, elapsedNs: 16_000_000_000, sort: sort)
 }
-measure("live view model (131k stacks)") { liveModel().rows.count }
+measure("live view model, by bytes") { liveModel().rows.count }
+measure("live view model, by growth") { liveModel(.growth).rows.count }
 let live = liveModel()
 measure("live view redraw", runs: 5) { LiveView.render(live, width: 160, height: 48).reduce(0) { $0 + $1.utf8.count } }

@@ -73,12 +73,16 @@ public struct ProfileDiff: Sendable {
             if all[i].newBytes == 0, all[i].baseBytes == 0, all[i].newBlocks == 0, all[i].baseBlocks == 0 { all[i].status = .unchanged }
         }
         func rank(_ c: Change) -> Int { c.deltaBytes > 0 ? 0 : c.deltaBytes < 0 ? 1 : c.deltaBlocks != 0 ? 2 : 3 }
-        changes = all.filter { includeUnchanged || $0.status != .unchanged }.sorted { a, b in
-            let ra = rank(a), rb = rank(b)
+        // Sorting indices moves small values instead of whole changes with their stacks.
+        let kept = all.indices.filter { includeUnchanged || all[$0].status != .unchanged }
+        let ranks = all.map(rank)
+        changes = kept.sorted { i, j in
+            let a = all[i], b = all[j], ra = ranks[i], rb = ranks[j]
             if ra != rb { return ra < rb }
             if a.deltaBytes != b.deltaBytes { return ra == 0 ? a.deltaBytes > b.deltaBytes : a.deltaBytes < b.deltaBytes }
-            return abs(a.deltaBlocks) > abs(b.deltaBlocks)
-        }
+            if a.deltaBlocks.magnitude != b.deltaBlocks.magnitude { return a.deltaBlocks.magnitude > b.deltaBlocks.magnitude }
+            return i < j
+        }.map { all[$0] }
     }
 
     public var deltaBytes: Int64 { Int64(clamping: newBytes) - Int64(clamping: baseBytes) }

@@ -87,13 +87,26 @@ public enum FlameGraph {
             """
         let total = max(l.total, 1)
         let scale = drawWidth / Double(total)
+        // Per-name work (escaping, colour, length) is done once per name, not once per box.
+        var escaped = [String?](repeating: nil, count: l.names.count)
+        var colour = [String?](repeating: nil, count: l.names.count)
+        var length = [Int](repeating: -1, count: l.names.count)
         // Deepest first so the root is last: the script reads the root's row as the bottom one.
         for r in l.rects.sorted(by: { $0.depth != $1.depth ? $0.depth > $1.depth : $0.start < $1.start }) {
-            let name: String
+            let name: String, safe: String, count: Int
             switch r.name {
-            case FlameLayout.root: name = "all"
-            case FlameLayout.merged: name = "\(r.merged) narrower frames"
-            default: name = l.names[r.name]
+            case FlameLayout.root: (name, safe, count) = ("all", "all", 3)
+            case FlameLayout.merged:
+                name = "\(r.merged) narrower frames"
+                (safe, count) = (name, name.utf8.count)
+            default:
+                name = l.names[r.name]
+                if escaped[r.name] == nil {
+                    escaped[r.name] = escape(name)
+                    length[r.name] = name.count
+                }
+                safe = escaped[r.name] ?? ""
+                count = length[r.name]
             }
             let x = pad + Double(r.start) * scale, w = Double(r.width) * scale
             let y = height - bottom - Double(r.depth + 1) * frameHeight
@@ -103,13 +116,20 @@ public enum FlameGraph {
             switch r.name {
             case FlameLayout.root: fill = FlameColors.rootFill
             case FlameLayout.merged: fill = FlameColors.mergedFill
-            default: fill = o.mode == .growth ? FlameColors.growth(maxGrowth > 0 ? r.growth / maxGrowth : 0) : FlameColors.warm(name)
+            default:
+                if o.mode == .growth {
+                    fill = FlameColors.growth(maxGrowth > 0 ? r.growth / maxGrowth : 0)
+                } else {
+                    let c = colour[r.name] ?? FlameColors.warm(name)
+                    colour[r.name] = c
+                    fill = c
+                }
             }
-            out += "<g><title>\(escape(name))\n\(info)</title><rect x=\"\(num(x))\" y=\"\(num(y))\" width=\"\(num(w))\" height=\"\(num(frameHeight - 1))\" fill=\"\(fill)\"/>"
+            out += "<g><title>\(safe)\n\(info)</title><rect x=\"\(num(x))\" y=\"\(num(y))\" width=\"\(num(w))\" height=\"\(num(frameHeight - 1))\" fill=\"\(fill)\"/>"
             let fits = Int((w - 6) / charWidth)
             if fits >= 3 {
-                let shown = name.count <= fits ? name : String(name.prefix(fits - 2)) + ".."
-                out += "<text x=\"\(num(x + 3))\" y=\"\(num(y + frameHeight - 4.5))\">\(escape(shown))</text>"
+                let shown = count <= fits ? safe : escape(String(name.prefix(fits - 2)) + "..")
+                out += "<text x=\"\(num(x + 3))\" y=\"\(num(y + frameHeight - 4.5))\">\(shown)</text>"
             }
             out += "</g>\n"
         }
@@ -137,7 +157,9 @@ public enum FlameGraph {
     }
 
     static func escape(_ s: String) -> String {
-        guard s.contains(where: { $0 == "&" || $0 == "<" || $0 == ">" || $0 == "\"" }) else { return s }
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") }) else {
+            return s
+        }
         var out = ""
         for c in s {
             switch c {

@@ -12,8 +12,9 @@ public enum LiveView {
         public var stack: Int
         public var bytes: UInt64
         public var blocks: UInt64
-        /// The growth score (bytes/s that look like a leak), as `leakreport growth` ranks.
-        public var growth: Double
+        /// The growth score (bytes/s that look like a leak), as `leakreport growth` ranks. Scored for
+        /// every row only when sorting by growth; otherwise only for the rows on screen.
+        public var growth: Double?
     }
 
     public struct Model: Sendable {
@@ -28,7 +29,7 @@ public enum LiveView {
         public var totalSeries: [UInt64]
         public var profile: Profile
         public var sort: Sort {
-            didSet { rows = Model.sorted(rows, by: sort) }
+            didSet { rows = Model.sorted(rows, by: sort, in: profile) }
         }
         /// Index into `rows` of the highlighted row, and whether its stack is shown in full.
         public var selected: Int
@@ -56,27 +57,45 @@ public enum LiveView {
             var now: UInt64 = 0
             for (i, s) in profile.stacks.enumerated() where s.inUseBytes > 0 || s.inUseBlocks > 0 {
                 now +|= s.inUseBytes
-                rows.append(Row(stack: i, bytes: s.inUseBytes, blocks: s.inUseBlocks, growth: GrowthScore(s.series).score))
+                rows.append(Row(stack: i, bytes: s.inUseBytes, blocks: s.inUseBlocks, growth: nil))
             }
             outstandingBytes = now
             let series = totalSeries ?? Model.total(of: profile)
             self.totalSeries = series
             self.peakBytes = peakBytes ?? max(now, series.max() ?? 0)
-            self.rows = Model.sorted(rows, by: sort)
+            self.rows = Model.sorted(rows, by: sort, in: profile)
         }
 
-        static func sorted(_ rows: [Row], by sort: Sort) -> [Row] {
-            rows.sorted { a, b in
+        static func sorted(_ rows: [Row], by sort: Sort, in p: Profile) -> [Row] {
+            var rows = rows
+            if sort == .growth {
+                for i in rows.indices where rows[i].growth == nil { rows[i].growth = GrowthScore(p.stacks[rows[i].stack].series).score }
+            }
+            return rows.sorted { a, b in
                 switch sort {
                 case .bytes: return a.bytes != b.bytes ? a.bytes > b.bytes : a.stack < b.stack
                 case .count: return a.blocks != b.blocks ? a.blocks > b.blocks : a.stack < b.stack
-                case .growth: return a.growth != b.growth ? a.growth > b.growth : a.stack < b.stack
+                case .growth: return a.growth != b.growth ? (a.growth ?? 0) > (b.growth ?? 0) : a.stack < b.stack
                 }
             }
         }
 
-        /// The stacks' series added up point by point (they share the collector's intervals).
+        /// The stacks' series added up point by point. They share the collector's intervals, so
+        /// adding by position is the common case; series on other times are added by time.
         static func total(of p: Profile) -> [UInt64] {
+            guard let times = p.stacks.max(by: { $0.series.count < $1.series.count })?.series.map(\.timeNs) else { return [] }
+            var byPosition = [UInt64](repeating: 0, count: times.count)
+            let aligned = p.stacks.allSatisfy { s in
+                s.series.count <= times.count && zip(s.series, times.suffix(s.series.count)).allSatisfy { $0.timeNs == $1 }
+            }
+            if aligned {
+                // A stack first seen later has a shorter series that ends with the others.
+                for s in p.stacks {
+                    let offset = times.count - s.series.count
+                    for (k, pt) in s.series.enumerated() { byPosition[offset + k] +|= pt.bytes }
+                }
+                return byPosition
+            }
             var sums: [UInt64: UInt64] = [:]
             for s in p.stacks { for pt in s.series { sums[pt.timeNs, default: 0] +|= pt.bytes } }
             return sums.keys.sorted().map { sums[$0] ?? 0 }
@@ -112,10 +131,11 @@ public enum LiveView {
         var body: [String] = []
         for i in first..<min(m.rows.count, first + tableRows) {
             let r = m.rows[i], s = m.profile.stacks[r.stack]
+            let growth = r.growth ?? GrowthScore(s.series).score
             let marker = i == m.selected ? ">" : " "
             let summary = s.frames.prefix(6).map { FrameNames.name($0, in: m.profile) }.joined(separator: " < ")
             body.append(
-                marker + pad(ByteFormat.human(r.bytes), bytesW) + " " + pad(String(r.blocks), blocksW) + " " + pad(r.growth > 0 ? ByteFormat.rate(r.growth) : "-", growthW) + "  "
+                marker + pad(ByteFormat.human(r.bytes), bytesW) + " " + pad(String(r.blocks), blocksW) + " " + pad(growth > 0 ? ByteFormat.rate(growth) : "-", growthW) + "  "
                     + fit(summary, stackW))
             if i == m.selected {
                 for f in expandedFrames { body.append(String(repeating: " ", count: bytesW + blocksW + growthW + 5) + fit(TextFrames.frame(f, in: m.profile), stackW)) }
