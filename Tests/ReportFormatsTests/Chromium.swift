@@ -25,11 +25,12 @@ enum Chromium {
 
     /// Loads `svg` inside a page whose script exercises it as a user would (hover, click, search) and
     /// reports what the SVG's DOM and the browser's layout then show, as JSON.
-    static func exercise(_ svg: URL, zoomTo: String, search: String) throws -> Data {
+    /// `query` is added to the SVG's address (`?s=…`, `?x=…&y=…`).
+    static func exercise(_ svg: URL, zoomTo: String, search: String, query: String = "") throws -> Data {
         let page = svg.deletingLastPathComponent().appendingPathComponent(svg.deletingPathExtension().lastPathComponent + "-page.html")
         let html = """
             <!DOCTYPE html><html><body>
-            <iframe id="f" src="\(svg.lastPathComponent)" width="1200" height="900"></iframe>
+            <iframe id="f" src="\(svg.lastPathComponent)\(query)" width="1200" height="900"></iframe>
             <pre id="out"></pre>
             <script>
             document.getElementById("f").onload = function () {

@@ -34,6 +34,13 @@ final class FlameGraphTests: XCTestCase {
 
     private func frames(_ fs: [Frame], _ name: String) -> [Frame] { fs.filter { $0.name == name } }
 
+    /// The leak-mode colour of a frame, as the SVG file has it before any search.
+    static func warm(_ name: String) -> String? {
+        let svg = FlameGraph.svg(Fixtures.profile())
+        guard let t = svg.range(of: "<title>\(name)\n"), let f = svg.range(of: "fill=\"", range: t.upperBound..<svg.endIndex) else { return nil }
+        return String(svg[f.upperBound...].prefix(7))
+    }
+
     func testBrowserShowsFramesWithTheirWidthsHoverZoomAndSearch() throws {
         let url = try write(FlameGraph.svg(Fixtures.profile()), "leaks.svg")
         let r = try JSONDecoder().decode(Result.self, from: Chromium.exercise(url, zoomTo: "handle", search: "^(read_body|cache_)"))
@@ -66,6 +73,18 @@ final class FlameGraphTests: XCTestCase {
         XCTAssertEqual(highlighted, ["read_body (inlined)", "cache_put"])
         XCTAssertEqual(r.matched, "Matched: 99.9%")
         XCTAssertEqual(frames(r.searched, "handle").first?.hidden, false)
+    }
+
+    /// A shared link: `?x=&y=` zooms and `?s=` searches as the SVG loads.
+    func testLinkZoomsAndSearchesAtLoad() throws {
+        let url = try write(FlameGraph.svg(Fixtures.profile()), "link.svg")
+        // handle's box starts after cache_put's (1310720 of 5509120 bytes of 1180 px) on the third row.
+        let data = try Chromium.exercise(url, zoomTo: "all", search: "^$", query: "?x=290.74&y=56&s=read_body")
+        let r = try JSONDecoder().decode(Result.self, from: data)
+        XCTAssertEqual(frames(r.initial, "handle").first?.rendered ?? 0, 1180, accuracy: 0.01)
+        XCTAssertEqual(frames(r.initial, "cache_put").first?.hidden, true)
+        XCTAssertEqual(frames(r.initial, "read_body (inlined)").first?.fill, "rgb(230,0,230)")
+        XCTAssertEqual(frames(r.initial, "handle").first?.fill, FlameGraphTests.warm("handle"))
     }
 
     func testGrowthModeColoursTheGrowingStackRed() throws {

@@ -89,7 +89,6 @@ enum FlameGraphScript {
             if (spans[k][1] > s) { covered += spans[k][1] - s; end = spans[k][1]; }
           }
           matchedText.textContent = spans.length ? "Matched: " + (100 * covered / W).toFixed(1) + "%" : "";
-          searchBtn.textContent = "Search";
         }
         """
 }
