@@ -37,33 +37,53 @@ let package = Package(
             ]
         ),
 
-        // elfutils (libdw/libdwfl) for symbols and DWARF lines, and the C++ demangler.
-        .systemLibrary(name: "CLibDW", pkgConfig: "libdw", providers: [.apt(["libdw-dev"])]),
+        // The collector, in modules named for their job (Sources/Collector/*).
+        // The shared vocabulary: the event model every source feeds, kinds, counters, clocks, /proc readers.
+        .target(name: "Vocabulary", path: "Sources/Collector/Vocabulary"),
 
         // The session file: schema, writer and reader, shared by every source and by the reports.
         .target(
             name: "SessionStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
-        ),
-
-        // Reads the ring, keeps the live table and stack table, symbolizes, writes the session.
-        .target(
-            name: "Collector",
-            dependencies: [
-                "RingFormat", "CLibDW", "SessionStore",
-            ],
-            // The per-event path runs millions of times a second; the tracker is single-threaded by
-            // design, so the dynamic exclusivity checks on its properties buy nothing there.
+            dependencies: ["Vocabulary", .product(name: "GRDB", package: "GRDB.swift")],
+            // The writer interns millions of stack-tree nodes on its own thread; nothing in it is shared.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
 
-        // Kernel side: libbpf, the BPF build plugin, and the loader/consumer of the kernel's BPF programs.
-        .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        // Events in, batches out: live blocks, regions, modules, stacks, per-stack totals and peaks.
+        // No ring, no kernel, no SQL.
+        .target(
+            name: "Tracking", dependencies: ["Vocabulary", "SessionStore"], path: "Sources/Collector/Tracking",
+            // The per-event path runs millions of times a second; the tracker is single-threaded by
+            // design, so the dynamic exclusivity checks on its properties buy nothing there.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+
+        // elfutils (libdw/libdwfl) for symbols and DWARF lines, and the C++ demangler.
+        .systemLibrary(name: "CLibDW", path: "Sources/Collector/CLibDW", pkgConfig: "libdw", providers: [.apt(["libdw-dev"])]),
+
+        // One symbolizer interface: user space through libdwfl, the kernel through kallsyms.
+        .target(
+            name: "Symbols", dependencies: ["Vocabulary", "SessionStore", "Tracking", "CLibDW"], path: "Sources/Collector/Symbols",
+            linkerSettings: [.linkedLibrary("stdc++")]),
+
+        // The one collection runner every mode plugs its source into; stop signals, errors, host facts.
+        .target(
+            name: "CollectionRunner", dependencies: ["Vocabulary", "SessionStore", "Tracking", "Symbols"], path: "Sources/Collector/Runner"),
+
+        // The shim's ring as a source: finding and mapping it, reading it, launching and attaching.
+        .target(
+            name: "ShimSource", dependencies: ["RingFormat", "Vocabulary", "SessionStore", "Tracking", "CollectionRunner"],
+            path: "Sources/Collector/ShimSource"),
+
+        // Kernel side: the kernel's tables in the session (read by the reports), and the BPF source.
+        .target(
+            name: "KernelSession", dependencies: ["Vocabulary", "SessionStore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/KernelSide/Session"),
+        .systemLibrary(name: "CLibBPF", path: "Sources/KernelSide/CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .plugin(name: "BPFCompile", capability: .buildTool()),
         .target(
-            name: "KernelSide", dependencies: ["Collector", "SessionStore", "CLibBPF"],
-            // Collector's symbolizer demangles with libstdc++'s __cxa_demangle.
-            linkerSettings: [.linkedLibrary("stdc++")], plugins: ["BPFCompile"]),
+            name: "KernelSide",
+            dependencies: ["Vocabulary", "SessionStore", "Tracking", "Symbols", "CollectionRunner", "KernelSession", "CLibBPF"],
+            path: "Sources/KernelSide/Source", plugins: ["BPFCompile"]),
 
         // What both CLIs share: one-line errors and exit codes.
         .target(
@@ -72,7 +92,7 @@ let package = Package(
         ),
 
         // Reads sessions, sorts and filters, renders text and JSON.
-        .target(name: "LeakReport", dependencies: ["SessionStore"], exclude: ["Formats"]),
+        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession"], exclude: ["Formats"]),
 
         // zlib, for gzip'd pprof files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -89,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "leakcollect",
             dependencies: [
-                "Collector", "LeakReport", "CLISupport", "KernelSide",
+                "Vocabulary", "SessionStore", "CollectionRunner", "ShimSource", "LeakReport", "CLISupport", "KernelSide",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -106,13 +126,17 @@ let package = Package(
 
         // Compiles and runs the small C/C++ programs the tests assert on; finds this build's products.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "CollectorTests", dependencies: ["Collector", "RingFormat", "SessionStore", "TestSupport"]),
+        .testTarget(
+            name: "CollectorTests",
+            dependencies: ["Vocabulary", "Tracking", "Symbols", "ShimSource", "CollectionRunner", "RingFormat", "SessionStore", "TestSupport"]),
         .testTarget(
             name: "LeakReportTests",
-            dependencies: ["LeakReport", "SessionStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "KernelSideTests", dependencies: ["KernelSide", "Collector", "SessionStore", "LeakReport", "TestSupport"]),
+            dependencies: ["LeakReport", "Vocabulary", "SessionStore", "KernelSession", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "KernelSideTests",
+            dependencies: ["KernelSide", "KernelSession", "Vocabulary", "Tracking", "CollectionRunner", "SessionStore", "LeakReport", "TestSupport"]),
         .testTarget(name: "ReportFormatsTests", dependencies: ["ReportFormats", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SessionStore", "LeakReport", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "SessionStore", "LeakReport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

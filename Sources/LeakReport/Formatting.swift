@@ -1,5 +1,7 @@
 import Foundation
+import KernelSession
 import SessionStore
+import Vocabulary
 
 /// Small text helpers every renderer shares.
 public enum Formatting {

@@ -1,4 +1,6 @@
+import KernelSession
 import SessionStore
+import Vocabulary
 
 /// Power-of-two histograms printed the way bpftrace prints `hist()`, so they read at a glance:
 ///

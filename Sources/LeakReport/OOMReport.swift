@@ -1,5 +1,7 @@
 import Foundation
+import KernelSession
 import SessionStore
+import Vocabulary
 
 /// `leakreport oom`: the OOM victims of a kernel session, each with the system's state when it was
 /// chosen, and what the OOM reaper did afterwards.

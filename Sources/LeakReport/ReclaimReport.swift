@@ -1,5 +1,7 @@
 import Foundation
+import KernelSession
 import SessionStore
+import Vocabulary
 
 /// `leakreport reclaim`: how long tasks stalled in direct and memcg reclaim (log2 histograms and the
 /// processes that stalled most), kswapd's activity, time per shrinker, and the per-interval trend.

@@ -1,14 +1,31 @@
 import Foundation
+import KernelSession
 import SessionStore
+import Vocabulary
 
 /// Which outstanding allocations a report leaves out of its totals, as LeakSanitizer and valgrind do:
 /// built-in rules for memory the C and C++ runtimes keep on purpose until exit, and user patterns in
 /// LeakSanitizer's `leak:PATTERN` form. Suppressed allocations are still counted, on their own line.
 public struct Suppressions: Sendable {
-    /// A rule and the name reports show for it.
+    /// A rule and the name reports show for it: a stack matches when its innermost frame satisfies
+    /// `innermost`, some frame satisfies each of `through`, and every frame satisfies `only` (each part
+    /// optional). Rules of this shape are decided for every stack of a session in one pass over its
+    /// stack tree, so a report over 131k stacks never builds their frame lists.
     public struct Rule: Sendable {
         public let name: String
-        let matches: @Sendable ([FrameRow]) -> Bool
+        let innermost: (@Sendable (FrameRow) -> Bool)?
+        let through: [@Sendable (FrameRow) -> Bool]
+        let only: (@Sendable (FrameRow) -> Bool)?
+
+        init(
+            name: String, innermost: (@Sendable (FrameRow) -> Bool)? = nil, through: [@Sendable (FrameRow) -> Bool] = [],
+            only: (@Sendable (FrameRow) -> Bool)? = nil
+        ) {
+            self.name = name
+            self.innermost = innermost
+            self.through = through
+            self.only = only
+        }
     }
 
     public let rules: [Rule]
@@ -16,20 +33,47 @@ public struct Suppressions: Sendable {
     public init(builtins: Bool = true, patterns: [String] = []) {
         var rules = builtins ? Self.builtin : []
         for p in patterns {
-            rules.append(Rule(name: "leak:\(p)") { frames in
-                frames.contains { f in
-                    [f.function, f.file, f.module].contains { $0?.contains(p) ?? false }
-                }
-            })
+            rules.append(Rule(name: "leak:\(p)", through: [{ f in [f.function, f.file, f.module].contains { $0?.contains(p) ?? false } }]))
         }
         self.rules = rules
     }
 
-    /// The name of the first rule that matches a stack, if any.
-    public func match(_ stack: StackRow) -> String? {
-        guard stack.origin == .user, !stack.frames.isEmpty else { return nil }
-        return rules.first { $0.matches(stack.frames) }?.name
+    /// Decides the rules for the stacks of one session.
+    public final class Matcher {
+        private let catalog: StackCatalog
+        private let rules: [Rule]
+        /// Per rule: per `through` condition and for `only`, one flag per stack-tree node, computed on first use.
+        private var through: [[[Bool]]?]
+        private var only: [[Bool]?]
+
+        init(_ rules: [Rule], _ catalog: StackCatalog) {
+            self.rules = rules
+            self.catalog = catalog
+            through = Array(repeating: nil, count: rules.count)
+            only = Array(repeating: nil, count: rules.count)
+        }
+
+        /// The name of the first rule that matches a user stack with frames, if any.
+        public func match(_ id: SessionStackID) -> String? {
+            guard let s = catalog.stacks[id], s.origin == .user, s.leaf != 0, let inner = catalog.innermost(of: id) else { return nil }
+            let leaf = Int(s.leaf)
+            for (i, r) in rules.enumerated() {
+                if let test = r.innermost, !test(inner) { continue }
+                if !r.through.isEmpty {
+                    if through[i] == nil { through[i] = r.through.map { catalog.nodesReaching($0) } }
+                    guard through[i]?.allSatisfy({ $0[leaf] }) ?? false else { continue }
+                }
+                if let test = r.only {
+                    if only[i] == nil { only[i] = catalog.nodesAll(test) }
+                    guard only[i]?[leaf] ?? false else { continue }
+                }
+                return r.name
+            }
+            return nil
+        }
     }
+
+    public func matcher(for catalog: StackCatalog) -> Matcher { Matcher(rules, catalog) }
 
     private static func module(_ f: FrameRow) -> String { f.module.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "" }
 
@@ -39,17 +83,14 @@ public struct Suppressions: Sendable {
     public static let builtin: [Rule] = [
         // The dynamic loader's own bookkeeping: thread TLS blocks and their DTVs (kept with glibc's
         // cached thread stacks), link maps and dlopen's lookup tables.
-        Rule(name: "dynamic loader (TLS, link maps)") { frames in
-            module(frames[0]).hasPrefix("ld-linux") || module(frames[0]).hasPrefix("ld.so")
-        },
+        Rule(name: "dynamic loader (TLS, link maps)", innermost: { module($0).hasPrefix("ld-linux") || module($0).hasPrefix("ld.so") }),
         // A FILE's buffer, allocated at its first use and released only by fclose.
-        Rule(name: "stdio buffers") { frames in frames[0].function == "_IO_file_doallocate" },
+        Rule(name: "stdio buffers", innermost: { $0.function == "_IO_file_doallocate" }),
         // Run-once state of the runtime libraries, allocated by their initializers before main (the
         // libstdc++ exception emergency pool): no frame outside the runtime libraries at all.
-        Rule(name: "runtime library initializers") { frames in
-            frames.contains { $0.function == "_dl_init" }
-                && frames.allSatisfy { f in runtimeLibraries.contains { module(f).hasPrefix($0) } }
-        },
+        Rule(
+            name: "runtime library initializers", through: [{ $0.function == "_dl_init" }],
+            only: { f in runtimeLibraries.contains { module(f).hasPrefix($0) } }),
     ]
 
     /// Reads a suppressions file: one `leak:PATTERN` per line, `#` comments and blank lines ignored.

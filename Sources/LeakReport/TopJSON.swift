@@ -1,5 +1,7 @@
 import Foundation
+import KernelSession
 import SessionStore
+import Vocabulary
 
 /// `leakreport top --format json`. A contract that tools are built on: the names in these CodingKeys
 /// are the one place the JSON field names are spelled, and existing names never change.
@@ -100,7 +102,7 @@ public struct TopJSON: Codable, Equatable {
                     ? s.liveBlocks.map { b in
                         Block(
                             address: Formatting.hex(b.address), size: b.size, ageNs: r.info.asOfNs >= b.timeNs ? r.info.asOfNs - b.timeNs : 0,
-                            function: b.function.rawValue, backing: b.backing?.rawValue, pid: b.pid, comm: b.comm)
+                            function: b.function.rawValue, backing: b.backing?.rawValue, pid: s.taskPid, comm: s.taskComm)
                     } : nil)
         }
     }

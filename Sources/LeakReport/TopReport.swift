@@ -1,4 +1,5 @@
 import SessionStore
+import Vocabulary
 
 /// How stacks are ordered in `top`.
 public enum TopSort: String, CaseIterable, Sendable {
@@ -34,8 +35,11 @@ public struct TopStack: Sendable, Equatable {
     public var blocks: UInt64
     public var frames: [FrameRow]
     public var truncated: Bool
+    /// Kernel stacks: the task whose allocations these are.
+    public var taskPid: Int32?
+    public var taskComm: String?
     /// Filled only with `addresses`.
-    public var liveBlocks: [LiveRow]
+    public var liveBlocks: [LiveBlock]
 }
 
 /// What one suppression rule took out of a report.
@@ -65,10 +69,11 @@ public struct TopReport: Sendable {
     /// Reads the session and builds the report. Totals cover the blocks the filter selects.
     public static func build(_ reader: SessionReader, options: TopOptions) throws(SessionError) -> TopReport {
         var aggregates = try reader.liveAggregates(options.filter)
-        let stackRows = try reader.stacks(Set(aggregates.map(\.stackID)))
+        let catalog = try reader.stackCatalog()
+        let matcher = options.suppressions.matcher(for: catalog)
         var suppressed: [String: SuppressedTotal] = [:]
         aggregates.removeAll { a in
-            guard let s = stackRows[a.stackID], let rule = options.suppressions.match(s) else { return false }
+            guard let rule = matcher.match(a.stackID) else { return false }
             var total = suppressed[rule] ?? SuppressedTotal(rule: rule, bytes: 0, blocks: 0)
             total.bytes &+= a.bytes
             total.blocks &+= a.blocks
@@ -82,14 +87,15 @@ public struct TopReport: Sendable {
             if sa != sb { return sa > sb }
             return (a.stackID, a.kind.rawValue) < (b.stackID, b.kind.rawValue)
         }
-        var stacks: [TopStack] = []
-        for a in sorted.prefix(max(options.top, 0)) {
-            let s = stackRows[a.stackID]
-            let blocks = options.addresses ? try reader.liveBlocks(stack: a.stackID, kind: a.kind, filter: options.filter) : []
-            stacks.append(
-                TopStack(
-                    stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [],
-                    truncated: s?.truncated ?? false, liveBlocks: blocks))
+        let shown = sorted.prefix(max(options.top, 0))
+        let blocks =
+            options.addresses
+            ? try reader.liveBlocks(of: Set(shown.map { LiveAggregateKey(stackID: $0.stackID, kind: $0.kind) }), filter: options.filter) : [:]
+        let stacks = shown.map { a in
+            let s = catalog.row(a.stackID)
+            return TopStack(
+                stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
+                taskPid: s?.taskPid, taskComm: s?.taskComm, liveBlocks: blocks[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? [])
         }
         return TopReport(
             info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },

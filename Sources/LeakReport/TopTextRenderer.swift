@@ -1,4 +1,6 @@
+import KernelSession
 import SessionStore
+import Vocabulary
 
 /// `leakreport top` as text, the way memleak prints outstanding allocations.
 public enum TopTextRenderer {
@@ -33,7 +35,7 @@ public enum TopTextRenderer {
                 let age = r.info.asOfNs >= b.timeNs ? Formatting.duration(ns: r.info.asOfNs - b.timeNs) : "0 s"
                 var line = "\t\t\(Formatting.hex(b.address)) size \(b.size) age \(age) \(b.function.rawValue)"
                 if let backing = b.backing { line += " \(backing.rawValue)" }
-                if let comm = b.comm { line += " \(comm)[\(b.pid ?? 0)]" }
+                if let comm = s.taskComm { line += " \(comm)[\(s.taskPid ?? 0)]" }
                 out += line + "\n"
             }
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a session is about: how it was collected, from which program, and how it ended. Stored as
 /// key/value rows in the `meta` table; `MetaKey` holds the key names.
 public struct SessionInfo: Sendable, Equatable {
@@ -89,6 +91,70 @@ public enum SignalNames {
     ]
 
     public static func name(_ signal: Int32) -> String { names[signal] ?? "signal \(signal)" }
+}
+
+extension SessionInfo {
+    /// The `meta` rows that describe this session: the one place its keys are written.
+    func metaRows() -> [(MetaKey, String)] {
+        var rows: [(MetaKey, String)] = [
+            (.schemaVersion, String(SessionSchema.version)),
+            (.mode, mode.rawValue),
+            (.command, String(decoding: (try? JSONEncoder().encode(command)) ?? Data("[]".utf8), as: UTF8.self)),
+            (.startRealtimeNs, String(startRealtimeNs)),
+            (.startMonotonicNs, String(startMonotonicNs)),
+            (.intervalMs, String(intervalMs)),
+            (.host, host),
+            (.kernelRelease, kernelRelease),
+        ]
+        if let pid { rows.append((.pid, String(pid))) }
+        if let v = endRealtimeNs { rows.append((.endRealtimeNs, String(v))) }
+        if let v = endMonotonicNs { rows.append((.endMonotonicNs, String(v))) }
+        switch end {
+        case .exited(let s)?:
+            rows.append((.endReason, "exited"))
+            rows.append((.exitStatus, String(s)))
+        case .signaled(let sig)?:
+            rows.append((.endReason, "signaled"))
+            rows.append((.exitSignal, String(sig)))
+        case .gone?: rows.append((.endReason, "gone"))
+        case .detached?: rows.append((.endReason, "detached"))
+        case .stopped?: rows.append((.endReason, "stopped"))
+        case nil: break
+        }
+        return rows
+    }
+
+    /// The session described by `meta` rows; nil fields are absent or malformed.
+    static func decode(meta: [String: String], path: String) throws(SessionError) -> SessionInfo {
+        func get(_ k: MetaKey) -> String? { meta[k.rawValue] }
+        guard let versionText = get(.schemaVersion), let version = Int(versionText) else {
+            throw .corrupt(path: path, detail: "no schema version in meta")
+        }
+        guard version == SessionSchema.version else {
+            throw .unsupportedVersion(path: path, found: version, expected: SessionSchema.version)
+        }
+        guard let modeText = get(.mode), let mode = SessionInfo.Mode(rawValue: modeText),
+            let start = get(.startRealtimeNs).flatMap(UInt64.init), let startMono = get(.startMonotonicNs).flatMap(UInt64.init)
+        else {
+            throw .corrupt(path: path, detail: "meta lacks mode or start time")
+        }
+        let command = get(.command).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+        var info = SessionInfo(
+            mode: mode, command: command, pid: get(.pid).flatMap { Int32($0) }, startRealtimeNs: start, startMonotonicNs: startMono,
+            intervalMs: get(.intervalMs).flatMap { Int($0) } ?? 0, host: get(.host) ?? "", kernelRelease: get(.kernelRelease) ?? "")
+        info.endRealtimeNs = get(.endRealtimeNs).flatMap { UInt64($0) }
+        info.endMonotonicNs = get(.endMonotonicNs).flatMap { UInt64($0) }
+        info.lastFlushNs = get(.lastFlushNs).flatMap { UInt64($0) }
+        switch get(.endReason) {
+        case "exited": info.end = .exited(status: get(.exitStatus).flatMap { Int32($0) } ?? 0)
+        case "signaled": info.end = .signaled(signal: get(.exitSignal).flatMap { Int32($0) } ?? 0)
+        case "gone": info.end = .gone
+        case "detached": info.end = .detached
+        case "stopped": info.end = .stopped
+        default: info.end = nil
+        }
+        return info
+    }
 }
 
 /// The keys of the `meta` table.

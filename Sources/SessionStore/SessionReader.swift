@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Vocabulary
 
 /// Which live blocks a query covers.
 public struct LiveFilter: Sendable, Equatable {
@@ -16,6 +17,11 @@ public struct LiveFilter: Sendable, Equatable {
         self.maxSize = maxSize
         self.minAgeNs = minAgeNs
     }
+
+    /// True when per-block data must be read; kinds alone are answered by the per-stack totals.
+    public var needsBlocks: Bool { minSize != nil || maxSize != nil || minAgeNs != nil }
+
+    public func admits(_ kind: BlockKind) -> Bool { kinds?.contains(kind) ?? true }
 }
 
 /// Outstanding bytes and blocks of one stack and kind, over the blocks a filter selected.
@@ -33,8 +39,15 @@ public struct LiveAggregate: Sendable, Equatable {
     }
 }
 
-/// Reads a session file, refusing anything that is missing, truncated, corrupt or of another version.
-/// Every failure is a `SessionError` with a one-line message.
+/// One flush interval as read back: its row and the stacks that changed in it.
+public struct IntervalHistory: Sendable, Equatable {
+    public var interval: IntervalRow
+    public var points: [HistoryPoint]
+}
+
+/// Reads a session file, refusing anything missing, truncated, corrupt or of another version. Every
+/// failure is a `SessionError` with a one-line message; every cell is decoded with a throwing decode,
+/// so a cell of the wrong type is a corrupt session, never a crash.
 public final class SessionReader {
     public let path: String
     private let queue: DatabaseQueue
@@ -42,7 +55,9 @@ public final class SessionReader {
 
     public init(path: String) throws(SessionError) {
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else { throw .notFound(path: path) }
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw .notFound(path: path) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .notASession(path: path, reason: "not a regular file") }
         try Self.checkFileHeader(path)
         do {
             var config = Configuration()
@@ -53,8 +68,12 @@ public final class SessionReader {
                 guard appID == SessionSchema.applicationID else {
                     throw SessionError.notASession(path: path, reason: "SQLite file without the session application id")
                 }
-                let meta = try Self.readMeta(db, path: path)
-                return try Self.decodeInfo(meta, path: path)
+                guard try db.tableExists("meta") else { throw SessionError.notASession(path: path, reason: "no meta table") }
+                var meta: [String: String] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
+                    meta[try row.decode(atIndex: 0)] = try row.decode(atIndex: 1)
+                }
+                return try SessionInfo.decode(meta: meta, path: path)
             }
         } catch let e as SessionError {
             throw e
@@ -66,11 +85,13 @@ public final class SessionReader {
     /// SQLite notices a truncated file only when a query touches a missing page, which can leave a
     /// report silently short. The header says how many pages the file must have; check that first.
     private static func checkFileHeader(_ path: String) throws(SessionError) {
-        guard let fh = FileHandle(forReadingAtPath: path) else { throw .corrupt(path: path, detail: "cannot open for reading") }
-        defer { try? fh.close() }
-        let header = (try? fh.read(upToCount: 100)) ?? Data()
-        guard header.count == 100, header.starts(with: Data("SQLite format 3\0".utf8)) else {
-            if header.isEmpty { throw .corrupt(path: path, detail: "the file is empty") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw .corrupt(path: path, detail: "cannot open for reading: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 100)
+        let n = pread(fd, &header, 100, 0)
+        guard n == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
+            if n == 0 { throw .corrupt(path: path, detail: "the file is empty (its collector died before writing anything)") }
             throw .notASession(path: path, reason: "not an SQLite file")
         }
         func be32(_ at: Int) -> UInt32 { header[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
@@ -79,14 +100,22 @@ public final class SessionReader {
         let pages = UInt64(be32(28))
         // The in-header page count is only authoritative when "version-valid-for" matches the change counter.
         let valid = be32(92) == be32(24)
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
-        if valid, pages > 0, size < pages * pageSize {
+        var st = stat()
+        let size = fstat(fd, &st) == 0 ? UInt64(max(st.st_size, 0)) : 0
+        var wal = stat()
+        let hasWAL = stat(path + "-wal", &wal) == 0 && wal.st_size > 0
+        if valid, pages > 0, size < pages * pageSize, !hasWAL {
             throw .corrupt(path: path, detail: "truncated: \(size) bytes, its header says \(pages * pageSize)")
+        }
+        if size < pageSize && !hasWAL {
+            // A WAL-mode file whose writer never checkpointed holds its data only in PATH-wal.
+            throw .corrupt(path: path, detail: "only \(size) bytes and no \(URL(fileURLWithPath: path).lastPathComponent)-wal beside it: its data is missing")
         }
     }
 
-    private static func classify(_ error: Error, path: String) -> SessionError {
+    static func classify(_ error: Error, path: String) -> SessionError {
         if let e = error as? SessionError { return e }
+        if let b = error as? BlobError { return .corrupt(path: path, detail: b.description) }
         let detail = SessionWriter.oneLine(error)
         if let db = error as? DatabaseError, db.resultCode == .SQLITE_NOTADB {
             return .notASession(path: path, reason: detail)
@@ -94,47 +123,7 @@ public final class SessionReader {
         return .corrupt(path: path, detail: detail)
     }
 
-    private static func readMeta(_ db: Database, path: String) throws -> [String: String] {
-        guard try db.tableExists("meta") else { throw SessionError.notASession(path: path, reason: "no meta table") }
-        var meta: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
-            if let k: String = row["key"], let v: String = row["value"] { meta[k] = v }
-        }
-        return meta
-    }
-
-    private static func decodeInfo(_ meta: [String: String], path: String) throws(SessionError) -> SessionInfo {
-        func get(_ k: MetaKey) -> String? { meta[k.rawValue] }
-        guard let versionText = get(.schemaVersion), let version = Int(versionText) else {
-            throw .corrupt(path: path, detail: "no schema version in meta")
-        }
-        guard version == SessionSchema.version else {
-            throw .unsupportedVersion(path: path, found: version, expected: SessionSchema.version)
-        }
-        guard let modeText = get(.mode), let mode = SessionInfo.Mode(rawValue: modeText),
-            let start = get(.startRealtimeNs).flatMap(UInt64.init), let startMono = get(.startMonotonicNs).flatMap(UInt64.init)
-        else {
-            throw .corrupt(path: path, detail: "meta lacks mode or start time")
-        }
-        let command = get(.command).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
-        var info = SessionInfo(
-            mode: mode, command: command, pid: get(.pid).flatMap { Int32($0) }, startRealtimeNs: start, startMonotonicNs: startMono,
-            intervalMs: get(.intervalMs).flatMap { Int($0) } ?? 0, host: get(.host) ?? "", kernelRelease: get(.kernelRelease) ?? "")
-        info.endRealtimeNs = get(.endRealtimeNs).flatMap { UInt64($0) }
-        info.endMonotonicNs = get(.endMonotonicNs).flatMap { UInt64($0) }
-        info.lastFlushNs = get(.lastFlushNs).flatMap { UInt64($0) }
-        switch get(.endReason) {
-        case "exited": info.end = .exited(status: get(.exitStatus).flatMap { Int32($0) } ?? 0)
-        case "signaled": info.end = .signaled(signal: get(.exitSignal).flatMap { Int32($0) } ?? 0)
-        case "gone": info.end = .gone
-        case "detached": info.end = .detached
-        case "stopped": info.end = .stopped
-        default: info.end = nil
-        }
-        return info
-    }
-
-    /// Runs a read inside the one place that turns SQLite failures into `SessionError`s.
+    /// Runs a read inside the one place that turns SQLite and blob failures into `SessionError`s.
     public func read<T>(_ body: (Database) throws -> T) throws(SessionError) -> T {
         do {
             return try queue.read(body)
@@ -143,138 +132,244 @@ public final class SessionReader {
         }
     }
 
+    private static func kind(_ row: Row, _ index: Int) throws -> BlockKind {
+        let text: String = try row.decode(atIndex: index)
+        guard let k = BlockKind(rawValue: text) else { throw BlobError("unknown kind '\(text)'") }
+        return k
+    }
+
+    private static func stackID(_ row: Row, _ index: Int) throws -> SessionStackID {
+        let raw: Int64 = try row.decode(atIndex: index)
+        guard let id = SessionStackID(exactly: raw) else { throw BlobError("stack id \(raw) out of range") }
+        return id
+    }
+
+    private static func blob(_ row: Row, _ index: Int) throws -> [UInt8]? {
+        let d: Data? = try row.decode(atIndex: index)
+        return d.map { [UInt8]($0) }
+    }
+
+    // MARK: small tables
+
     /// Every counter the session holds.
     public func counters() throws(SessionError) -> [CounterName: UInt64] {
         try read { db in
             var out: [CounterName: UInt64] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT name, value FROM counters") {
-                if let n: String = row["name"], let v: Int64 = row["value"] { out[CounterName(n)] = sqlUInt(v) }
+                let v: Int64 = try row.decode(atIndex: 1)
+                out[CounterName(try row.decode(atIndex: 0) as String)] = sqlUInt(v)
             }
             return out
         }
     }
 
-    private func whereClause(_ f: LiveFilter, stack: SessionStackID? = nil, kind: BlockKind? = nil) -> (String, StatementArguments) {
-        var conds: [String] = []
-        var args: StatementArguments = []
-        if let kinds = f.kinds {
-            conds.append("kind IN (\(kinds.map { _ in "?" }.joined(separator: ",")))")
-            for k in kinds.sorted(by: { $0.rawValue < $1.rawValue }) { _ = args.append(contentsOf: [k.rawValue]) }
-        }
-        if let m = f.minSize { conds.append("size >= ?"); _ = args.append(contentsOf: [sqlInt(m)]) }
-        if let m = f.maxSize { conds.append("size <= ?"); _ = args.append(contentsOf: [sqlInt(m)]) }
-        if let age = f.minAgeNs {
-            // Ages are measured at the moment the session describes: a block is old enough if it was
-            // born no later than that moment minus the age; nothing is, if the session is younger.
-            if info.asOfNs >= age {
-                conds.append("time_ns <= ?")
-                _ = args.append(contentsOf: [sqlInt(info.asOfNs - age)])
-            } else {
-                conds.append("0")
-            }
-        }
-        if let s = stack { conds.append("stack_id = ?"); _ = args.append(contentsOf: [Int64(s)]) }
-        if let k = kind { conds.append("kind = ?"); _ = args.append(contentsOf: [k.rawValue]) }
-        return (conds.isEmpty ? "" : "WHERE " + conds.joined(separator: " AND "), args)
-    }
-
-    /// Outstanding bytes and blocks per stack and kind, over the live blocks the filter selects.
-    public func liveAggregates(_ filter: LiveFilter) throws(SessionError) -> [LiveAggregate] {
-        let (clause, args) = whereClause(filter)
-        return try read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT stack_id, kind, SUM(size) AS bytes, COUNT(*) AS blocks FROM live \(clause) GROUP BY stack_id, kind",
-                arguments: args
-            ).compactMap { row -> LiveAggregate? in
-                guard let k: String = row["kind"], let kind = BlockKind(rawValue: k), let sid: Int64 = row["stack_id"],
-                    let bytes: Int64 = row["bytes"], let blocks: Int64 = row["blocks"], let id = SessionStackID(exactly: sid)
-                else { return nil }
-                return LiveAggregate(stackID: id, kind: kind, bytes: sqlUInt(bytes), blocks: sqlUInt(blocks))
-            }
-        }
-    }
-
-    /// The live blocks of one stack and kind that the filter selects, largest first.
-    public func liveBlocks(stack: SessionStackID, kind: BlockKind, filter: LiveFilter) throws(SessionError) -> [LiveRow] {
-        let (clause, args) = whereClause(filter, stack: stack, kind: kind)
-        return try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM live \(clause) ORDER BY size DESC, address", arguments: args).compactMap(Self.liveRow)
-        }
-    }
-
-    private static func liveRow(_ row: Row) -> LiveRow? {
-        guard let k: String = row["kind"], let kind = BlockKind(rawValue: k), let addr: Int64 = row["address"],
-            let size: Int64 = row["size"], let sid: Int64 = row["stack_id"], let id = SessionStackID(exactly: sid),
-            let t: Int64 = row["time_ns"]
-        else { return nil }
-        let fn: String = row["function"] ?? ""
-        let tid: Int64 = row["tid"] ?? 0
-        let backing: String? = row["backing"]
-        let pid: Int64? = row["pid"]
-        return LiveRow(
-            kind: kind, address: sqlUInt(addr), size: sqlUInt(size), stackID: id, timeNs: sqlUInt(t),
-            function: AllocFunction(rawValue: fn) ?? .unknown, tid: UInt32(truncatingIfNeeded: tid),
-            backing: backing.flatMap(Backing.init(rawValue:)), pid: pid.map { Int32(truncatingIfNeeded: $0) }, comm: row["comm"])
-    }
-
-    /// Several stacks at once (one pass over the frames), keyed by id; ids the session lacks are absent.
-    public func stacks(_ ids: Set<SessionStackID>) throws(SessionError) -> [SessionStackID: StackRow] {
-        if ids.isEmpty { return [:] }
-        return try read { db in
-            var out: [SessionStackID: StackRow] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT id, origin, truncated FROM stacks") {
-                guard let raw: Int64 = r["id"], let id = SessionStackID(exactly: raw), ids.contains(id) else { continue }
-                let origin: String = r["origin"] ?? "user"
-                out[id] = StackRow(id: id, origin: StackOrigin(rawValue: origin) ?? .user, truncated: r["truncated"] ?? false, frames: [])
-            }
-            for r in try Row.fetchAll(db, sql: "SELECT stack_id, address, function, offset, module, file, line FROM frames ORDER BY stack_id, idx") {
-                guard let raw: Int64 = r["stack_id"], let id = SessionStackID(exactly: raw), out[id] != nil else { continue }
-                out[id]?.frames.append(Self.frameRow(r))
-            }
-            return out
-        }
-    }
-
-    private static func frameRow(_ r: Row) -> FrameRow {
-        let a: Int64 = r["address"] ?? 0
-        let off: Int64? = r["offset"]
-        return FrameRow(address: sqlUInt(a), function: r["function"], offset: off.map(sqlUInt), module: r["module"], file: r["file"], line: r["line"])
-    }
-
-    /// Outstanding and cumulative totals per stack and kind, as the collector last wrote them.
-    public func totals() throws(SessionError) -> [TotalRow] {
+    /// Every address space of the session.
+    public func spaces() throws(SessionError) -> [SpaceRow] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM stack_totals").compactMap { r -> TotalRow? in
-                guard let sid: Int64 = r["stack_id"], let id = SessionStackID(exactly: sid), let k: String = r["kind"],
-                    let kind = BlockKind(rawValue: k), let b: Int64 = r["bytes"], let n: Int64 = r["blocks"],
-                    let tb: Int64 = r["total_bytes"], let tn: Int64 = r["total_blocks"]
-                else { return nil }
-                return TotalRow(stackID: id, kind: kind, bytes: sqlUInt(b), blocks: sqlUInt(n), totalBytes: sqlUInt(tb), totalBlocks: sqlUInt(tn))
+            try Row.fetchAll(db, sql: "SELECT id, kind, pid, command, start_ns, parent, sampling_interval, end_ns, end FROM spaces ORDER BY id").map {
+                r in
+                let kindText: String = try r.decode(atIndex: 1)
+                guard let kind = SpaceInfo.Kind(rawValue: kindText) else { throw BlobError("unknown space kind '\(kindText)'") }
+                let commandText: String = try r.decode(atIndex: 3)
+                let command = (try? JSONDecoder().decode([String].self, from: Data(commandText.utf8))) ?? []
+                let pid: Int64? = try r.decode(atIndex: 2)
+                let parent: Int64? = try r.decode(atIndex: 5)
+                let sampling: Int64? = try r.decode(atIndex: 6)
+                let endNs: Int64? = try r.decode(atIndex: 7)
+                let end: String? = try r.decode(atIndex: 8)
+                let id: Int64 = try r.decode(atIndex: 0)
+                let start: Int64 = try r.decode(atIndex: 4)
+                return SpaceRow(
+                    id: SpaceID(truncatingIfNeeded: id),
+                    info: SpaceInfo(
+                        kind: kind, pid: pid.map { Int32(truncatingIfNeeded: $0) }, command: command, startNs: sqlUInt(start),
+                        parent: parent.map { SpaceID(truncatingIfNeeded: $0) }, samplingIntervalBytes: sampling.map(sqlUInt)),
+                    endNs: endNs.map(sqlUInt), end: end.flatMap(SpaceEnd.init(rawValue:)))
             }
         }
     }
 
     /// Every module the session recorded.
     public func modules() throws(SessionError) -> [ModuleRow] {
+        try read { db in try Self.modules(db) }
+    }
+
+    private static func modules(_ db: Database) throws -> [ModuleRow] {
+        try Row.fetchAll(db, sql: "SELECT id, space, path, build_id, bias, lo, hi, loaded_ns, unloaded_ns FROM modules ORDER BY id").map { r in
+            let space: Int64 = try r.decode(atIndex: 1)
+            let bias: Int64 = try r.decode(atIndex: 4), lo: Int64 = try r.decode(atIndex: 5), hi: Int64 = try r.decode(atIndex: 6)
+            let loaded: Int64 = try r.decode(atIndex: 7)
+            let unloaded: Int64? = try r.decode(atIndex: 8)
+            return ModuleRow(
+                id: try r.decode(atIndex: 0), space: SpaceID(truncatingIfNeeded: space), path: try r.decode(atIndex: 2),
+                buildID: try r.decode(atIndex: 3), bias: sqlUInt(bias), lo: sqlUInt(lo), hi: sqlUInt(hi), loadedNs: sqlUInt(loaded),
+                unloadedNs: unloaded.map(sqlUInt))
+        }
+    }
+
+    /// The peaks the session recorded, by dimension.
+    public func peaks() throws(SessionError) -> [PeakDimension: PeakRow] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM modules ORDER BY id").map { r in
-                let unloaded: Int64? = r["unloaded_ns"]
-                return ModuleRow(
-                    id: r["id"] ?? 0, path: r["path"] ?? "", buildID: r["build_id"] ?? "", bias: sqlUInt(r["bias"] ?? 0),
-                    lo: sqlUInt(r["lo"] ?? 0), hi: sqlUInt(r["hi"] ?? 0), loadedNs: sqlUInt(r["loaded_ns"] ?? 0), unloadedNs: unloaded.map(sqlUInt))
+            var out: [PeakDimension: PeakRow] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT dimension, epoch, time_ns, bytes, blocks FROM peaks") {
+                let name: String = try r.decode(atIndex: 0)
+                guard let d = PeakDimension(name: name) else { throw BlobError("unknown peak dimension '\(name)'") }
+                let e: Int64 = try r.decode(atIndex: 1), t: Int64 = try r.decode(atIndex: 2)
+                let b: Int64 = try r.decode(atIndex: 3), n: Int64 = try r.decode(atIndex: 4)
+                out[d] = PeakRow(dimension: d, epoch: sqlUInt(e), timeNs: sqlUInt(t), bytes: sqlUInt(b), blocks: sqlUInt(n))
+            }
+            return out
+        }
+    }
+
+    // MARK: per-stack totals
+
+    /// Totals per stack and kind, as the collector last wrote them, for the kinds the filter admits.
+    public func totals(kinds: Set<BlockKind>? = nil) throws(SessionError) -> [TotalRow] {
+        try read { db in
+            var out: [TotalRow] = []
+            let cursor = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT stack_id, kind, bytes, blocks, total_bytes, total_blocks, temporary_blocks, temporary_bytes, peak_bytes,
+                        peak_blocks, peak_epoch, all_peak_bytes, all_peak_blocks, all_peak_epoch, lifetimes_blob FROM stack_totals
+                    """)
+            while let r = try cursor.next() {
+                let kind = try Self.kind(r, 1)
+                if let kinds, !kinds.contains(kind) { continue }
+                func u(_ i: Int) throws -> UInt64 { sqlUInt(try r.decode(atIndex: i)) }
+                out.append(
+                    TotalRow(
+                        stackID: try Self.stackID(r, 0), kind: kind, bytes: try u(2), blocks: try u(3), totalBytes: try u(4),
+                        totalBlocks: try u(5), temporaryBlocks: try u(6), temporaryBytes: try u(7), peakBytes: try u(8), peakBlocks: try u(9),
+                        peakEpoch: try u(10), allPeakBytes: try u(11), allPeakBlocks: try u(12), allPeakEpoch: try u(13),
+                        lifetimes: try Self.blob(r, 14).map { try PackedRows.decodeLifetimes($0) }))
+            }
+            return out
+        }
+    }
+
+    /// Every interval in time order, with the stacks that changed in each.
+    public func history() throws(SessionError) -> [IntervalHistory] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT time_ns, outstanding_blob, rss_bytes, history_blob FROM intervals ORDER BY time_ns").map { r in
+                let t: Int64 = try r.decode(atIndex: 0)
+                let rss: Int64? = try r.decode(atIndex: 2)
+                return IntervalHistory(
+                    interval: IntervalRow(
+                        timeNs: sqlUInt(t), outstanding: try PackedRows.decodeKinds(try Self.blob(r, 1) ?? []), rssBytes: rss.map(sqlUInt)),
+                    points: try PackedRows.decodeHistory(try Self.blob(r, 3) ?? []))
             }
         }
     }
 
-    /// Snapshot rows in time order.
-    public func snapshots() throws(SessionError) -> [SnapshotRow] {
+    // MARK: stacks
+
+    /// Every stack of the session, compactly (see `StackCatalog`).
+    public func stackCatalog() throws(SessionError) -> StackCatalog {
+        try read { db in try StackCatalog(db) }
+    }
+
+    /// Several stacks at once with their frames, keyed by id; ids the session lacks are absent.
+    public func stacks(_ ids: Set<SessionStackID>) throws(SessionError) -> [SessionStackID: StackRow] {
+        if ids.isEmpty { return [:] }
+        let catalog = try stackCatalog()
+        var out: [SessionStackID: StackRow] = [:]
+        for id in ids { out[id] = catalog.row(id) }
+        return out
+    }
+
+    // MARK: live blocks
+
+    /// Calls `body` with every live block the filter selects, chunk by chunk in address order within
+    /// each space and kind; memory stays that of one chunk.
+    public func forEachLiveBlock(_ filter: LiveFilter, _ body: (LiveTableKey, LiveBlock) throws -> Void) throws(SessionError) {
+        let asOf = info.asOfNs
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM snapshots ORDER BY time_ns, stack_id, kind").compactMap { r -> SnapshotRow? in
-                guard let t: Int64 = r["time_ns"], let sid: Int64 = r["stack_id"], let id = SessionStackID(exactly: sid),
-                    let k: String = r["kind"], let kind = BlockKind(rawValue: k), let b: Int64 = r["bytes"], let n: Int64 = r["blocks"]
-                else { return nil }
-                return SnapshotRow(timeNs: sqlUInt(t), stackID: id, kind: kind, bytes: sqlUInt(b), blocks: sqlUInt(n))
+            let cursor = try Row.fetchCursor(db, sql: "SELECT space, kind, chunk, base, data FROM live_chunks ORDER BY space, kind, chunk, seq")
+            var current: (Int64, String, Int64)?
+            var blocks: [LiveBlock] = []
+            func flush() throws {
+                guard let (space, kindText, _) = current, let kind = BlockKind(rawValue: kindText) else { return }
+                let key = LiveTableKey(space: SpaceID(truncatingIfNeeded: space), kind: kind)
+                for b in blocks {
+                    if let m = filter.minSize, b.size < m { continue }
+                    if let m = filter.maxSize, b.size > m { continue }
+                    // Ages are measured at the moment the session describes; nothing is older than the session allows.
+                    if let age = filter.minAgeNs, asOf < age || b.timeNs > asOf - age { continue }
+                    try body(key, b)
+                }
+            }
+            while let r = try cursor.next() {
+                let space: Int64 = try r.decode(atIndex: 0), kindText: String = try r.decode(atIndex: 1), chunk: Int64 = try r.decode(atIndex: 2)
+                guard let kind = BlockKind(rawValue: kindText) else { throw BlobError("unknown kind '\(kindText)'") }
+                if current.map({ $0 != (space, kindText, chunk) }) ?? true {
+                    try flush()
+                    current = (space, kindText, chunk)
+                    blocks = []
+                }
+                guard filter.admits(kind) else { continue }
+                let base: Bool = try r.decode(atIndex: 3)
+                let (puts, removes) = try LiveCheckpoint.decode(try Self.blob(r, 4) ?? [])
+                blocks = base ? puts : LiveCheckpoint.apply(puts: puts, removes: removes, to: blocks)
+            }
+            try flush()
+        }
+    }
+
+    /// Outstanding bytes and blocks per stack and kind over what the filter selects: the collector's
+    /// per-stack totals when only kinds are asked for, otherwise a pass over the live blocks.
+    public func liveAggregates(_ filter: LiveFilter) throws(SessionError) -> [LiveAggregate] {
+        if !filter.needsBlocks {
+            return try totals(kinds: filter.kinds).compactMap { t in
+                t.blocks == 0 && t.bytes == 0 ? nil : LiveAggregate(stackID: t.stackID, kind: t.kind, bytes: t.bytes, blocks: t.blocks)
             }
         }
+        struct Key: Hashable {
+            var stack: SessionStackID
+            var kind: BlockKind
+        }
+        var sums: [Key: (UInt64, UInt64)] = [:]
+        let weights = try samplingIntervals()
+        try forEachLiveBlock(filter) { key, b in
+            let w = SamplingWeight.weighted(size: b.size, interval: weights[key.space])
+            let k = Key(stack: b.stackID, kind: key.kind)
+            let s = sums[k] ?? (0, 0)
+            sums[k] = (s.0 &+ w.bytes, s.1 &+ w.blocks)
+        }
+        return sums.map { LiveAggregate(stackID: $0.key.stack, kind: $0.key.kind, bytes: $0.value.0, blocks: $0.value.1) }
+    }
+
+    /// The live blocks of the given stacks (and kinds) that the filter selects, largest first.
+    public func liveBlocks(of wanted: Set<LiveAggregateKey>, filter: LiveFilter) throws(SessionError) -> [LiveAggregateKey: [LiveBlock]] {
+        var out: [LiveAggregateKey: [LiveBlock]] = [:]
+        if wanted.isEmpty { return out }
+        var f = filter
+        f.kinds = Set(wanted.map(\.kind)).intersection(filter.kinds ?? Set(BlockKind.allCases))
+        try forEachLiveBlock(f) { key, b in
+            let k = LiveAggregateKey(stackID: b.stackID, kind: key.kind)
+            if wanted.contains(k) { out[k, default: []].append(b) }
+        }
+        for k in out.keys { out[k]?.sort { ($0.size, $1.address) > ($1.size, $0.address) } }
+        return out
+    }
+
+    /// Sampling intervals of the sampled spaces.
+    private func samplingIntervals() throws(SessionError) -> [SpaceID: UInt64] {
+        var out: [SpaceID: UInt64] = [:]
+        for s in try spaces() { if let i = s.info.samplingIntervalBytes { out[s.id] = i } }
+        return out
+    }
+
+}
+
+/// A stack and kind, the unit the reports aggregate by.
+public struct LiveAggregateKey: Hashable, Sendable {
+    public var stackID: SessionStackID
+    public var kind: BlockKind
+
+    public init(stackID: SessionStackID, kind: BlockKind) {
+        self.stackID = stackID
+        self.kind = kind
     }
 }

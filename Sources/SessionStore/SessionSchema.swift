@@ -1,44 +1,57 @@
 import GRDB
 
 /// A group of tables that belongs together (the core tables, the kernel tables). Each part registers
-/// its own migrations, so a new source adds a part instead of editing another part's tables.
+/// its own migrations, so a source adds its part instead of editing another part's tables.
 public protocol SchemaPart {
     static func register(in migrator: inout DatabaseMigrator)
 }
 
-/// The session file's schema: every part, in order, and the version a reader must find.
+/// The session file's schema and the version a reader must find.
 ///
 /// Addresses are unsigned 64-bit values stored in SQLite's signed INTEGER by bit pattern
 /// (`Int64(bitPattern:)`), so kernel addresses read as negative numbers in the sqlite3 shell.
 /// Times ending in `_ns` are CLOCK_MONOTONIC nanoseconds unless the name says `realtime`.
+/// Columns named `*_blob` or `data` are packed with `PackedRows`/`LiveCheckpoint`.
 public enum SessionSchema {
-    /// Bumped whenever a part changes incompatibly; readers refuse other versions.
-    public static let version = 1
+    /// Bumped whenever a part changes incompatibly; readers refuse other versions with a line naming both.
+    public static let version = 2
     /// SQLite's application_id for session files: "LEAK".
     public static let applicationID: Int32 = 0x4C45_414B
 
-    static let parts: [any SchemaPart.Type] = [CoreSchema.self, KernelSchema.self]
-
-    static var migrator: DatabaseMigrator {
+    static func migrator(parts: [any SchemaPart.Type]) -> DatabaseMigrator {
         var m = DatabaseMigrator()
+        CoreSchema.register(in: &m)
         for part in parts { part.register(in: &m) }
         return m
     }
 }
 
-/// The tables every session has: metadata, modules, stacks and frames, live blocks, per-stack totals,
-/// snapshots and counters.
+/// The tables every session has.
 enum CoreSchema: SchemaPart {
     static func register(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("core-v1") { db in
+        migrator.registerMigration("core-v2") { db in
             try db.execute(sql: """
                 CREATE TABLE meta (
                     key TEXT PRIMARY KEY NOT NULL,
                     value TEXT NOT NULL
                 );
-                -- One row per loaded object, in the order the collector learned of them.
+                -- One row per traced address space: a process image (an exec starts a new one) or the kernel.
+                -- command: JSON array. end: 'exited', 'exec', 'detached' or NULL while it runs.
+                CREATE TABLE spaces (
+                    id INTEGER PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    pid INTEGER,
+                    command TEXT NOT NULL,
+                    start_ns INTEGER NOT NULL,
+                    parent INTEGER,
+                    sampling_interval INTEGER,
+                    end_ns INTEGER,
+                    end TEXT
+                );
+                -- Loaded objects, in the order the collector learned of them.
                 CREATE TABLE modules (
                     id INTEGER PRIMARY KEY,
+                    space INTEGER NOT NULL,
                     path TEXT NOT NULL,
                     build_id TEXT NOT NULL,
                     bias INTEGER NOT NULL,
@@ -47,27 +60,44 @@ enum CoreSchema: SchemaPart {
                     loaded_ns INTEGER NOT NULL,
                     unloaded_ns INTEGER
                 );
-                -- origin: 'user' or 'kernel'.
+                -- Every function name, system name and file name once.
+                CREATE TABLE strings (
+                    id INTEGER PRIMARY KEY,
+                    text TEXT NOT NULL
+                );
+                -- One symbolized code address (pprof's Location). lines_blob: (function, system_name, file:
+                -- string ids; line), inlined calls first. module: a modules id, or NULL with module_name.
+                CREATE TABLE locations (
+                    id INTEGER PRIMARY KEY,
+                    address INTEGER NOT NULL,
+                    module INTEGER,
+                    module_name TEXT,
+                    file_offset INTEGER,
+                    offset INTEGER,
+                    lines_blob BLOB NOT NULL
+                );
+                -- Stacks as a tree (heaptrack's trace tree): a node is a location called from its parent,
+                -- the root's parent is 0, so common callers are stored once. Each row packs the nodes one
+                -- flush added, ids first .. first + count - 1 (see StackTreeCodec).
+                CREATE TABLE stack_tree (
+                    first INTEGER PRIMARY KEY,
+                    count INTEGER NOT NULL,
+                    data BLOB NOT NULL
+                );
+                -- leaf: the innermost frame's node (0: no frames). origin: 'user' or 'kernel'.
                 CREATE TABLE stacks (
                     id INTEGER PRIMARY KEY,
+                    space INTEGER NOT NULL,
                     origin TEXT NOT NULL,
+                    leaf INTEGER NOT NULL,
                     depth INTEGER NOT NULL,
-                    truncated INTEGER NOT NULL
+                    truncated INTEGER NOT NULL,
+                    incomplete INTEGER NOT NULL,
+                    task_pid INTEGER,
+                    task_comm TEXT
                 );
-                -- Symbolized frames, innermost first. address is the return address; file and line are
-                -- those of address - 1, the call instruction.
-                CREATE TABLE frames (
-                    stack_id INTEGER NOT NULL,
-                    idx INTEGER NOT NULL,
-                    address INTEGER NOT NULL,
-                    function TEXT,
-                    offset INTEGER,
-                    module TEXT,
-                    file TEXT,
-                    line INTEGER,
-                    PRIMARY KEY (stack_id, idx)
-                ) WITHOUT ROWID;
-                -- Outstanding bytes and blocks per stack and kind, and everything ever allocated there.
+                -- Per stack and kind: outstanding now, ever allocated, temporaries, lifetimes of what was
+                -- freed, and what it held at the peaks (valid when its epoch is the peak's, see peaks).
                 CREATE TABLE stack_totals (
                     stack_id INTEGER NOT NULL,
                     kind TEXT NOT NULL,
@@ -75,32 +105,43 @@ enum CoreSchema: SchemaPart {
                     blocks INTEGER NOT NULL,
                     total_bytes INTEGER NOT NULL,
                     total_blocks INTEGER NOT NULL,
+                    temporary_blocks INTEGER NOT NULL,
+                    temporary_bytes INTEGER NOT NULL,
+                    peak_bytes INTEGER NOT NULL,
+                    peak_blocks INTEGER NOT NULL,
+                    peak_epoch INTEGER NOT NULL,
+                    all_peak_bytes INTEGER NOT NULL,
+                    all_peak_blocks INTEGER NOT NULL,
+                    all_peak_epoch INTEGER NOT NULL,
+                    lifetimes_blob BLOB,
                     PRIMARY KEY (stack_id, kind)
                 ) WITHOUT ROWID;
-                -- Blocks and regions still allocated at the last flush (at the end: when the session ended).
-                CREATE TABLE live (
-                    kind TEXT NOT NULL,
-                    address INTEGER NOT NULL,
-                    size INTEGER NOT NULL,
-                    stack_id INTEGER NOT NULL,
+                -- The highest outstanding total, over every kind ('all') and per kind, exact to the event.
+                CREATE TABLE peaks (
+                    dimension TEXT PRIMARY KEY NOT NULL,
+                    epoch INTEGER NOT NULL,
                     time_ns INTEGER NOT NULL,
-                    function TEXT NOT NULL,
-                    tid INTEGER NOT NULL,
-                    backing TEXT,
-                    pid INTEGER,
-                    comm TEXT,
-                    PRIMARY KEY (kind, address)
-                ) WITHOUT ROWID;
-                CREATE INDEX live_by_stack ON live (stack_id);
-                -- Per-stack outstanding totals every interval, for the stacks that changed in it; a stack
-                -- absent from a snapshot kept its previous value.
-                CREATE TABLE snapshots (
-                    time_ns INTEGER NOT NULL,
-                    stack_id INTEGER NOT NULL,
-                    kind TEXT NOT NULL,
                     bytes INTEGER NOT NULL,
-                    blocks INTEGER NOT NULL,
-                    PRIMARY KEY (time_ns, stack_id, kind)
+                    blocks INTEGER NOT NULL
+                );
+                -- One row per flush: outstanding per kind, the traced process's RSS, and the new totals of
+                -- the stacks that changed in the interval (a stack absent kept its previous value).
+                CREATE TABLE intervals (
+                    time_ns INTEGER PRIMARY KEY,
+                    outstanding_blob BLOB NOT NULL,
+                    rss_bytes INTEGER,
+                    history_blob BLOB NOT NULL
+                );
+                -- Live blocks and regions, per space, kind and 4 MiB address window: a base row (seq 0 or
+                -- the latest compaction) and the deltas after it (see LiveCheckpoint).
+                CREATE TABLE live_chunks (
+                    space INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    chunk INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    base INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (space, kind, chunk, seq)
                 ) WITHOUT ROWID;
                 CREATE TABLE counters (
                     name TEXT PRIMARY KEY NOT NULL,

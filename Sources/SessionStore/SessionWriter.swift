@@ -1,40 +1,69 @@
 import Foundation
 import GRDB
+import Vocabulary
 
-/// Writes one session file. Every source's collector uses this one writer: `create`, then `write` a
+/// Writes one session file. Every source's collection uses this one writer: create, then `write` a
 /// batch per interval (one transaction each, so a crash loses at most the current interval), then
 /// `finish`. The file is SQLite in WAL mode, so `leakreport` can read it while it grows.
+///
+/// The writer interns what repeats: strings, locations (by the symbolizer's ids) and stack-tree nodes,
+/// and keeps per-chunk sizes of the live-block checkpoints to decide when to compact a chunk.
 public final class SessionWriter {
     public let path: String
     private let queue: DatabaseQueue
     private var info: SessionInfo
 
-    /// Creates a new session file. An existing file at `path` is kept as `path.old`, the way perf does,
-    /// so an earlier session is never silently overwritten.
-    public init(creating path: String, info: SessionInfo) throws(SessionError) {
+    private var strings: [String: Int64] = [:]
+    /// Stack-tree nodes by (parent, location), packed into one word while both fit (they always do in
+    /// practice: 2^40 nodes, 2^24 locations), else in a dictionary of pairs.
+    private var nodes = IntMap(capacity: 1 << 16)
+    private struct NodeKey: Hashable {
+        var parent: Int64
+        var location: Int64
+    }
+    private var wideNodes: [NodeKey: Int64] = [:]
+    private var nodeCount: Int64 = 0
+    private var newNodes: [(parent: Int64, location: Int64)] = []
+    private struct ChunkKey: Hashable {
+        var space: SpaceID
+        var kind: BlockKind
+        var chunk: UInt64
+    }
+    private struct ChunkState {
+        var baseBytes = 0
+        var deltaBytes = 0
+        var deltas = 0
+        var nextSeq: Int64 = 0
+    }
+    private var chunks: [ChunkKey: ChunkState] = [:]
+    /// Chunks merged into a new base so far (for the benchmark's and tests' curiosity).
+    public private(set) var compactions = 0
+
+    /// Creates a new session file at a path `SessionPath.prepare` accepted (it rotated any earlier
+    /// session to `.old`). `parts`: the schema parts besides the core tables (the kernel tables).
+    /// `mode`: the file's permission bits (0600 when the traced process is another user's).
+    public init(creating path: String, info: SessionInfo, parts: [any SchemaPart.Type] = [], mode: mode_t = 0o644) throws(SessionError) {
         self.path = path
         self.info = info
-        let fm = FileManager.default
         do {
-            if fm.fileExists(atPath: path) {
-                let old = path + ".old"
-                for suffix in ["", "-wal", "-shm"] { try? fm.removeItem(atPath: old + suffix) }
-                try fm.moveItem(atPath: path, toPath: old)
-                for suffix in ["-wal", "-shm"] where fm.fileExists(atPath: path + suffix) {
-                    try fm.moveItem(atPath: path + suffix, toPath: old + suffix)
-                }
-            }
+            // Created first with our mode, exclusively: never through a file someone slipped in since the check.
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode)
+            guard fd >= 0 else { throw SessionError.cannotCreate(path: path, detail: String(cString: strerror(errno))) }
+            fchmod(fd, mode)
+            close(fd)
             var config = Configuration()
             config.journalMode = .wal
             config.prepareDatabase { db in
                 // A crash loses at most the last interval either way; NORMAL keeps flushes cheap.
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // After a big interval the WAL is truncated back instead of staying at its largest.
+                try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
             }
             queue = try DatabaseQueue(path: path, configuration: config)
             try queue.write { db in
                 try db.execute(sql: "PRAGMA application_id = \(SessionSchema.applicationID)")
             }
-            try SessionSchema.migrator.migrate(queue)
+            try SessionSchema.migrator(parts: parts).migrate(queue)
             try queue.write { db in
                 try db.execute(sql: "PRAGMA user_version = \(SessionSchema.version)")
                 try Self.writeMeta(info, db)
@@ -49,7 +78,7 @@ public final class SessionWriter {
     /// Applies one interval's changes in a single transaction.
     public func write(_ batch: SessionBatch) throws(SessionError) {
         do {
-            try queue.write { db in try Self.apply(batch, db) }
+            try queue.write { db in try apply(batch, db) }
         } catch {
             throw .writeFailed(path: path, detail: Self.oneLine(error))
         }
@@ -85,89 +114,209 @@ public final class SessionWriter {
     }
 
     private static func writeMeta(_ info: SessionInfo, _ db: Database) throws {
-        var rows: [MetaKey: String] = [
-            .schemaVersion: String(SessionSchema.version),
-            .mode: info.mode.rawValue,
-            .command: String(decoding: (try? JSONEncoder().encode(info.command)) ?? Data("[]".utf8), as: UTF8.self),
-            .startRealtimeNs: String(info.startRealtimeNs),
-            .startMonotonicNs: String(info.startMonotonicNs),
-            .intervalMs: String(info.intervalMs),
-            .host: info.host,
-            .kernelRelease: info.kernelRelease,
-        ]
-        if let pid = info.pid { rows[.pid] = String(pid) }
-        if let v = info.endRealtimeNs { rows[.endRealtimeNs] = String(v) }
-        if let v = info.endMonotonicNs { rows[.endMonotonicNs] = String(v) }
-        switch info.end {
-        case .exited(let s)?:
-            rows[.endReason] = "exited"
-            rows[.exitStatus] = String(s)
-        case .signaled(let sig)?:
-            rows[.endReason] = "signaled"
-            rows[.exitSignal] = String(sig)
-        case .gone?: rows[.endReason] = "gone"
-        case .detached?: rows[.endReason] = "detached"
-        case .stopped?: rows[.endReason] = "stopped"
-        case nil: break
-        }
-        for (k, v) in rows {
-            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [k.rawValue, v])
-        }
+        let st = try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+        for (k, v) in info.metaRows() { try st.execute(arguments: [k.rawValue, v]) }
     }
 
-    private static func apply(_ b: SessionBatch, _ db: Database) throws {
-        for m in b.modules {
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO modules (id, path, build_id, bias, lo, hi, loaded_ns, unloaded_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                arguments: [m.id, m.path, m.buildID, sqlInt(m.bias), sqlInt(m.lo), sqlInt(m.hi), sqlInt(m.loadedNs), m.unloadedNs.map(sqlInt)])
-        }
-        for u in b.moduleUnloads {
-            try db.execute(sql: "UPDATE modules SET unloaded_ns = ? WHERE id = ?", arguments: [sqlInt(u.timeNs), u.id])
-        }
-        if !b.stacks.isEmpty {
-            let stack = try db.makeStatement(sql: "INSERT OR REPLACE INTO stacks (id, origin, depth, truncated) VALUES (?, ?, ?, ?)")
-            let frame = try db.makeStatement(
-                sql: "INSERT OR REPLACE INTO frames (stack_id, idx, address, function, offset, module, file, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            for s in b.stacks {
-                try stack.execute(arguments: [Int64(s.id), s.origin.rawValue, s.frames.count, s.truncated])
-                for (i, f) in s.frames.enumerated() {
-                    try frame.execute(arguments: [Int64(s.id), i, sqlInt(f.address), f.function, f.offset.map(sqlInt), f.module, f.file, f.line])
-                }
-            }
-        }
-        if !b.totals.isEmpty {
-            let st = try db.makeStatement(
-                sql: "INSERT OR REPLACE INTO stack_totals (stack_id, kind, bytes, blocks, total_bytes, total_blocks) VALUES (?, ?, ?, ?, ?, ?)")
-            for t in b.totals {
-                try st.execute(arguments: [Int64(t.stackID), t.kind.rawValue, sqlInt(t.bytes), sqlInt(t.blocks), sqlInt(t.totalBytes), sqlInt(t.totalBlocks)])
-            }
-        }
-        if !b.liveDeletes.isEmpty {
-            let st = try db.makeStatement(sql: "DELETE FROM live WHERE kind = ? AND address = ?")
-            for k in b.liveDeletes { try st.execute(arguments: [k.kind.rawValue, sqlInt(k.address)]) }
-        }
-        if !b.liveUpserts.isEmpty {
-            let st = try db.makeStatement(
-                sql: "INSERT OR REPLACE INTO live (kind, address, size, stack_id, time_ns, function, tid, backing, pid, comm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            for r in b.liveUpserts {
+    // MARK: one batch
+
+    private func apply(_ b: SessionBatch, _ db: Database) throws {
+        for s in b.spaces { try writeSpace(s, db) }
+        if !b.modules.isEmpty {
+            let st = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO modules (id, space, path, build_id, bias, lo, hi, loaded_ns, unloaded_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            for m in b.modules {
                 try st.execute(arguments: [
-                    r.kind.rawValue, sqlInt(r.address), sqlInt(r.size), Int64(r.stackID), sqlInt(r.timeNs), r.function.rawValue,
-                    Int64(r.tid), r.backing?.rawValue, r.pid.map { Int64($0) }, r.comm,
+                    m.id, Int64(m.space), m.path, m.buildID, sqlInt(m.bias), sqlInt(m.lo), sqlInt(m.hi), sqlInt(m.loadedNs), m.unloadedNs.map(sqlInt),
                 ])
             }
         }
-        if !b.snapshot.isEmpty {
-            let st = try db.makeStatement(sql: "INSERT OR REPLACE INTO snapshots (time_ns, stack_id, kind, bytes, blocks) VALUES (?, ?, ?, ?, ?)")
-            for s in b.snapshot {
-                try st.execute(arguments: [sqlInt(s.timeNs), Int64(s.stackID), s.kind.rawValue, sqlInt(s.bytes), sqlInt(s.blocks)])
+        if !b.moduleUnloads.isEmpty {
+            let st = try db.cachedStatement(sql: "UPDATE modules SET unloaded_ns = ? WHERE id = ?")
+            for u in b.moduleUnloads { try st.execute(arguments: [sqlInt(u.timeNs), u.id]) }
+        }
+        for l in b.locations { try writeLocation(l, db) }
+        let firstNode = nodeCount + 1
+        for s in b.stacks { try writeStack(s, db) }
+        if !newNodes.isEmpty {
+            try db.cachedStatement(sql: "INSERT INTO stack_tree (first, count, data) VALUES (?, ?, ?)").execute(arguments: [
+                firstNode, newNodes.count, Data(PackedRows.encode(nodes: newNodes, first: firstNode)),
+            ])
+            newNodes.removeAll(keepingCapacity: true)
+        }
+        if !b.totals.isEmpty {
+            let st = try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO stack_totals (stack_id, kind, bytes, blocks, total_bytes, total_blocks, temporary_blocks,
+                        temporary_bytes, peak_bytes, peak_blocks, peak_epoch, all_peak_bytes, all_peak_blocks, all_peak_epoch, lifetimes_blob)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            for t in b.totals {
+                try st.execute(arguments: [
+                    Int64(t.stackID), t.kind.rawValue, sqlInt(t.bytes), sqlInt(t.blocks), sqlInt(t.totalBytes), sqlInt(t.totalBlocks),
+                    sqlInt(t.temporaryBlocks), sqlInt(t.temporaryBytes), sqlInt(t.peakBytes), sqlInt(t.peakBlocks), sqlInt(t.peakEpoch),
+                    sqlInt(t.allPeakBytes), sqlInt(t.allPeakBlocks), sqlInt(t.allPeakEpoch),
+                    t.lifetimes.map { Data(PackedRows.encode(lifetimes: $0)) },
+                ])
             }
         }
-        for (name, value) in b.counters {
-            try db.execute(sql: "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", arguments: [name.rawValue, sqlInt(value)])
+        if !b.peaks.isEmpty {
+            let st = try db.cachedStatement(sql: "INSERT OR REPLACE INTO peaks (dimension, epoch, time_ns, bytes, blocks) VALUES (?, ?, ?, ?, ?)")
+            for p in b.peaks {
+                try st.execute(arguments: [p.dimension.name, sqlInt(p.epoch), sqlInt(p.timeNs), sqlInt(p.bytes), sqlInt(p.blocks)])
+            }
         }
-        for rows in b.extra { try rows.write(to: db) }
+        if let i = b.interval {
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO intervals (time_ns, outstanding_blob, rss_bytes, history_blob) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    sqlInt(i.timeNs), Data(PackedRows.encode(kinds: i.outstanding)), i.rssBytes.map(sqlInt), Data(PackedRows.encode(history: b.history)),
+                ])
+        }
+        for (key, changes) in b.live.sorted(by: { $0.key < $1.key }) { try writeLive(key, changes, db) }
+        if !b.counters.isEmpty {
+            let st = try db.cachedStatement(sql: "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)")
+            for (name, value) in b.counters { try st.execute(arguments: [name.rawValue, sqlInt(value)]) }
+        }
+        for rows in b.records { try rows.write(to: db) }
         if b.timeNs != 0 {
-            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [MetaKey.lastFlushNs.rawValue, String(b.timeNs)])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [MetaKey.lastFlushNs.rawValue, String(b.timeNs)])
         }
+    }
+
+    private func writeSpace(_ s: SpaceRow, _ db: Database) throws {
+        let command = String(decoding: (try? JSONEncoder().encode(s.info.command)) ?? Data("[]".utf8), as: UTF8.self)
+        try db.cachedStatement(
+            sql: "INSERT OR REPLACE INTO spaces (id, kind, pid, command, start_ns, parent, sampling_interval, end_ns, end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            Int64(s.id), s.info.kind.rawValue, s.info.pid.map { Int64($0) }, command, sqlInt(s.info.startNs), s.info.parent.map { Int64($0) },
+            s.info.samplingIntervalBytes.map(sqlInt), s.endNs.map(sqlInt), s.end?.rawValue,
+        ])
+    }
+
+    private func intern(_ s: String?, _ db: Database) throws -> Int64 {
+        guard let s else { return 0 }
+        if let id = strings[s] { return id }
+        let id = Int64(strings.count + 1)
+        try db.cachedStatement(sql: "INSERT INTO strings (id, text) VALUES (?, ?)").execute(arguments: [id, s])
+        strings[s] = id
+        return id
+    }
+
+    private func writeLocation(_ l: LocationRecord, _ db: Database) throws {
+        var lines: [PackedRows.Line] = []
+        for line in l.lines {
+            lines.append(
+                PackedRows.Line(
+                    function: try intern(line.function, db), systemName: try intern(line.systemName, db), file: try intern(line.file, db),
+                    line: line.line))
+        }
+        try db.cachedStatement(
+            sql: "INSERT OR REPLACE INTO locations (id, address, module, module_name, file_offset, offset, lines_blob) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            l.id, sqlInt(l.address), l.moduleID, l.moduleName, l.fileOffset.map(sqlInt), l.offset.map(sqlInt), Data(PackedRows.encode(lines: lines)),
+        ])
+    }
+
+    /// The node for `location` called from `parent`, added to this batch's new nodes if it is new.
+    /// `parentIsNew`: the parent was created just now, so it has no children to look up.
+    private func node(parent: Int64, location: Int64, parentIsNew: Bool) -> Int64 {
+        // Location ids start at 1, so a packed key is never 0 (IntMap's empty marker).
+        if parent < 1 << 40 && location > 0 && location < 1 << 24 && nodeCount < Int64(UInt32.max) {
+            let key = UInt64(parent) << 24 | UInt64(location)
+            if !parentIsNew, let n = nodes.get(key) { return Int64(n) }
+            nodeCount += 1
+            nodes.set(key, UInt32(truncatingIfNeeded: nodeCount))
+        } else {
+            let key = NodeKey(parent: parent, location: location)
+            if !parentIsNew, let n = wideNodes[key] { return n }
+            nodeCount += 1
+            wideNodes[key] = nodeCount
+        }
+        newNodes.append((parent, location))
+        return nodeCount
+    }
+
+    /// The previous stack's path from the root (locations and their nodes): consecutive stacks usually
+    /// share their callers, and walking the shared part again would cost a hash lookup per frame.
+    private var lastPath: [Int64] = []
+    private var lastNodes: [Int64] = []
+
+    private func writeStack(_ s: StackRecord, _ db: Database) throws {
+        let path = Array(s.locations.reversed())
+        var shared = 0
+        while shared < path.count && shared < lastPath.count && path[shared] == lastPath[shared] { shared += 1 }
+        lastNodes.removeSubrange(shared...)
+        var node: Int64 = shared > 0 ? lastNodes[shared - 1] : 0
+        var isNew = false
+        for location in path[shared...] {
+            let before = nodeCount
+            node = self.node(parent: node, location: location, parentIsNew: isNew)
+            isNew = nodeCount != before
+            lastNodes.append(node)
+        }
+        lastPath = path
+        try db.cachedStatement(
+            sql: "INSERT OR REPLACE INTO stacks (id, space, origin, leaf, depth, truncated, incomplete, task_pid, task_comm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ).execute(arguments: [
+            Int64(s.id), Int64(s.space), s.origin.rawValue, node, s.locations.count, s.truncated, s.mayBeIncomplete, s.taskPid.map { Int64($0) },
+            s.taskComm,
+        ])
+    }
+
+    // MARK: live-block checkpoints
+
+    private func writeLive(_ key: LiveTableKey, _ changes: LiveChanges, _ db: Database) throws {
+        // Sorted once; each chunk is then a contiguous slice (no copies per chunk).
+        let puts = changes.puts.sorted { $0.address < $1.address }
+        let removes = Array(Set(changes.removes)).sorted()
+        var pi = 0, ri = 0
+        let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO live_chunks (space, kind, chunk, seq, base, data) VALUES (?, ?, ?, ?, ?, ?)")
+        while pi < puts.count || ri < removes.count {
+            let c = min(
+                pi < puts.count ? LiveCheckpoint.chunk(of: puts[pi].address) : .max, ri < removes.count ? LiveCheckpoint.chunk(of: removes[ri]) : .max)
+            let p0 = pi, r0 = ri
+            while pi < puts.count && LiveCheckpoint.chunk(of: puts[pi].address) == c { pi += 1 }
+            while ri < removes.count && LiveCheckpoint.chunk(of: removes[ri]) == c { ri += 1 }
+            let ck = ChunkKey(space: key.space, kind: key.kind, chunk: c)
+            var state = chunks[ck] ?? ChunkState()
+            let isBase = state.nextSeq == 0
+            let data = LiveCheckpoint.encode(puts: puts[p0..<pi], removes: isBase ? [] : removes[r0..<ri])
+            try insert.execute(arguments: [Int64(key.space), key.kind.rawValue, sqlInt(c), state.nextSeq, isBase, Data(data)])
+            state.nextSeq += 1
+            if isBase {
+                state.baseBytes = data.count
+            } else {
+                state.deltaBytes += data.count
+                state.deltas += 1
+            }
+            // Merge once the deltas outweigh the base: what a chunk holds stays a few times its live size.
+            if state.deltas >= 32 || state.deltaBytes > max(state.baseBytes, 4096) { try compact(ck, &state, db) }
+            chunks[ck] = state
+        }
+    }
+
+    private func compact(_ ck: ChunkKey, _ state: inout ChunkState, _ db: Database) throws {
+        let args: StatementArguments = [Int64(ck.space), ck.kind.rawValue, sqlInt(ck.chunk)]
+        var blocks: [LiveBlock] = []
+        for row in try Row.fetchAll(
+            db, sql: "SELECT base, data FROM live_chunks WHERE space = ? AND kind = ? AND chunk = ? ORDER BY seq", arguments: args)
+        {
+            let base: Bool = try row.decode(atIndex: 0)
+            let data: Data = try row.decode(atIndex: 1)
+            let (p, r) = try LiveCheckpoint.decode([UInt8](data))
+            blocks = base ? p : LiveCheckpoint.apply(puts: p, removes: r, to: blocks)
+        }
+        try db.execute(sql: "DELETE FROM live_chunks WHERE space = ? AND kind = ? AND chunk = ?", arguments: args)
+        let data = LiveCheckpoint.encode(puts: blocks, removes: [])
+        try db.execute(
+            sql: "INSERT INTO live_chunks (space, kind, chunk, seq, base, data) VALUES (?, ?, ?, ?, 1, ?)",
+            arguments: [Int64(ck.space), ck.kind.rawValue, sqlInt(ck.chunk), state.nextSeq, Data(data)])
+        state.nextSeq += 1
+        state.baseBytes = data.count
+        state.deltaBytes = 0
+        state.deltas = 0
+        compactions += 1
     }
 }

@@ -22,14 +22,12 @@ struct KernelModeOptions: ParsableArguments {
 
 /// Runs a kernel-mode collection; every failure becomes a one-line `UserError`.
 enum KernelMode {
-    /// The session file when -o is not given.
-    static let defaultOutput = "kernel.leaks"
-
-    static func run(_ k: KernelModeOptions, output: String?, durationNs: UInt64?, intervalMs: Int) throws {
+    static func run(_ k: KernelModeOptions, output: String, durationNs: UInt64?, intervalMs: Int, depth: Int?) throws {
         do {
             var options = KernelCollectorOptions(
-                output: output ?? defaultOutput, durationNs: durationNs, pid: k.pid, comm: k.comm, kinds: try KernelAllocationKind.parse(k.kind))
+                output: output, durationNs: durationNs, pid: k.pid, comm: k.comm, kinds: try KernelAllocationKind.parse(k.kind))
             options.intervalMs = intervalMs
+            options.maxDepth = depth
             _ = try KernelCollector.run(options)
         } catch let e as KernelError {
             throw UserError(e.description)

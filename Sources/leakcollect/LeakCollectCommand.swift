@@ -1,11 +1,15 @@
 import ArgumentParser
 import CLISupport
-import Collector
+import CollectionRunner
 import Foundation
+import KernelSession
 import LeakReport
 import SessionStore
+import ShimSource
+import Vocabulary
 
-/// `leakcollect`: runs a program with the shim, attaches to one, or traces the kernel, and writes a session.
+/// `leakcollect`: runs a program with the shim, attaches to one, or traces the kernel, and writes a
+/// session. Every mode is a source plugged into the one `CollectionRunner`.
 struct LeakCollectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leakcollect",
@@ -19,17 +23,18 @@ struct LeakCollectCommand: ParsableCommand {
 
     @Option(name: [.short, .customLong("output")], help: "Session file to write (default: PROGRAM.PID.leaks).") var output: String?
     @Option(help: "Attach to a running program that was started with LD_PRELOAD=libleakshim.so.") var attach: Int32?
-    @Option(help: "Seconds between session flushes and snapshots.") var interval: Double = 1
+    @Option(help: "Seconds between session flushes and snapshots (0.01 to 3600).") var interval: Double = 1
     @Option(help: "Stop after this long (e.g. 30s, 5m); the program keeps running.") var duration: String?
     @Option(help: "Path of libleakshim.so (default: next to leakcollect).") var shim: String?
-    @Option(help: "Frames per stack (LEAKSHIM_DEPTH for the launched program).") var depth: Int?
-    @Option(name: .customLong("ring-size"), help: "Ring size for the launched program (LEAKSHIM_RING_SIZE), e.g. 64M.") var ringSize: String?
+    @Option(help: "Frames kept per stack, 1 to 256 (also LEAKSHIM_DEPTH for a launched program).") var depth: Int?
+    @Option(name: .customLong("ring-size"), help: "Ring size for the launched program (LEAKSHIM_RING_SIZE), 64K to 1G, e.g. 64M.")
+    var ringSize: String?
     @Flag(help: "Print no summary at exit.") var quiet = false
     @OptionGroup(title: "Kernel mode") var kernelOptions: KernelModeOptions
     @Argument(parsing: .captureForPassthrough, help: "The program to run and its arguments, after --.") var command: [String] = []
 
     func validate() throws {
-        guard interval > 0, interval <= 3600 else { throw ValidationError("--interval must be between 0 and 3600 seconds") }
+        guard interval >= 0.01, interval <= 3600 else { throw ValidationError("--interval must be between 0.01 and 3600 seconds") }
         if let depth, !(1...256).contains(depth) { throw ValidationError("--depth must be between 1 and 256") }
     }
 
@@ -46,24 +51,42 @@ struct LeakCollectCommand: ParsableCommand {
         }
         do {
             let durationNs = try duration.map(ValueParsers.duration)
+            if durationNs == 0 { throw UserError("--duration must be positive") }
+            let intervalNs = UInt64((interval * 1e9).rounded())
+            // Before anything starts: a session that cannot be written makes the whole run useless.
+            try SessionPath.check(output ?? SessionNaming.provisional)
             if kernelOptions.kernel {
                 guard program.isEmpty, attach == nil else { throw UserError("--kernel traces the whole kernel: give no program and no --attach") }
-                return try KernelMode.run(kernelOptions, output: output, durationNs: durationNs, intervalMs: Int(interval * 1000))
+                guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --kernel") }
+                return try KernelMode.run(
+                    kernelOptions, output: output ?? SessionNaming.defaultPath(program: nil, pid: nil), durationNs: durationNs,
+                    intervalMs: Int(intervalNs / 1_000_000), depth: depth)
             }
-            var options = CollectOptions(output: output, intervalNs: UInt64(interval * 1e9), durationNs: durationNs)
-            options.shimPath = shim
-            options.depth = depth
-            options.ringSize = try ringSize.map(ValueParsers.size)
-            options.log = { FileHandle.standardError.write(Data("leakcollect: \($0)\n".utf8)) }
-            let result: CollectResult
+            let ring = try ringSize.map(ValueParsers.size)
+            if let ring, ring < 64 << 10 || ring > 1 << 30 {
+                throw UserError("--ring-size must be between 64K and 1G (the shim's limits), got \(ringSize ?? "")")
+            }
+            let source: RingSource
+            let info: SessionInfo
             if let pid = attach {
                 guard program.isEmpty else { throw UserError("give either --attach PID or a program to run, not both") }
-                result = try Collect.attach(pid: pid, options: options)
+                guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --attach") }
+                (source, info) = try ShimCollection.attach(pid: pid)
+                log("attached to pid \(pid) (\(source.reader.info.dataSize >> 20) MiB ring); Ctrl-C to detach")
             } else if !program.isEmpty {
-                result = try Collect.launch(program, options: options)
+                (source, info) = try ShimCollection.launch(
+                    program, options: ShimCollection.LaunchOptions(shimPath: shim, depth: depth, ringSize: ring))
             } else {
                 throw UserError("nothing to collect: give a program after --, or --attach PID")
             }
+            var sessionInfo = info
+            sessionInfo.intervalMs = Int(intervalNs / 1_000_000)
+            var options = RunnerOptions(intervalNs: intervalNs, durationNs: durationNs)
+            options.maxDepth = depth
+            options.schemaParts = [KernelSchema.self]
+            options.log = log
+            let path = output ?? SessionNaming.defaultPath(program: info.command.first, pid: source.pid)
+            let result = try CollectionRunner(source: source, sessionPath: path, info: sessionInfo, options: options).run()
             if !quiet { printSummary(result) }
             if let failure = result.failure { throw UserError(failure) }
             // Like time(1) or strace, hand the program's status on to whoever ran us.
@@ -74,16 +97,18 @@ struct LeakCollectCommand: ParsableCommand {
             }
         } catch let e as CollectError {
             throw UserError(e.description)
+        } catch let e as SessionError {
+            throw UserError(e.description)
         } catch let e as ValueParsers.Invalid {
             throw UserError(e.description)
         }
     }
 
-    private func printSummary(_ result: CollectResult) {
+    private func log(_ line: String) { FileHandle.standardError.write(Data("leakcollect: \(line)\n".utf8)) }
+
+    private func printSummary(_ result: CollectionResult) {
         var text = ""
-        if let reader = try? SessionReader(path: result.sessionPath),
-            let report = try? TopReport.build(reader, options: TopOptions(top: 5))
-        {
+        if let reader = try? SessionReader(path: result.sessionPath), let report = try? TopReport.build(reader, options: TopOptions(top: 5)) {
             text = TopTextRenderer.render(report)
         }
         text += "session written to \(result.sessionPath)\n"

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import LeakReport
 import SessionStore
+import Vocabulary
 
 /// `leakreport oom SESSION`: OOM kills of a kernel session with the system state at the time.
 struct OOMCommand: ParsableCommand {

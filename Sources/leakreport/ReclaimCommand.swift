@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import LeakReport
 import SessionStore
+import Vocabulary
 
 /// `leakreport reclaim SESSION`: reclaim latency histograms, the processes that stalled, kswapd, shrinkers.
 struct ReclaimCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import LeakReport
 import SessionStore
+import Vocabulary
 
 /// Which kinds `top --kind` selects.
 enum KindChoice: String, ExpressibleByArgument, CaseIterable {

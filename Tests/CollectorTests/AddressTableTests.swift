@@ -1,17 +1,18 @@
 import SessionStore
+import Vocabulary
 import XCTest
 
-@testable import Collector
+@testable import Tracking
 
 final class AddressTableTests: XCTestCase {
     private func block(_ size: UInt64) -> Block {
-        Block(size: size, time: 0, stack: 1, tid: 0, pid: 0, comm: 0, function: .malloc, persisted: false)
+        Block(size: size, tick: 0, stack: 1, function: .malloc)
     }
 
     func testInsertFindRemoveAgainstDictionaryThroughGrowth() {
         // A table that starts tiny must grow many times and stay identical to a Dictionary model,
         // including under backward-shift deletion in long probe runs.
-        let t = AddressTable(capacity: 16)
+        let t = AddressTable(shardCapacity: 16)
         var model: [UInt64: UInt64] = [:]
         var rng = SystemRandomNumberGenerator()
         for i in 0..<200_000 {

@@ -1,7 +1,8 @@
 import SessionStore
+import Vocabulary
 import XCTest
 
-@testable import Collector
+@testable import Tracking
 
 final class MappedRegionsTests: XCTestCase {
     private let page: UInt64 = 4096

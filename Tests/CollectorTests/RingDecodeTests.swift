@@ -1,7 +1,10 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Tracking
 import Glibc
 import RingFormat
 import SessionStore
+import Vocabulary
 import XCTest
 
 /// A ring built by the test itself: a sealed memfd with a header the test fills and records written with
@@ -221,20 +224,20 @@ final class RingDecodeTests: XCTestCase {
         let events = try collect(reader)
         let expected: [Event] = [
             .module(ModuleInfo(id: 3, path: "/usr/lib/libfoo.so", buildID: buildID, bias: 0x7f00_0000_0000, lo: 0x7f00_0000_0000, hi: 0x7f00_0002_0000)),
-            .stack(id: 1, frames: frames, truncated: false),
-            .stack(id: 2, frames: [0x1], truncated: true),
-            .alloc(Allocation(address: 0x1000, size: 24, kind: .heap, function: .calloc, stack: .shim(1), time: 555, tid: 99)),
+            .stack(StackDefinition(id: UInt64(1), frames: frames, truncated: false)),
+            .stack(StackDefinition(id: UInt64(2), frames: [0x1], truncated: true)),
+            .alloc(Allocation(address: 0x1000, size: 24, kind: .heap, function: .calloc, stack: .local(UInt64(1)), time: 555, tid: 99)),
             .free(address: 0x1000, kind: .heap, pending: true),
             .alloc(Allocation(address: 0x2000, size: 48, kind: .heap, function: .realloc, stack: .none, time: 1000, tid: 7, replaces: 0x1000)),
             .undo(address: 0x2000, kind: .heap),
-            .alloc(Allocation(address: 0x10000, size: 8192, kind: .mmap, function: .mmap, stack: .shim(2), time: 2000, tid: 8, backing: .anonymous)),
-            .alloc(Allocation(address: 0x20000, size: 100, kind: .mmap, function: .mmap, stack: .shim(2), time: 2000, tid: 8, backing: .file)),
+            .alloc(Allocation(address: 0x10000, size: 8192, kind: .mmap, function: .mmap, stack: .local(UInt64(2)), time: 2000, tid: 8, backing: .anonymous)),
+            .alloc(Allocation(address: 0x20000, size: 100, kind: .mmap, function: .mmap, stack: .local(UInt64(2)), time: 2000, tid: 8, backing: .file)),
             .unmap(address: 0x10000, length: 4096, pending: true),
-            .alloc(Allocation(address: 0x30000, size: 16384, kind: .mmap, function: .mremap, stack: .shim(2), time: 2000, tid: 8, replaces: 0x10000)),
+            .alloc(Allocation(address: 0x30000, size: 16384, kind: .mmap, function: .mremap, stack: .local(UInt64(2)), time: 2000, tid: 8, replaces: 0x10000)),
             .undo(address: 0x30000, kind: .mmap),
             .unmap(address: 0x20000, length: 4096, pending: false),
             .free(address: 0x2000, kind: .heap, pending: false),
-            .moduleUnload(id: 3),
+            .moduleUnload(id: 3, time: 0),
         ]
         XCTAssertEqual(events, expected)
         // Consumed bytes are zeroed and released, so the writers' next lap finds size 0 everywhere.
@@ -276,7 +279,7 @@ final class RingDecodeTests: XCTestCase {
         try reader.attach(mode: .launch)
         let events = try collect(reader)
         XCTAssertEqual(events.count, 2)
-        XCTAssertEqual(events.first, .stack(id: 9, frames: frames, truncated: false))
+        XCTAssertEqual(events.first, .stack(StackDefinition(id: UInt64(9), frames: frames, truncated: false)))
         XCTAssertEqual(reader.position, 3 * size - 16 + 40 + 48)
     }
 

@@ -1,4 +1,7 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Vocabulary
+import Tracking
 import Glibc
 import RingFormat
 import XCTest

@@ -1,8 +1,11 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Tracking
 import Foundation
 import Glibc
 import RingFormat
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 
@@ -35,14 +38,14 @@ struct ShimRun {
     func allocs(at address: UInt64) -> [Allocation] { allocs.filter { $0.address == address } }
 
     /// Stack id -> frames, from the stack records.
-    var stacks: [UInt32: [UInt64]] {
-        var s: [UInt32: [UInt64]] = [:]
-        for case .stack(let id, let frames, _) in events { s[id] = frames }
+    var stacks: [UInt64: [UInt64]] {
+        var s: [UInt64: [UInt64]] = [:]
+        for case .stack(let d) in events { s[d.id] = d.frames }
         return s
     }
 
     func frames(of a: Allocation) -> [UInt64] {
-        if case .shim(let id) = a.stack { return stacks[id] ?? [] }
+        if case .local(let id) = a.stack { return stacks[id] ?? [] }
         return []
     }
 

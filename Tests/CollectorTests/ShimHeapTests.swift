@@ -1,6 +1,9 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Tracking
 import Glibc
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 
@@ -203,17 +206,17 @@ final class ShimHeapTests: XCTestCase {
     /// Stacks and modules precede their first use, and the main executable is reported by path and build-id.
     func testStacksAndModulesComeBeforeTheirUse() throws {
         let (program, run, ranges) = try heapRun()
-        var seenStacks = Set<UInt32>()
+        var seenStacks = Set<UInt64>()
         var seenModules: [ModuleInfo] = []
         for e in run.events {
             switch e {
-            case .stack(let id, let frames, _):
-                seenStacks.insert(id)
+            case .stack(let d):
+                seenStacks.insert(d.id)
                 XCTAssertFalse(seenModules.isEmpty, "a stack came before any module")
-                XCTAssertFalse(frames.isEmpty)
+                XCTAssertFalse(d.frames.isEmpty)
             case .module(let m): seenModules.append(m)
             case .alloc(let a):
-                if case .shim(let id) = a.stack { XCTAssertTrue(seenStacks.contains(id), "stack \(id) used before it was sent") }
+                if case .local(let id) = a.stack { XCTAssertTrue(seenStacks.contains(id), "stack \(id) used before it was sent") }
             default: break
             }
         }

@@ -1,6 +1,9 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Tracking
 import Glibc
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 

@@ -1,7 +1,10 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Tracking
 import Foundation
 import Glibc
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 
@@ -50,14 +53,14 @@ final class ShimModuleTests: XCTestCase {
 
         let allocIndex = run.events.firstIndex { if case .alloc(let a) = $0 { return a.address == p && a.size == 4321 } else { return false } }
         let ai = try XCTUnwrap(allocIndex)
-        guard case .alloc(let a) = run.events[ai], case .shim(let id) = a.stack else { return XCTFail("no stack") }
-        let stackIndex = try XCTUnwrap(run.events.firstIndex { if case .stack(id, _, _) = $0 { return true } else { return false } })
+        guard case .alloc(let a) = run.events[ai], case .local(let id) = a.stack else { return XCTFail("no stack") }
+        let stackIndex = try XCTUnwrap(run.events.firstIndex { if case .stack(let d) = $0 { return d.id == id } else { return false } })
         XCTAssertLessThan(mi, stackIndex, "the module record precedes the stack whose frame lies in it")
         XCTAssertLessThan(stackIndex, ai)
         let frames = run.frames(of: a)
         XCTAssertTrue(module.lo <= (frames.first ?? 0) && (frames.first ?? 0) < module.hi, "frame 0 is in plug_alloc")
 
-        let unloadIndex = run.events.firstIndex(of: .moduleUnload(id: module.id))
+        let unloadIndex = run.events.firstIndex(of: .moduleUnload(id: module.id, time: 0))
         let ui = try XCTUnwrap(unloadIndex, "no unload record after dlclose")
         XCTAssertLessThan(ai, ui)
         let after = try run.value("after")
@@ -98,7 +101,7 @@ final class ShimModuleTests: XCTestCase {
         XCTAssertNotEqual(a, .none)
         XCTAssertEqual(a, b, "one call site, one stack id")
         XCTAssertNotEqual(a, c, "after dlclose the same frames get a fresh id")
-        if case .shim(let ia) = a, case .shim(let ic) = c { XCTAssertEqual(run.stacks[ia], run.stacks[ic]) } else { XCTFail() }
+        if case .local(let ia) = a, case .local(let ic) = c { XCTAssertEqual(run.stacks[ia], run.stacks[ic]) } else { XCTFail() }
     }
 
     /// A library the program links against is initialized before the preloaded shim: what its constructor

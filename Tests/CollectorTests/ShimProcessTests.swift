@@ -1,8 +1,11 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Tracking
 import Foundation
 import Glibc
 import RingFormat
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 
@@ -145,9 +148,9 @@ final class ShimProcessTests: XCTestCase {
         // What the child allocated after the attach arrives with its stack and modules re-sent before it.
         let late = childEvents.firstIndex { if case .alloc(let a) = $0 { return a.size == 444444 } else { return false } }
         let index = try XCTUnwrap(late, "\(childEvents)")
-        guard case .alloc(let y) = childEvents[index], case .shim(let id) = y.stack else { return XCTFail("no stack") }
+        guard case .alloc(let y) = childEvents[index], case .local(let id) = y.stack else { return XCTFail("no stack") }
         XCTAssertEqual(y.tid, child)
-        let stackAt = childEvents.firstIndex { if case .stack(id, _, _) = $0 { return true } else { return false } }
+        let stackAt = childEvents.firstIndex { if case .stack(let d) = $0 { return d.id == id } else { return false } }
         XCTAssertNotNil(stackAt)
         XCTAssertLessThan(stackAt ?? .max, index)
         let modulesAt = childEvents.firstIndex { if case .module(let m) = $0 { return m.path == program.path } else { return false } }
@@ -264,7 +267,7 @@ final class ShimProcessTests: XCTestCase {
         XCTAssertLessThan(try run.value("ms"), 5000, "the app was held up by a ring nobody reads")
         let late = try run.value("late")
         let a = try XCTUnwrap(run.allocs(at: late).first { $0.size == 7777 }, "\(events)")
-        guard case .shim(let id) = a.stack else { return XCTFail("no stack") }
+        guard case .local(let id) = a.stack else { return XCTFail("no stack") }
         XCTAssertNotNil(run.stacks[id], "the stack was re-sent in the new generation")
         XCTAssertTrue(events.contains { if case .module(let m) = $0 { return m.path == program.path } else { return false } })
         XCTAssertEqual(run.counters.lostEvents, 0)
@@ -281,8 +284,8 @@ final class ShimProcessTests: XCTestCase {
         let run = try Shim.run(program.path, environment: ["LEAKSHIM_DEPTH": "16"])
         XCTAssertEqual(run.info.maxDepth, 16)
         let a = try XCTUnwrap(run.allocs(at: try run.value("p")).first { $0.size == 999 })
-        guard case .shim(let id) = a.stack else { return XCTFail("no stack") }
-        let truncated = run.events.contains { if case .stack(id, let f, true) = $0 { return f.count == 16 } else { return false } }
+        guard case .local(let id) = a.stack else { return XCTFail("no stack") }
+        let truncated = run.events.contains { if case .stack(let d) = $0 { return d.id == id && d.truncated && d.frames.count == 16 } else { return false } }
         XCTAssertTrue(truncated, "a 16-frame stack marked truncated")
         XCTAssertGreaterThanOrEqual(run.counters.truncatedStacks, 1)
     }

@@ -1,8 +1,10 @@
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 
-@testable import Collector
+@testable import Symbols
+import Tracking
 
 final class SymbolizerTests: XCTestCase {
     /// Symbolizes return addresses in a real binary (a position-independent one, placed at an arbitrary
@@ -31,27 +33,54 @@ final class SymbolizerTests: XCTestCase {
         let retOffset = try XCTUnwrap(UInt64(next.prefix { $0 != ":" }, radix: 16))
         let bias: UInt64 = 0x5555_5555_0000
         let module = SessionModule(
-            sessionID: 1, info: ModuleInfo(id: 1, path: prog.path, buildID: [], bias: bias, lo: bias, hi: bias + 0x10000), loadedNs: 0)
-        let row = Symbolizer().symbolize(
-            NewStack(id: 5, origin: .user, truncated: false, frames: [RawFrame(address: bias + retOffset, module: module)]))
-        let f = try XCTUnwrap(row.frames.first)
+            sessionID: 1, space: 1,
+            info: ModuleInfo(id: 1, path: prog.path, buildID: [], bias: bias, lo: bias, hi: bias + 0x10000, file: ModuleFile.open(regularFileAt: prog.path)),
+            loadedNs: 0)
+        let symbolizer = Symbolizer()
+        symbolizer.register([module])
+        let (locations, stacks) = symbolizer.symbolize([
+            NewStack(id: 5, space: 1, origin: .user, frames: [RawFrame(address: bias + retOffset, moduleID: 1)])
+        ])
+        XCTAssertEqual(stacks.first?.locations, [1])
+        let loc = try XCTUnwrap(locations.first)
+        let f = try XCTUnwrap(loc.lines.last)
         XCTAssertEqual(f.function, "app::Cache::grow(int)")
-        XCTAssertEqual(f.module, prog.path)
+        XCTAssertEqual(loc.moduleID, 1)
         XCTAssertEqual(f.file, prog.sourcePath)
         XCTAssertEqual(f.line, try prog.line(of: "CALL-TARGET"))
         // The offset is from the function's start to the return address.
         let nm = try Run.capture(["/usr/bin/nm", prog.path])
         let start = try XCTUnwrap(
             nm.stdout.split(separator: "\n").first { $0.hasSuffix(" _ZN3app5Cache4growEi") }.flatMap { UInt64($0.prefix(16), radix: 16) })
-        XCTAssertEqual(f.offset, retOffset - start)
+        XCTAssertEqual(loc.offset, retOffset - start)
     }
 
     func testAReplacedFileIsNotTrustedForSymbols() throws {
         let prog = try CProgram.build("replaced", source: "int main(void) { return 0; }\n")
         let module = SessionModule(
-            sessionID: 1, info: ModuleInfo(id: 1, path: prog.path, buildID: [1, 2, 3, 4], bias: 0, lo: 0, hi: 0x10000), loadedNs: 0)
-        let row = Symbolizer().symbolize(NewStack(id: 1, origin: .user, truncated: false, frames: [RawFrame(address: 0x1139, module: module)]))
-        XCTAssertEqual(row.frames.first, FrameRow(address: 0x1139, module: prog.path))
+            sessionID: 1, space: 1,
+            info: ModuleInfo(id: 1, path: prog.path, buildID: [1, 2, 3, 4], bias: 0, lo: 0, hi: 0x10000, file: ModuleFile.open(regularFileAt: prog.path)),
+            loadedNs: 0)
+        let symbolizer = Symbolizer()
+        symbolizer.register([module])
+        let (locations, _) = symbolizer.symbolize([NewStack(id: 1, space: 1, origin: .user, frames: [RawFrame(address: 0x1139, moduleID: 1)])])
+        XCTAssertEqual(locations, [LocationRecord(id: 1, address: 0x1139, moduleID: 1, lines: [])])
+    }
+
+    func testAModuleWithoutAnOpenedFileIsNeverOpenedByPath() throws {
+        // A hostile process can claim any path; a FIFO would block an open() forever.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("libevil.so").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertNil(ModuleFile.open(regularFileAt: fifo))
+        let module = SessionModule(
+            sessionID: 1, space: 1, info: ModuleInfo(id: 1, path: fifo, buildID: [], bias: 0, lo: 0, hi: 0x10000), loadedNs: 0)
+        let symbolizer = Symbolizer()
+        symbolizer.register([module])
+        let (locations, _) = symbolizer.symbolize([NewStack(id: 1, space: 1, origin: .user, frames: [RawFrame(address: 0x1139, moduleID: 1)])])
+        XCTAssertEqual(locations.first?.lines, [])
     }
 
     func testKernelAddressesResolveThroughKallsyms() throws {

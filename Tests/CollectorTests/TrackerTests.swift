@@ -1,22 +1,30 @@
 import SessionStore
+import Vocabulary
 import XCTest
 
-@testable import Collector
+@testable import Tracking
 
+/// The tracker alone, driven with events as any source would send them: exact totals, checkpoints,
+/// peaks, temporaries and lifetimes.
 final class TrackerTests: XCTestCase {
-    private func alloc(_ addr: UInt64, _ size: UInt64, stack: UInt32 = 1, fn: AllocFunction = .malloc, replaces: UInt64? = nil, time: UInt64 = 100) -> Event {
-        .alloc(Allocation(address: addr, size: size, kind: .heap, function: fn, stack: .shim(stack), time: time, tid: 7, replaces: replaces))
+    private var space: SpaceID = 0
+
+    private func alloc(_ addr: UInt64, _ size: UInt64, stack: UInt64 = 1, fn: AllocFunction = .malloc, replaces: UInt64? = nil, time: UInt64 = 100, tid: UInt32 = 7) -> Event {
+        .alloc(Allocation(address: addr, size: size, kind: .heap, function: fn, stack: .local(stack), time: time, tid: tid, replaces: replaces))
     }
 
-    private func mmap(_ addr: UInt64, _ len: UInt64, stack: UInt32 = 1, replaces: UInt64? = nil) -> Event {
-        .alloc(Allocation(address: addr, size: len, kind: .mmap, function: replaces == nil ? .mmap : .mremap, stack: .shim(stack), time: 5, replaces: replaces, backing: .anonymous))
+    private func mmap(_ addr: UInt64, _ len: UInt64, stack: UInt64 = 1, replaces: UInt64? = nil) -> Event {
+        .alloc(Allocation(address: addr, size: len, kind: .mmap, function: replaces == nil ? .mmap : .mremap, stack: .local(stack), time: 5, replaces: replaces, backing: .anonymous))
     }
 
-    private func tracker(stacks: [UInt32] = [1, 2]) -> Tracker {
-        let t = Tracker()
-        for s in stacks { t.apply(.stack(id: s, frames: [0x1000 + UInt64(s)], truncated: false)) }
+    private func tracker(stacks: [UInt64] = [1, 2], sampling: UInt64? = nil) -> Tracker {
+        let t = Tracker(now: 1_000_000_000)
+        space = t.openSpace(SpaceInfo(kind: .user, pid: 42, command: ["./app"], startNs: 0, samplingIntervalBytes: sampling))
+        for s in stacks { t.apply(.stack(StackDefinition(id: s, frames: [0x1000 + s])), in: space) }
         return t
     }
+
+    private func apply(_ t: Tracker, _ events: Event...) { for e in events { t.apply(e, in: space) } }
 
     /// Outstanding (bytes, blocks) per session stack of one kind, from the batch's totals.
     private func totals(_ b: SessionBatch, _ kind: BlockKind = .heap) -> [SessionStackID: [UInt64]] {
@@ -25,37 +33,38 @@ final class TrackerTests: XCTestCase {
         return out
     }
 
+    private func live(_ b: SessionBatch, _ kind: BlockKind = .heap) -> LiveChanges {
+        b.live[LiveTableKey(space: space, kind: kind)] ?? LiveChanges()
+    }
+
     func testReallocFreesTheOldBlockAndChargesTheNewOneToTheReallocSite() {
         let t = tracker()
-        t.apply(alloc(0xa0, 100, stack: 1))
-        t.apply(.free(address: 0xa0, kind: .heap, pending: true))
-        t.apply(alloc(0xa0, 300, stack: 2, fn: .realloc, replaces: 0xa0))  // grew in place: still a free + a new block
+        apply(t, alloc(0xa0, 100, stack: 1), .free(address: 0xa0, kind: .heap, pending: true))
+        apply(t, alloc(0xa0, 300, stack: 2, fn: .realloc, replaces: 0xa0))  // grew in place: still a free + a new block
         let b = t.cut(at: 1).batch
         XCTAssertEqual(totals(b), [1: [0, 0], 2: [300, 1]])
-        XCTAssertEqual(b.liveUpserts.map { [$0.address, $0.size, UInt64($0.stackID)] }, [[0xa0, 300, 2]])
-        XCTAssertEqual(b.liveUpserts.first?.function, .realloc)
+        XCTAssertEqual(live(b).puts.map { [$0.address, $0.size, UInt64($0.stackID)] }, [[0xa0, 300, 2]])
+        XCTAssertEqual(live(b).puts.first?.function, .realloc)
         XCTAssertEqual(t.counters[.missedFrees, default: 0], 0)
     }
 
     func testFailedReallocRestoresTheOldBlock() {
         let t = tracker()
-        t.apply(alloc(0xa0, 100, stack: 1))
+        apply(t, alloc(0xa0, 100, stack: 1))
         _ = t.cut(at: 1)
-        t.apply(.free(address: 0xa0, kind: .heap, pending: true))
-        t.apply(.undo(address: 0xa0, kind: .heap))
+        apply(t, .free(address: 0xa0, kind: .heap, pending: true), .undo(address: 0xa0, kind: .heap))
         let b = t.cut(at: 2).batch
         XCTAssertEqual(totals(b), [1: [100, 1]])
         XCTAssertEqual(t.outstanding.bytes, 100)
         XCTAssertEqual(t.liveCount(.heap), 1)
-        // The row was persisted before the pending free; it is deleted and written again in one batch.
-        XCTAssertEqual(b.liveDeletes, [LiveKey(kind: .heap, address: 0xa0)])
-        XCTAssertEqual(b.liveUpserts.map(\.size), [100])
+        // The block was checkpointed before the pending free; it is removed and put again in one batch.
+        XCTAssertEqual(live(b).removes, [0xa0])
+        XCTAssertEqual(live(b).puts.map(\.size), [100])
     }
 
     func testAllocationAtALiveAddressCountsAMissedFreeAndReplaces() {
         let t = tracker()
-        t.apply(alloc(0xb0, 64, stack: 1))
-        t.apply(alloc(0xb0, 32, stack: 2))
+        apply(t, alloc(0xb0, 64, stack: 1), alloc(0xb0, 32, stack: 2))
         let b = t.cut(at: 1).batch
         XCTAssertEqual(t.counters[.missedFrees], 1)
         XCTAssertEqual(totals(b), [1: [0, 0], 2: [32, 1]])
@@ -64,65 +73,62 @@ final class TrackerTests: XCTestCase {
 
     func testFreeOfAnUnknownAddressIsCountedAndHarmless() {
         let t = tracker()
-        t.apply(.free(address: 0xdead, kind: .heap, pending: false))
+        apply(t, .free(address: 0xdead, kind: .heap, pending: false))
         XCTAssertEqual(t.counters[.unmatchedFrees], 1)
         XCTAssertEqual(t.outstanding.blocks, 0)
     }
 
-    func testUnknownShimStackIsChargedToTheEmptyStackAndCounted() {
+    func testUnknownStackIsChargedToTheEmptyStackAndCounted() {
         let t = tracker(stacks: [])
-        t.apply(alloc(0xc0, 8, stack: 99))
+        apply(t, alloc(0xc0, 8, stack: 99))
         let b = t.cut(at: 1).batch
         XCTAssertEqual(t.counters[.unknownStacks], 1)
-        XCTAssertEqual(b.liveUpserts.first?.stackID, StackTable.empty)
+        XCTAssertEqual(live(b).puts.first?.stackID, StackTable.empty)
     }
 
-    func testBlocksBornAndFreedWithinAnIntervalNeverReachTheFile() {
+    func testBlocksBornAndFreedWithinAnIntervalNeverReachTheCheckpoint() {
         let t = tracker()
-        t.apply(alloc(0xd0, 10))
-        t.apply(.free(address: 0xd0, kind: .heap, pending: false))
+        apply(t, alloc(0xd0, 10), .free(address: 0xd0, kind: .heap, pending: false))
         let b = t.cut(at: 1).batch
-        XCTAssertEqual(b.liveUpserts, [])
-        XCTAssertEqual(b.liveDeletes, [])
+        XCTAssertEqual(live(b), LiveChanges())
         // The stack's cumulative totals still count it.
         XCTAssertEqual(b.totals.first { $0.stackID == 1 }?.totalBytes, 10)
     }
 
-    func testSnapshotsHoldOnlyTheStacksThatChanged() {
+    func testHistoryHoldsOnlyTheStacksThatChanged() {
         let t = tracker()
-        t.apply(alloc(0xe0, 10, stack: 1))
-        t.apply(alloc(0xe8, 20, stack: 2))
-        XCTAssertEqual(Set(t.cut(at: 1).batch.snapshot.map(\.stackID)), [1, 2])
-        t.apply(alloc(0xf0, 5, stack: 2))
-        let snap = t.cut(at: 2).batch.snapshot
-        XCTAssertEqual(snap.map { [UInt64($0.stackID), $0.bytes, $0.blocks, $0.timeNs] }, [[2, 25, 2, 2]])
-        XCTAssertEqual(t.cut(at: 3).batch.snapshot, [])
+        apply(t, alloc(0xe0, 10, stack: 1), alloc(0xe8, 20, stack: 2))
+        XCTAssertEqual(Set(t.cut(at: 1).batch.history.map(\.stackID)), [1, 2])
+        apply(t, alloc(0xf0, 5, stack: 2))
+        let b = t.cut(at: 2).batch
+        XCTAssertEqual(b.history.map { [UInt64($0.stackID), $0.bytes, $0.blocks] }, [[2, 25, 2]])
+        XCTAssertEqual(b.interval?.outstanding[.heap], KindTotal(bytes: 35, blocks: 3))
+        XCTAssertEqual(t.cut(at: 3).batch.history, [])
     }
 
     func testMmapRegionsSplitOnPartialUnmapAndMapFixedReplaces() {
         let t = tracker()
         let base: UInt64 = 0x7f00_0000_0000
-        t.apply(mmap(base, 10 * 4096, stack: 1))
-        t.apply(.unmap(address: base + 4096, length: 4096, pending: false))
+        apply(t, mmap(base, 10 * 4096, stack: 1), .unmap(address: base + 4096, length: 4096, pending: false))
         var b = t.cut(at: 1).batch
         XCTAssertEqual(totals(b, .mmap), [1: [9 * 4096, 2]])
         // MAP_FIXED over pages 5..6 of the second piece: those pages now belong to stack 2.
-        t.apply(mmap(base + 5 * 4096, 2 * 4096, stack: 2))
+        apply(t, mmap(base + 5 * 4096, 2 * 4096, stack: 2))
         b = t.cut(at: 2).batch
         XCTAssertEqual(totals(b, .mmap), [1: [7 * 4096, 3], 2: [2 * 4096, 1]])
         XCTAssertEqual(t.liveCount(.mmap), 4)
         // A length that is not a page multiple covers the whole last page.
-        t.apply(.unmap(address: base, length: 1, pending: false))
+        apply(t, .unmap(address: base, length: 1, pending: false))
         XCTAssertEqual(t.liveCount(.mmap), 3)
     }
 
     func testMremapKeepsTheBackingOfTheRegionItMoves() {
         let t = tracker()
         let base: UInt64 = 0x7f00_0000_0000
-        t.apply(.alloc(Allocation(address: base, size: 4096, kind: .mmap, function: .mmap, stack: .shim(1), time: 1, backing: .file)))
-        t.apply(.unmap(address: base, length: 4096, pending: true))
-        t.apply(.alloc(Allocation(address: base + 0x10000, size: 8192, kind: .mmap, function: .mremap, stack: .shim(2), time: 2, replaces: base, backing: .anonymous)))
-        let rows = t.cut(at: 1).batch.liveUpserts
+        apply(t, .alloc(Allocation(address: base, size: 4096, kind: .mmap, function: .mmap, stack: .local(1), time: 1, backing: .file)))
+        apply(t, .unmap(address: base, length: 4096, pending: true))
+        apply(t, .alloc(Allocation(address: base + 0x10000, size: 8192, kind: .mmap, function: .mremap, stack: .local(2), time: 2, replaces: base, backing: .anonymous)))
+        let rows = live(t.cut(at: 1).batch, .mmap).puts
         XCTAssertEqual(rows.map { [$0.address, $0.size] }, [[base + 0x10000, 8192]])
         XCTAssertEqual(rows.first?.backing, .file)
         XCTAssertEqual(rows.first?.function, .mremap)
@@ -131,31 +137,136 @@ final class TrackerTests: XCTestCase {
     func testMremapMovesTheRegionToTheMremapSiteAndUndoRestoresIt() {
         let t = tracker()
         let base: UInt64 = 0x7f00_0000_0000
-        t.apply(mmap(base, 2 * 4096, stack: 1))
-        t.apply(.unmap(address: base, length: 2 * 4096, pending: true))
-        t.apply(mmap(base + 0x100000, 4 * 4096, stack: 2, replaces: base))
+        apply(t, mmap(base, 2 * 4096, stack: 1), .unmap(address: base, length: 2 * 4096, pending: true))
+        apply(t, mmap(base + 0x100000, 4 * 4096, stack: 2, replaces: base))
         var b = t.cut(at: 1).batch
         XCTAssertEqual(totals(b, .mmap), [1: [0, 0], 2: [4 * 4096, 1]])
-        t.apply(.unmap(address: base + 0x100000, length: 4 * 4096, pending: true))
-        t.apply(.undo(address: base + 0x100000, kind: .mmap))
+        apply(t, .unmap(address: base + 0x100000, length: 4 * 4096, pending: true), .undo(address: base + 0x100000, kind: .mmap))
         b = t.cut(at: 2).batch
         XCTAssertEqual(totals(b, .mmap), [2: [4 * 4096, 1]])
         XCTAssertEqual(t.liveCount(.mmap), 1)
     }
 
-    func testKernelStacksAreInternedByContentAndKernelKindsHaveTheirOwnAddressSpace() {
+    func testKernelStacksCarryTheirTaskAndKernelKindsHaveTheirOwnAddressTables() {
         let t = Tracker()
-        let s1 = t.internKernelStack([0xffff_ffff_8100_0000, 0xffff_ffff_8100_1000])
-        let s2 = t.internKernelStack([0xffff_ffff_8100_0000, 0xffff_ffff_8100_1000])
-        XCTAssertEqual(s1, s2)
-        t.apply(.alloc(Allocation(address: 0x1000, size: 192, kind: .kernelSlab, function: .kmalloc, stack: .session(s1), time: 1, pid: 42, comm: TaskName("pipehog"))))
-        t.apply(.alloc(Allocation(address: 0x1000, size: 4096, kind: .kernelPage, function: .pageAlloc, stack: .session(s1), time: 1)))
-        t.apply(alloc(0x1000, 8))
-        let b = t.cut(at: 1).batch
+        let kernel = t.openSpace(SpaceInfo(kind: .kernel, pid: nil, command: ["leakcollect", "--kernel"], startNs: 0))
+        let task = TaskIdentity(pid: 42, comm: TaskName("pipehog"))
+        t.apply(.stack(StackDefinition(id: 1, frames: [0xffff_ffff_8100_0000, 0xffff_ffff_8100_1000], task: task)), in: kernel)
+        t.apply(.alloc(Allocation(address: 0x1000, size: 192, kind: .kernelSlab, function: .kmalloc, stack: .local(1), time: 1)), in: kernel)
+        t.apply(.alloc(Allocation(address: 0x1000, size: 4096, kind: .kernelPage, function: .pageAlloc, stack: .local(1), time: 1)), in: kernel)
+        let cut = t.cut(at: 1)
         XCTAssertEqual(t.counters[.missedFrees, default: 0], 0)
-        XCTAssertEqual(Set(b.liveUpserts.map(\.kind)), [.kernelSlab, .kernelPage, .heap])
-        XCTAssertEqual(b.liveUpserts.first { $0.kind == .kernelSlab }?.comm, "pipehog")
-        XCTAssertEqual(b.liveUpserts.first { $0.kind == .kernelSlab }?.pid, 42)
+        XCTAssertEqual(Set(cut.batch.live.keys.map(\.kind)), [.kernelSlab, .kernelPage])
+        XCTAssertEqual(cut.newStacks.first { $0.id == 1 }?.task, task)
+        XCTAssertEqual(cut.newStacks.first { $0.id == 1 }?.origin, .kernel)
+    }
+
+    func testTwoProcessesKeepTheirOwnAddressesStacksAndModules() {
+        let t = Tracker()
+        let a = t.openSpace(SpaceInfo(kind: .user, pid: 100, command: ["a"], startNs: 0))
+        let b = t.openSpace(SpaceInfo(kind: .user, pid: 200, command: ["b"], startNs: 0))
+        for s in [a, b] { t.apply(.stack(StackDefinition(id: 1, frames: [0x1000])), in: s) }
+        // The same address and the same source stack id in two processes are two blocks of two stacks.
+        t.apply(alloc(0x5000, 10), in: a)
+        t.apply(alloc(0x5000, 20), in: b)
+        t.apply(.free(address: 0x5000, kind: .heap, pending: false), in: a)
+        let cut = t.cut(at: 1)
+        XCTAssertEqual(t.counters[.missedFrees, default: 0], 0)
+        XCTAssertEqual(t.outstanding.bytes, 20)
+        XCTAssertEqual(cut.newStacks.filter { $0.id != 0 }.map(\.space).sorted(), [a, b])
+        XCTAssertEqual(cut.batch.live[LiveTableKey(space: b, kind: .heap)]?.puts.map(\.size), [20])
+        XCTAssertNil(cut.batch.live[LiveTableKey(space: a, kind: .heap)])
+        XCTAssertEqual(t.liveCount(in: a), 0)
+        XCTAssertEqual(t.liveCount(in: b), 1)
+    }
+
+    func testAClosedSpaceKeepsItsOutstandingBlocksAndIgnoresLaterEvents() {
+        let t = tracker()
+        apply(t, alloc(0x10, 100))
+        t.closeSpace(space, at: 5, end: .exec)
+        apply(t, alloc(0x20, 50))
+        let b = t.cut(at: 6).batch
+        XCTAssertEqual(t.outstanding.bytes, 100)
+        XCTAssertEqual(live(b).puts.map(\.size), [100])
+        XCTAssertEqual(b.spaces.first?.end, .exec)
+        XCTAssertEqual(t.counters[.eventsWithoutSpace], 1)
+    }
+
+    func testPeakIsExactAndStacksRememberWhatTheyHeldAtIt() {
+        let t = tracker()
+        // 100 MiB from stack 1, freed; then 1 MiB leaked from stack 2: the peak is the 100 MiB.
+        apply(t, alloc(0x1000, 100 << 20, stack: 1, time: 10))
+        apply(t, .free(address: 0x1000, kind: .heap, pending: false))
+        apply(t, alloc(0x2000, 1 << 20, stack: 2, time: 20))
+        let b = t.cut(at: 30).batch
+        let all = b.peaks.first { $0.dimension == .all }
+        XCTAssertEqual(all?.bytes, 100 << 20)
+        XCTAssertEqual(all?.blocks, 1)
+        XCTAssertEqual(all?.timeNs, 10)
+        let epoch = all?.epoch ?? 0
+        let at = Dictionary(uniqueKeysWithValues: b.totals.map { ($0.stackID, $0.atPeak(of: .all, epoch: epoch)) })
+        XCTAssertEqual(at[1]?.bytes, 100 << 20)
+        XCTAssertEqual(at[2]?.bytes, 0)
+        XCTAssertEqual(b.peaks.first { $0.dimension == .kind(.heap) }?.bytes, 100 << 20)
+    }
+
+    func testPeakOfAStackUntouchedSinceThePeakIsItsCurrentValue() {
+        let t = tracker()
+        apply(t, alloc(0x1000, 10, stack: 1, time: 1))
+        _ = t.cut(at: 2)
+        apply(t, alloc(0x2000, 30, stack: 2, time: 3))  // new peak 40: stack 1 still holds 10 and is not rewritten
+        let b = t.cut(at: 4).batch
+        let all = b.peaks.first { $0.dimension == .all }
+        XCTAssertEqual(all?.bytes, 40)
+        XCTAssertNil(b.totals.first { $0.stackID == 1 })
+        // The reader's rule for a row not rewritten: its current value.
+        let stale = TotalRow(stackID: 1, kind: .heap, bytes: 10, blocks: 1, totalBytes: 10, totalBlocks: 1, allPeakEpoch: 1)
+        XCTAssertEqual(stale.atPeak(of: .all, epoch: all?.epoch ?? 0).bytes, 10)
+    }
+
+    func testTemporariesAreBlocksFreedBeforeTheirThreadAllocatedAgain() {
+        let t = tracker()
+        apply(t, alloc(0x10, 8, stack: 1, tid: 1), .free(address: 0x10, kind: .heap, pending: false))  // temporary
+        apply(t, alloc(0x20, 8, stack: 1, tid: 1), alloc(0x30, 8, stack: 2, tid: 1))
+        apply(t, .free(address: 0x20, kind: .heap, pending: false))  // thread 1 allocated since: not temporary
+        apply(t, alloc(0x40, 8, stack: 1, tid: 2), alloc(0x50, 8, stack: 2, tid: 1))
+        apply(t, .free(address: 0x40, kind: .heap, pending: false))  // thread 2's latest: temporary
+        let b = t.cut(at: 1).batch
+        let s1 = b.totals.first { $0.stackID == 1 }
+        XCTAssertEqual(s1?.temporaryBlocks, 2)
+        XCTAssertEqual(s1?.temporaryBytes, 16)
+        XCTAssertEqual(s1?.lifetimes?.counts.reduce(0, +), 3)
+    }
+
+    func testLifetimesAreBucketedFromTheSourcesClock() {
+        let t = tracker()
+        apply(t, alloc(0x10, 100, stack: 1, time: 1_000_000_000))
+        apply(t, alloc(0x20, 1, stack: 2, time: 1_000_000_000 + 3_000_000_000))  // the clock moves 3 s on
+        apply(t, .free(address: 0x10, kind: .heap, pending: false))
+        let h = t.cut(at: 1).batch.totals.first { $0.stackID == 1 }?.lifetimes
+        XCTAssertEqual(h?.shorterThan(2_000_000_000).blocks, 0)
+        XCTAssertEqual(h?.shorterThan(5_000_000_000).blocks, 1)
+        XCTAssertEqual(h?.shorterThan(5_000_000_000).bytes, 100)
+    }
+
+    func testSampledBlocksStandForTheirWeight() {
+        let t = tracker(sampling: 4096)
+        apply(t, alloc(0x10, 16, stack: 1), alloc(0x20, 8192, stack: 2))
+        let b = t.cut(at: 1).batch
+        let w = SamplingWeight.weight(size: 16, interval: 4096)
+        XCTAssertEqual(totals(b)[1], [UInt64((16 * w).rounded()), UInt64(w.rounded())])
+        XCTAssertEqual(totals(b)[2], [8192, 1], "blocks of at least the interval are exact")
+        apply(t, .free(address: 0x10, kind: .heap, pending: false))
+        XCTAssertEqual(totals(t.cut(at: 2).batch)[1], [0, 0])
+    }
+
+    func testDepthLimitCutsStacksAndMarksThemTruncated() {
+        let t = Tracker(maxDepth: 2)
+        let s = t.openSpace(SpaceInfo(kind: .user, pid: 1, command: [], startNs: 0))
+        t.apply(.stack(StackDefinition(id: 1, frames: [1, 2, 3, 4])), in: s)
+        let stack = t.cut(at: 1).newStacks.first { $0.id == 1 }
+        XCTAssertEqual(stack?.frames.map(\.address), [1, 2])
+        XCTAssertEqual(stack?.truncated, true)
     }
 
     func testTaskNamesKeepFifteenBytes() {
@@ -166,18 +277,16 @@ final class TrackerTests: XCTestCase {
     }
 
     func testStacksResolveAgainstTheModulesLoadedWhenTheyArrived() {
-        let t = Tracker()
+        let t = tracker(stacks: [])
         let lib = ModuleInfo(id: 3, path: "/tmp/libplugin.so", buildID: [0xab, 0x01], bias: 0x7000, lo: 0x7000, hi: 0x9000)
-        t.apply(.module(lib))
-        t.apply(.stack(id: 1, frames: [0x7100, 0x1], truncated: false))
-        t.apply(.moduleUnload(id: 3))
+        apply(t, .module(lib), .stack(StackDefinition(id: 1, frames: [0x7100, 0x1])), .moduleUnload(id: 3, time: 9))
         let other = ModuleInfo(id: 4, path: "/tmp/libother.so", buildID: [], bias: 0x7000, lo: 0x7000, hi: 0x9000)
-        t.apply(.module(other))
-        t.apply(.stack(id: 2, frames: [0x7100], truncated: true))
+        apply(t, .module(other), .stack(StackDefinition(id: 2, frames: [0x7100], truncated: true)))
         let cut = t.cut(at: 1)
         let byID = Dictionary(uniqueKeysWithValues: cut.newStacks.map { ($0.id, $0) })
-        XCTAssertEqual(byID[1]?.frames.map { $0.module?.info.path }, ["/tmp/libplugin.so", nil])
-        XCTAssertEqual(byID[2]?.frames.map { $0.module?.info.path }, ["/tmp/libother.so"])
+        let paths = Dictionary(uniqueKeysWithValues: cut.newModules.map { ($0.sessionID, $0.info.path) })
+        XCTAssertEqual(byID[1]?.frames.map { paths[$0.moduleID] }, ["/tmp/libplugin.so", nil])
+        XCTAssertEqual(byID[2]?.frames.map { paths[$0.moduleID] }, ["/tmp/libother.so"])
         XCTAssertEqual(byID[2]?.truncated, true)
         XCTAssertEqual(cut.batch.modules.map(\.path), ["/tmp/libplugin.so", "/tmp/libother.so"])
         XCTAssertEqual(cut.batch.modules.first?.buildID, "ab01")

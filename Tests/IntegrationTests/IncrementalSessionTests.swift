@@ -1,6 +1,7 @@
 import Foundation
 import LeakReport
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 
@@ -26,7 +27,9 @@ final class IncrementalSessionTests: XCTestCase {
         let report = try TopReport.build(reader, options: TopOptions())
         let stack = try XCTUnwrap(report.stacks.first { $0.frames.first?.function == "drip" })
         XCTAssertEqual([stack.bytes, stack.blocks], [20_000, 20])
-        let series = try reader.snapshots().filter { $0.stackID == stack.stackID }
+        let series = try reader.history().compactMap { i in
+            i.points.first { $0.stackID == stack.stackID }.map { (timeNs: i.interval.timeNs, bytes: $0.bytes, blocks: $0.blocks) }
+        }
         // Two seconds at half-second intervals: several snapshots, growing, ending at the final total.
         XCTAssertGreaterThanOrEqual(series.count, 3, "\(series)")
         XCTAssertEqual(series.map(\.bytes), series.map(\.bytes).sorted())

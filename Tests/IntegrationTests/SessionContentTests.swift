@@ -1,6 +1,7 @@
 import Foundation
 import LeakReport
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 

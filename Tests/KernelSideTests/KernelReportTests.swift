@@ -1,6 +1,8 @@
 import Foundation
 import LeakReport
+import KernelSession
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 
@@ -20,9 +22,9 @@ final class KernelReportTests: XCTestCase {
     private func session(_ rows: KernelRows) throws -> SessionReader {
         let path = dir.appendingPathComponent("k.leaks").path
         let info = SessionInfo(mode: .kernel, command: ["leakcollect", "--kernel"], pid: nil, startRealtimeNs: 1_700_000_000_000_000_000, startMonotonicNs: 1_000_000_000, intervalMs: 1000)
-        let w = try SessionWriter(creating: path, info: info)
+        let w = try SessionWriter(creating: path, info: info, parts: [KernelSchema.self])
         var batch = SessionBatch()
-        batch.extra = [rows]
+        batch.records = [rows]
         batch.timeNs = 5_000_000_000
         try w.write(batch)
         try w.finish(end: .stopped, endRealtimeNs: 1_700_000_004_000_000_000, endMonotonicNs: 5_000_000_000)

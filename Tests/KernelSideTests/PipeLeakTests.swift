@@ -1,6 +1,7 @@
 import Foundation
 import LeakReport
 import SessionStore
+import Vocabulary
 import TestSupport
 import XCTest
 
@@ -43,7 +44,7 @@ final class PipeLeakTests: XCTestCase {
     struct PipeStack {
         var frames: [String]
         var allocated: UInt64
-        var outstanding: [LiveRow]
+        var outstanding: [LiveBlock]
     }
 
     /// Runs the pipe program under `leakcollect --kernel --pid` or `--comm`, stops the collector while the program
@@ -73,9 +74,9 @@ final class PipeLeakTests: XCTestCase {
         let totals = try reader.totals().filter { $0.kind == .kernelSlab }
         let rows = try reader.stacks(Set(totals.map(\.stackID)))
         for t in totals {
-            guard let s = rows[t.stackID], s.frames.contains(where: { $0.function == "create_pipe_files" }) else { continue }
-            stacks.append(
-                PipeStack(frames: s.frames.compactMap(\.function), allocated: t.totalBlocks, outstanding: (live[t.stackID] ?? []).filter { $0.pid == holder.pid }))
+            // Each task's allocations from a kernel stack are a stack of their own.
+            guard let s = rows[t.stackID], s.taskPid == holder.pid, s.frames.contains(where: { $0.function == "create_pipe_files" }) else { continue }
+            stacks.append(PipeStack(frames: s.frames.compactMap(\.function), allocated: t.totalBlocks, outstanding: live[t.stackID] ?? []))
         }
         return (report, holder.pid, stacks)
     }
@@ -95,7 +96,7 @@ final class PipeLeakTests: XCTestCase {
         for s in sites {
             // One outstanding block per pipe at every such site.
             XCTAssertEqual(s.outstanding.count, Self.pipes, "stack \(s.frames)")
-            XCTAssertTrue(s.outstanding.allSatisfy { $0.comm == "pipeholder" && $0.kind == .kernelSlab })
+            XCTAssertTrue(s.outstanding.allSatisfy { $0.function == .kmalloc || $0.function == .kmemCacheAlloc })
         }
         XCTAssertTrue(sites.contains { $0.frames.contains("alloc_pipe_info") }, "pipe_inode_info's allocation is missing")
         // The tracing machinery's own frames (the BPF program, bpf_trace_run*) are cut from the stacks.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SessionStore
+import Vocabulary
 import XCTest
 
 final class SessionFileErrorTests: XCTestCase {
@@ -37,7 +38,7 @@ final class SessionFileErrorTests: XCTestCase {
         expect(garbage) { if case .notASession = $0 { return true } else { return false } }
         let empty = SessionFixture.path("empty")
         FileManager.default.createFile(atPath: empty, contents: Data())
-        expect(empty) { if case .corrupt(_, "the file is empty") = $0 { return true } else { return false } }
+        expect(empty) { if case .corrupt(_, let d) = $0 { return d.hasPrefix("the file is empty") } else { return false } }
     }
 
     func testCorruptPagesInsideAValidLookingFile() throws {
@@ -61,7 +62,57 @@ final class SessionFileErrorTests: XCTestCase {
 
     func testAnExistingSessionIsKeptAsOld() throws {
         let path = try SessionFixture.write(to: SessionFixture.path("keep"))
+        try SessionPath.prepare(path)
         _ = try SessionFixture.write(to: path)
         XCTAssertNoThrow(try SessionReader(path: path + ".old"))
+        XCTAssertNoThrow(try SessionReader(path: path))
+    }
+
+    /// `-o` may replace only a session file, and only over an older session file: as root, anything else
+    /// (a device, a directory, a FIFO, an unrelated file, a symbolic link) is refused and left untouched.
+    func testOnlySessionFilesAreEverReplaced() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paths-\(getpid())-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func refused(_ path: String, _ why: String, file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertThrowsError(try SessionPath.prepare(path), file: file, line: line) { e in
+                XCTAssertTrue("\(e)".contains(why), "\(e)", file: file, line: line)
+                XCTAssertFalse("\(e)".contains("\n"), file: file, line: line)
+            }
+        }
+        refused("/dev/null", "is a device")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "/dev/null"))
+        var st = stat()
+        XCTAssertEqual(stat("/dev/null", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "/dev/null is still a device")
+
+        let d = dir.appendingPathComponent("d").path
+        try FileManager.default.createDirectory(atPath: d + ".old", withIntermediateDirectories: true)
+        try "p".write(toFile: d + ".old/g", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        refused(d, "is a directory")
+        XCTAssertEqual(try String(contentsOfFile: d + ".old/g", encoding: .utf8), "p")
+
+        let fifo = dir.appendingPathComponent("f").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        refused(fifo, "is a FIFO")
+
+        let notes = dir.appendingPathComponent("notes.txt").path
+        try "keep me".write(toFile: notes, atomically: true, encoding: .utf8)
+        refused(notes, "is not a leak session")
+        XCTAssertEqual(try String(contentsOfFile: notes, encoding: .utf8), "keep me")
+
+        let link = dir.appendingPathComponent("link").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: notes)
+        refused(link, "is a symbolic link")
+
+        // A session whose .old is not a session: the earlier session is not rotated over it.
+        let s = try SessionFixture.write(to: dir.appendingPathComponent("s.leaks").path)
+        try "x".write(toFile: s + ".old", atomically: true, encoding: .utf8)
+        refused(s, "s.leaks.old exists and is not a leak session")
+
+        refused("", "the session path is empty")
+        refused(dir.path + "/", "names a directory")
+        refused(dir.appendingPathComponent("missing/x.leaks").path, "no such directory")
     }
 }

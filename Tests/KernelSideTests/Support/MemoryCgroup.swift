@@ -1,4 +1,6 @@
-import Collector
+import CollectionRunner
+import Tracking
+import Vocabulary
 import Foundation
 import TestSupport
 import XCTest

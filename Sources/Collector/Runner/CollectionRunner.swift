@@ -1,0 +1,215 @@
+import Dispatch
+import Foundation
+import SessionStore
+import Symbols
+import Tracking
+import Vocabulary
+
+/// How a collection runs, whatever its source.
+public struct RunnerOptions {
+    /// Between flushes (per-stack totals, history, checkpoints). At least 10 ms; the CLI checks.
+    public var intervalNs: UInt64
+    /// Stop (detach) after this long.
+    public var durationNs: UInt64?
+    /// Frames kept per stack.
+    public var maxDepth: Int?
+    /// kallsyms as a kernel source already read it, so the symbolizer does not read it again.
+    public var kernelSymbols: KernelSymbols?
+    /// Schema parts besides the core tables (the kernel side's).
+    public var schemaParts: [any SchemaPart.Type] = []
+    /// Permission bits of the session file (0600 when the traced process is another user's).
+    public var fileMode: mode_t = 0o644
+    /// Progress notes (the CLI prints them on stderr).
+    public var log: (String) -> Void = { _ in }
+
+    public init(intervalNs: UInt64 = 1_000_000_000, durationNs: UInt64? = nil) {
+        self.intervalNs = intervalNs
+        self.durationNs = durationNs
+    }
+}
+
+/// What a finished collection produced.
+public struct CollectionResult {
+    public var sessionPath: String
+    public var end: SessionEnd?
+    /// Set when the collection stopped on an error after collecting something: the session holds
+    /// everything up to it, and the CLI still exits non-zero with this line.
+    public var failure: String?
+    public var outstanding: (bytes: UInt64, blocks: UInt64)
+    public var counters: [CounterName: UInt64]
+}
+
+/// The one collection runner: every mode (launch, attach, BPF, kernel) is a source plugged into it.
+/// It polls the source into the tracker on the calling thread and, every interval, cuts a batch that a
+/// writer thread symbolizes and writes. At most one batch is in flight: while the writer is busy the
+/// tracker keeps accumulating (the cut is deferred and counted), so memory stays bounded and the event
+/// path never waits on SQLite or the symbolizer. Stop signals and the duration are handled here.
+public final class CollectionRunner {
+    private let source: EventSource
+    public let tracker: Tracker
+    private let path: String
+    private var info: SessionInfo
+    private let options: RunnerOptions
+    private let writeQueue = DispatchQueue(label: "leakcollect.session-writer")
+    private let writerIdle = DispatchSemaphore(value: 1)
+    private let symbolizer: Symbolizer
+    /// First write failure (guarded by the writer queue; read after it drained).
+    private var writeError: SessionError?
+    private var deferredFlushes: UInt64 = 0
+    private var writerWaitNs: UInt64 = 0
+
+    public init(source: EventSource, sessionPath: String, info: SessionInfo, options: RunnerOptions) {
+        self.source = source
+        self.path = sessionPath
+        self.info = info
+        self.options = options
+        tracker = Tracker(maxDepth: options.maxDepth ?? Int.max, now: info.startMonotonicNs)
+        symbolizer = Symbolizer(kernelSymbols: options.kernelSymbols)
+    }
+
+    /// Creates the session, runs the collection to its end and writes everything. Throws only when the
+    /// session cannot be created or the source cannot begin: then nothing was collected.
+    public func run() throws -> CollectionResult {
+        StopSignals.install()
+        try source.begin(into: tracker)
+        let writer: SessionWriter
+        do {
+            try SessionPath.prepare(path)
+            writer = try SessionWriter(creating: path, info: info, parts: options.schemaParts, mode: options.fileMode)
+        } catch {
+            _ = source.stop(tracker: tracker)
+            throw error
+        }
+        let started = monotonicNow()
+        var nextFlush = started &+ options.intervalNs
+        var end: SessionEnd?
+        var sourceError: Error?
+        var signalsSeen = StopSignals.count
+        var stopSignals: Int32 = 0
+        var cut: CutInProgress?
+        loop: while true {
+            let n: Int
+            do {
+                n = try source.poll(into: tracker)
+            } catch {
+                sourceError = error
+                break loop
+            }
+            if let e = source.finished(tracker: tracker) {
+                end = e
+                break loop
+            }
+            let signals = StopSignals.count
+            if signals != signalsSeen {
+                stopSignals += signals - signalsSeen
+                signalsSeen = signals
+                if source.firstSignalStops || stopSignals >= 2 { break loop }
+                if StopSignals.last == SIGTERM { source.forward(signal: SIGTERM) }
+            }
+            let now = monotonicNow()
+            if let d = options.durationNs, now &- started >= d { break loop }
+            if var job = cut {
+                // A slice of the cut per turn, between polls, so the ring keeps draining.
+                if tracker.advance(&job, budget: Self.cutSlice) {
+                    submit(writer, tracker.finishCut(job, at: now, rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
+                    cut = nil
+                    nextFlush = now &+ options.intervalNs
+                } else {
+                    cut = job
+                }
+            } else if now >= nextFlush {
+                if writerIdle.wait(timeout: .now()) == .success {
+                    writerIdle.signal()
+                    cut = tracker.beginCut()
+                } else {
+                    deferredFlushes &+= 1
+                    nextFlush = now &+ options.intervalNs / 4
+                }
+            }
+            if n == 0 && cut == nil { source.wait(timeoutNs: min(10_000_000, nextFlush &- min(now, nextFlush))) }
+        }
+        if end == nil {
+            end = source.stop(tracker: tracker)
+            if sourceError == nil {
+                // Whatever arrived between the last poll and the stop.
+                do {
+                    while try source.poll(into: tracker) > 0 {}
+                } catch {
+                    sourceError = error
+                }
+            }
+        }
+        var result = CollectionResult(sessionPath: path, end: end, failure: nil, outstanding: (0, 0), counters: [:])
+        guard waitForWriter(signalsAtStart: StopSignals.count) else {
+            result.failure = "the session writer did not finish; \(path) holds what was written before"
+            return result
+        }
+        if var job = cut {
+            while !tracker.advance(&job, budget: Int.max) {}
+            submit(writer, tracker.finishCut(job, at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
+            guard waitForWriter(signalsAtStart: StopSignals.count) else {
+                result.failure = "the session writer did not finish; \(path) holds what was written before"
+                return result
+            }
+        }
+        submit(writer, tracker.cut(at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
+        guard waitForWriter(signalsAtStart: StopSignals.count) else {
+            result.failure = "the session writer did not finish; \(path) holds what was written before"
+            return result
+        }
+        writeQueue.sync {}
+        do {
+            if let writeError { throw writeError }
+            try writer.finish(end: end, endRealtimeNs: realtimeNow(), endMonotonicNs: monotonicNow())
+        } catch {
+            result.failure = "\(error)"
+        }
+        if result.failure == nil, let sourceError { result.failure = "\(sourceError)" }
+        result.outstanding = tracker.outstanding
+        result.counters = tracker.counters.merging(source.counters) { $1 }
+        return result
+    }
+
+    /// New blocks checkpointed per loop turn while a cut is under way.
+    private static let cutSlice = 1 << 16
+
+    /// Hands a cut batch to the writer thread (which must be idle), with the source's counters.
+    private func submit(_ writer: SessionWriter, _ cut: PendingBatch) {
+        var pending = cut
+        for (k, v) in source.counters { pending.batch.counters[k] = v }
+        pending.batch.counters[.deferredFlushes] = deferredFlushes
+        pending.batch.counters[.writerWaitNs] = writerWaitNs
+        let batchToWrite = pending
+        writerIdle.wait()
+        writeQueue.async { [self] in
+            defer { writerIdle.signal() }
+            var batch = batchToWrite.batch
+            symbolizer.register(batchToWrite.newModules)
+            (batch.locations, batch.stacks) = symbolizer.symbolize(batchToWrite.newStacks)
+            do throws(SessionError) {
+                try writer.write(batch)
+            } catch {
+                if writeError == nil { writeError = error }
+            }
+        }
+    }
+
+    /// Waits for the writer to go idle. A stop signal during the wait gives up (a stuck writer must not
+    /// hold the collector hostage): false then.
+    private func waitForWriter(signalsAtStart: Int32) -> Bool {
+        let start = monotonicNow()
+        defer { writerWaitNs &+= monotonicNow() &- start }
+        while writerIdle.wait(timeout: .now() + .milliseconds(100)) != .success {
+            if StopSignals.count != signalsAtStart { return false }
+        }
+        writerIdle.signal()
+        return true
+    }
+}
+
+extension CounterName {
+    /// Flushes put off because the writer was still busy with the previous interval.
+    public static let deferredFlushes = CounterName("deferred_flushes")
+    /// Nanoseconds the collection waited for the session writer (at the end, for the last interval).
+    public static let writerWaitNs = CounterName("writer_wait_ns")
+}

@@ -1,0 +1,393 @@
+import Glibc
+import RingFormat
+import Vocabulary
+
+/// The shim's counters from the ring header (see `lr_header`). After an attach they count from the attach.
+public struct RingCounters: Sendable, Equatable {
+    public var lostEvents: UInt64 = 0
+    public var lostBytes: UInt64 = 0
+    public var waits: UInt64 = 0
+    public var reentrantCalls: UInt64 = 0
+    public var stackTableFull: UInt64 = 0
+    public var truncatedStacks: UInt64 = 0
+
+    public init() {}
+
+    /// Each counter of `self` less the one in `base`, wrapping: the app may write anything there.
+    func since(_ base: RingCounters) -> RingCounters {
+        var d = RingCounters()
+        d.lostEvents = lostEvents &- base.lostEvents
+        d.lostBytes = lostBytes &- base.lostBytes
+        d.waits = waits &- base.waits
+        d.reentrantCalls = reentrantCalls &- base.reentrantCalls
+        d.stackTableFull = stackTableFull &- base.stackTableFull
+        d.truncatedStacks = truncatedStacks &- base.truncatedStacks
+        return d
+    }
+}
+
+/// The facts the shim wrote into the ring header when it created the ring.
+public struct RingInfo: Sendable, Equatable {
+    /// The pid the shim saw (its own namespace's view).
+    public var pid: Int32
+    /// CLOCK_REALTIME at ring creation.
+    public var startRealtimeNs: UInt64
+    /// CLOCK_MONOTONIC at ring creation; event times use the same clock.
+    public var startMonotonicNs: UInt64
+    public var dataSize: UInt64
+    public var maxDepth: UInt32
+    /// The app was launched by a collector (LEAKSHIM_COLLECTOR_PID matched its parent).
+    public var expectsCollector: Bool
+}
+
+/// What one `drain` call did.
+public struct DrainResult: Sendable, Equatable {
+    /// Records decoded (stack and module records included).
+    public var records: Int = 0
+    public var bytes: UInt64 = 0
+    /// Bytes reserved past the read position whose first record is not committed yet: a writer is
+    /// between reservation and commit, or died there.
+    public var uncommittedBytes: UInt64 = 0
+
+    public init(records: Int = 0, bytes: UInt64 = 0, uncommittedBytes: UInt64 = 0) {
+        self.records = records
+        self.bytes = bytes
+        self.uncommittedBytes = uncommittedBytes
+    }
+}
+
+/// Reads one process's ring (leakring.h reader protocol): attaches, decodes and validates committed
+/// records in order into `Event`s, zeroes what it consumed and publishes its read position, keeps the
+/// heartbeat, and sleeps on the futex word when the ring is empty. One thread uses a reader at a time.
+public final class RingReader {
+    /// How to start reading.
+    public enum Mode: Sendable {
+        /// A process this collector launched: read everything from the ring's start.
+        case launch
+        /// A process already running: bump the generation and read what comes after it.
+        case attach
+    }
+
+    public let mapping: RingMapping
+    private let header: UnsafeMutablePointer<lr_header>
+    private let data: UnsafeMutableRawPointer
+    private let dataSize: UInt64
+    private let mask: UInt64
+    private let maxDepth: UInt32
+    private let pid: Int32
+    private let me: Int32 = getpid()
+    /// Where the next record starts; ours, never read back from the ring.
+    public private(set) var position: UInt64 = 0
+    private var zeroedUpTo: UInt64 = 0
+    private var baseline = RingCounters()
+    public private(set) var isAttached = false
+
+    private static let posMask: UInt64 = (1 << UInt64(LR_POS_BITS)) &- 1
+
+    public init(mapping: RingMapping) {
+        self.mapping = mapping
+        header = mapping.header
+        data = mapping.data
+        dataSize = mapping.dataSize
+        mask = mapping.dataSize &- 1
+        maxDepth = mapping.maxDepth
+        pid = mapping.pid
+    }
+
+    deinit {
+        if isAttached { detach() }
+    }
+
+    public var info: RingInfo {
+        RingInfo(
+            pid: mapping.ringPID, startRealtimeNs: mapping.startRealtimeNs, startMonotonicNs: mapping.startMonotonicNs,
+            dataSize: dataSize, maxDepth: maxDepth, expectsCollector: mapping.flags & LR_FLAG_EXPECT_COLLECTOR != 0)
+    }
+
+    /// The shim's counters; in attach mode, what changed since the attach.
+    public var counters: RingCounters { rawCounters().since(baseline) }
+
+    private func rawCounters() -> RingCounters {
+        var c = RingCounters()
+        c.lostEvents = lr_load_acquire_u64(&header.pointee.lost_events)
+        c.lostBytes = lr_load_acquire_u64(&header.pointee.lost_bytes)
+        c.waits = lr_load_acquire_u64(&header.pointee.waits)
+        c.reentrantCalls = lr_load_acquire_u64(&header.pointee.reentrant_calls)
+        c.stackTableFull = lr_load_acquire_u64(&header.pointee.stack_table_full)
+        c.truncatedStacks = lr_load_acquire_u64(&header.pointee.truncated_stacks)
+        return c
+    }
+
+    private var writePosition: UInt64 { lr_load_acquire_u64(&header.pointee.cursor) & Self.posMask }
+
+    /// Claims the ring. Refuses it while another collector's heartbeat is fresh. In attach mode, waits up
+    /// to `settle` for records already reserved before the attach point to commit, then discards them.
+    public func attach(mode: Mode, settle: Duration = .seconds(1)) throws(RingError) {
+        let other = lr_load_acquire_i32(&header.pointee.reader_pid)
+        if other != 0 && other != me {
+            let age = Int64(bitPattern: lr_monotonic_ns() &- lr_load_acquire_u64(&header.pointee.reader_heartbeat_ns))
+            if age <= Int64(LR_HEARTBEAT_NS) { throw .anotherCollector(pid: pid, readerPID: other) }
+        }
+        heartbeat()
+        lr_store_release_i32(&header.pointee.reader_pid, me)
+        let start = lr_load_acquire_u64(&header.pointee.read_pos) & Self.posMask
+        switch mode {
+        case .launch:
+            let ahead = (writePosition &- start) & Self.posMask
+            guard ahead <= dataSize else {
+                throw .corrupt(pid: pid, position: start, problem: .cursorBeyondData(distance: ahead, dataSize: dataSize))
+            }
+            guard start & 7 == 0 else { throw .corrupt(pid: pid, position: start, problem: .cursorUnaligned(position: start)) }
+            position = start
+            baseline = RingCounters()
+        case .attach:
+            var c = lr_load_acquire_u64(&header.pointee.cursor)
+            var next: UInt64
+            repeat {
+                let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
+                next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
+            } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
+            let attachPoint = c & Self.posMask
+            guard attachPoint & 7 == 0 else {
+                throw .corrupt(pid: pid, position: attachPoint, problem: .cursorUnaligned(position: attachPoint))
+            }
+            var from = start
+            if (attachPoint &- from) & Self.posMask > dataSize || from & 7 != 0 { from = (attachPoint &- dataSize) & Self.posMask }
+            settleInFlight(from: from, to: attachPoint, bound: settle)
+            zero(from: from, to: attachPoint)
+            position = attachPoint
+            publish()
+            baseline = rawCounters()
+        }
+        zeroedUpTo = position
+        isAttached = true
+    }
+
+    /// Waits (bounded) until every record in [from, to) is committed, so that none lands after we zero it.
+    private func settleInFlight(from: UInt64, to: UInt64, bound: Duration) {
+        let deadline = ContinuousClock.now + bound
+        var pos = from
+        while pos != to {
+            let size = lr_load_acquire_u32(recordPointer(pos).assumingMemoryBound(to: UInt32.self))
+            if size == 0 {
+                if ContinuousClock.now >= deadline { return }
+                usleep(100)
+                continue
+            }
+            let left = (to &- pos) & Self.posMask
+            guard size & 7 == 0, UInt64(size) <= left else { return }  // garbage: zeroing it all is the answer
+            pos = (pos &+ UInt64(size)) & Self.posMask
+        }
+    }
+
+    @inline(__always) private func recordPointer(_ pos: UInt64) -> UnsafeMutableRawPointer {
+        data + Int(truncatingIfNeeded: pos & mask)
+    }
+
+    /// Zeroes [from, to): at most the ring's size, contiguous thanks to the second mapping.
+    private func zero(from: UInt64, to: UInt64) {
+        let length = (to &- from) & Self.posMask
+        if length > 0 && length <= dataSize { memset(recordPointer(from), 0, Int(length)) }
+    }
+
+    /// Zeroes what was consumed, then releases it to the writers (they must find size 0 on their next lap).
+    private func publish() {
+        zero(from: zeroedUpTo, to: position)
+        zeroedUpTo = position
+        lr_store_release_u64(&header.pointee.read_pos, position)
+    }
+
+    /// Refreshes the heartbeat; call it at least every quarter of LR_HEARTBEAT_NS, or writers stop waiting for us.
+    public func heartbeat() {
+        lr_store_release_u64(&header.pointee.reader_heartbeat_ns, lr_monotonic_ns())
+    }
+
+    /// Releases the ring: writers with a full ring drop from now on instead of waiting.
+    public func detach() {
+        guard isAttached else { return }
+        publish()
+        if lr_load_acquire_i32(&header.pointee.reader_pid) == me { lr_store_release_i32(&header.pointee.reader_pid, 0) }
+        lr_store_release_u32(&header.pointee.reader_sleeping, 0)
+        isAttached = false
+    }
+
+    /// True when writers have reserved bytes past the read position.
+    public var hasData: Bool { writePosition != position }
+
+    /// Sleeps on the futex word until a writer wakes us (ring a quarter full) or `timeout` passes, capped at a
+    /// quarter of the heartbeat period. Returns whether there is data to drain.
+    public func sleepUntilData(timeout: Duration) -> Bool {
+        if hasData { return true }
+        heartbeat()
+        let (s, atto) = timeout.components
+        let wanted = UInt64(max(s, 0)) &* 1_000_000_000 &+ UInt64(max(atto, 0) / 1_000_000_000)
+        let ns = min(wanted, LR_HEARTBEAT_NS / 4)
+        _ = lr_exchange_u32(&header.pointee.reader_sleeping, 1)  // seq_cst: a writer's commit after it sees the flag
+        if !hasData { _ = lr_futex_wait(&header.pointee.reader_sleeping, 1, ns) }
+        lr_store_release_u32(&header.pointee.reader_sleeping, 0)
+        heartbeat()
+        return hasData
+    }
+
+    /// Decodes up to `maxRecords` committed records in order and hands their events to `sink`, which sees
+    /// each record's event after the record is consumed. Stops at the first uncommitted record.
+    /// Throws `RingError.corrupt` (with the position) on anything the protocol does not allow.
+    @discardableResult
+    public func drain(maxRecords: Int = .max, _ sink: (Event) throws -> Void) throws -> DrainResult {
+        var result = DrainResult()
+        let writePos = writePosition
+        var written = (writePos &- position) & Self.posMask
+        guard written <= dataSize else {
+            throw RingError.corrupt(pid: pid, position: position, problem: .cursorBeyondData(distance: written, dataSize: dataSize))
+        }
+        guard writePos & 7 == 0 else {
+            throw RingError.corrupt(pid: pid, position: position, problem: .cursorUnaligned(position: writePos))
+        }
+        let publishEvery = dataSize / 8
+        var sincePublish: UInt64 = 0
+        defer { publish() }
+        while written > 0 && result.records < maxRecords {
+            let rec = recordPointer(position)
+            let size = lr_load_acquire_u32(rec.assumingMemoryBound(to: UInt32.self))
+            if size == 0 {
+                result.uncommittedBytes = written
+                break
+            }
+            let event = try decode(rec, size: size, written: written)
+            position = (position &+ UInt64(size)) & Self.posMask
+            written &-= UInt64(size)
+            result.records &+= 1
+            result.bytes &+= UInt64(size)
+            sincePublish &+= UInt64(size)
+            if sincePublish >= publishEvery {
+                publish()
+                sincePublish = 0
+            }
+            try sink(event)
+        }
+        return result
+    }
+
+    /// Drains until nothing more can be read, for a process that has exited. Returns the bytes that stay
+    /// unreadable because a writer died between reserving and committing them.
+    public func drainToEnd(_ sink: (Event) throws -> Void) throws -> UInt64 {
+        while true {
+            let r = try drain(sink)
+            if r.records == 0 { return r.uncommittedBytes }
+        }
+    }
+
+    private func corrupt(_ problem: RingCorruption) -> RingError { .corrupt(pid: pid, position: position, problem: problem) }
+
+    private static let allocFunctions: [AllocFunction?] = {
+        var t = [AllocFunction?](repeating: nil, count: Int(LR_FN_COUNT.rawValue))
+        t[Int(LR_FN_MALLOC.rawValue)] = .malloc
+        t[Int(LR_FN_CALLOC.rawValue)] = .calloc
+        t[Int(LR_FN_REALLOC.rawValue)] = .realloc
+        t[Int(LR_FN_REALLOCARRAY.rawValue)] = .reallocarray
+        t[Int(LR_FN_POSIX_MEMALIGN.rawValue)] = .posixMemalign
+        t[Int(LR_FN_ALIGNED_ALLOC.rawValue)] = .alignedAlloc
+        t[Int(LR_FN_MEMALIGN.rawValue)] = .memalign
+        t[Int(LR_FN_VALLOC.rawValue)] = .valloc
+        t[Int(LR_FN_PVALLOC.rawValue)] = .pvalloc
+        return t
+    }()
+
+    private static let fixedSize: [UInt32] = {
+        var t = [UInt32](repeating: 0, count: 9)
+        t[Int(LR_T_ALLOC.rawValue)] = UInt32(MemoryLayout<lr_alloc>.size)
+        t[Int(LR_T_FREE.rawValue)] = UInt32(MemoryLayout<lr_free>.size)
+        t[Int(LR_T_MMAP.rawValue)] = UInt32(MemoryLayout<lr_mmap>.size)
+        t[Int(LR_T_MUNMAP.rawValue)] = UInt32(MemoryLayout<lr_munmap>.size)
+        t[Int(LR_T_UNDO.rawValue)] = UInt32(MemoryLayout<lr_undo>.size)
+        t[Int(LR_T_STACK.rawValue)] = UInt32(MemoryLayout<lr_stack>.size)
+        t[Int(LR_T_MODULE.rawValue)] = UInt32(MemoryLayout<lr_module>.size)
+        t[Int(LR_T_UNMODULE.rawValue)] = UInt32(MemoryLayout<lr_unmodule>.size)
+        return t
+    }()
+
+    /// One committed record, copied out of shared memory field by field and checked before use.
+    private func decode(_ rec: UnsafeMutableRawPointer, size: UInt32, written: UInt64) throws(RingError) -> Event {
+        guard size & 7 == 0 else { throw corrupt(.sizeNotMultipleOf8(size: size)) }
+        guard size <= LR_MAX_RECORD else { throw corrupt(.sizeTooLarge(size: size)) }
+        guard UInt64(size) <= written else { throw corrupt(.sizeBeyondWritten(size: size, written: written)) }
+        let type = rec.load(fromByteOffset: 4, as: UInt8.self)
+        let fn = rec.load(fromByteOffset: 5, as: UInt8.self)
+        let flags = UInt32(rec.load(fromByteOffset: 6, as: UInt16.self))
+        guard type >= 1, Int(type) < Self.fixedSize.count else { throw corrupt(.unknownType(type)) }
+        let minimum = Self.fixedSize[Int(type)]
+        guard size >= minimum else { throw corrupt(.sizeTooSmall(size: size, type: type, minimum: minimum)) }
+        let pending = flags & LR_F_PENDING != 0
+
+        switch UInt32(type) {
+        case LR_T_ALLOC.rawValue:
+            let a = rec.load(as: lr_alloc.self)
+            guard Int(fn) < Self.allocFunctions.count, let function = Self.allocFunctions[Int(fn)] else {
+                throw corrupt(.unknownFunction(type: type, fn: fn))
+            }
+            return .alloc(Allocation(
+                address: a.addr, size: a.size, kind: .heap, function: function,
+                stack: a.stack_id == LR_NO_STACK ? .none : .local(UInt64(a.stack_id)), time: a.time_ns, tid: a.tid,
+                replaces: a.old_addr == 0 ? nil : a.old_addr))
+        case LR_T_MMAP.rawValue:
+            let m = rec.load(as: lr_mmap.self)
+            let function: AllocFunction
+            let backing: Backing?
+            switch UInt32(fn) {
+            case LR_FN_MMAP.rawValue:
+                function = .mmap
+                backing = flags & LR_F_FILE != 0 ? .file : .anonymous
+            case LR_FN_MREMAP.rawValue:
+                function = .mremap
+                backing = nil  // the shim cannot see it: the region keeps the backing of the one it replaces
+            default:
+                throw corrupt(.unknownFunction(type: type, fn: fn))
+            }
+            return .alloc(Allocation(
+                address: m.addr, size: m.len, kind: .mmap, function: function,
+                stack: m.stack_id == LR_NO_STACK ? .none : .local(UInt64(m.stack_id)), time: m.time_ns, tid: m.tid,
+                replaces: m.old_addr == 0 ? nil : m.old_addr, backing: backing))
+        case LR_T_FREE.rawValue:
+            return .free(address: rec.load(as: lr_free.self).addr, kind: .heap, pending: pending)
+        case LR_T_MUNMAP.rawValue:
+            let u = rec.load(as: lr_munmap.self)
+            return .unmap(address: u.addr, length: u.len, pending: pending)
+        case LR_T_UNDO.rawValue:
+            let address = rec.load(as: lr_undo.self).addr
+            switch UInt32(fn) {
+            case LR_FN_REALLOC.rawValue, LR_FN_REALLOCARRAY.rawValue: return .undo(address: address, kind: .heap)
+            case LR_FN_MREMAP.rawValue: return .undo(address: address, kind: .mmap)
+            default: throw corrupt(.unknownFunction(type: type, fn: fn))
+            }
+        case LR_T_STACK.rawValue:
+            let s = rec.load(as: lr_stack.self)
+            guard s.stack_id != LR_NO_STACK else { throw corrupt(.zeroStackID) }
+            guard s.depth <= maxDepth else { throw corrupt(.depthTooLarge(depth: s.depth, maxDepth: maxDepth)) }
+            guard UInt64(size) == UInt64(minimum) + 8 * UInt64(s.depth) else {
+                throw corrupt(.stackSizeMismatch(size: size, depth: s.depth))
+            }
+            let depth = Int(s.depth)
+            let source = UnsafeRawPointer(rec + Int(minimum))
+            let frames = [UInt64](unsafeUninitializedCapacity: depth) { buffer, count in
+                if let dst = buffer.baseAddress { memcpy(dst, source, depth * 8) }
+                count = depth
+            }
+            return .stack(StackDefinition(id: UInt64(s.stack_id), frames: frames, truncated: flags & LR_F_TRUNCATED != 0))
+        case LR_T_MODULE.rawValue:
+            let m = rec.load(as: lr_module.self)
+            guard UInt32(m.path_len) <= LR_MAX_PATH else { throw corrupt(.pathTooLong(length: m.path_len)) }
+            guard UInt32(m.build_id_len) <= LR_MAX_BUILD_ID else { throw corrupt(.buildIDTooLong(length: m.build_id_len)) }
+            guard size == lr_round8(minimum + UInt32(m.path_len)) else {
+                throw corrupt(.moduleSizeMismatch(size: size, pathLength: m.path_len))
+            }
+            let path = String(decoding: UnsafeRawBufferPointer(start: rec + Int(minimum), count: Int(m.path_len)), as: UTF8.self)
+            let buildID = withUnsafeBytes(of: m.build_id) { Array($0.prefix(Int(m.build_id_len))) }
+            // The source stamps the time and opens the file: it knows how to reach what the process really maps.
+            return .module(ModuleInfo(id: UInt64(m.module_id), path: path, buildID: buildID, bias: m.bias, lo: m.lo, hi: m.hi))
+        case LR_T_UNMODULE.rawValue:
+            return .moduleUnload(id: UInt64(rec.load(as: lr_unmodule.self).module_id), time: 0)
+        default:
+            throw corrupt(.unknownType(type))
+        }
+    }
+}

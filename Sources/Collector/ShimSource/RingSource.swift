@@ -1,0 +1,108 @@
+import CollectionRunner
+import Glibc
+import SessionStore
+import Tracking
+import Vocabulary
+
+/// One process's shim ring as an event source: launched by this collector, or attached to. Keeps the
+/// reader's heartbeat, opens each reported module's file the safe way (what the process really maps,
+/// never simply the path it claims), and ends when the process has exited and the ring is drained.
+public final class RingSource: EventSource {
+    public let reader: RingReader
+    public let pid: Int32
+    private let program: LaunchedProgram?
+    private let command: [String]
+    private let mode: SessionInfo.Mode
+    private var space: SpaceID = 0
+    /// How many records one poll takes at most, so the runner still flushes and the heartbeat stays fresh.
+    private let batch: Int
+    private var lastPoll = 0
+    private var programEnd: SessionEnd?
+    /// /proc/PID/maps, read at most once per poll that brings module records.
+    private var maps: [ProcMapping]??
+
+    init(reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], mode: SessionInfo.Mode, batch: Int = 1 << 16) {
+        self.reader = reader
+        self.pid = pid
+        self.program = program
+        self.command = command
+        self.mode = mode
+        self.batch = batch
+    }
+
+    public func begin(into tracker: Tracker) throws {
+        space = tracker.openSpace(SpaceInfo(kind: .user, pid: pid, command: command, startNs: reader.info.startMonotonicNs))
+    }
+
+    public func poll(into tracker: Tracker) throws -> Int {
+        reader.heartbeat()
+        maps = nil
+        let space = self.space
+        lastPoll = try reader.drain(maxRecords: batch) { event in
+            switch event {
+            case .module(var m):
+                if maps == nil { maps = .some(ProcMaps.read(pid: pid)) }
+                m.time = monotonicNow()
+                m.file = ModuleFile.open(pid: pid, claimedPath: m.path, lo: m.lo, hi: m.hi, maps: maps ?? nil)
+                tracker.apply(.module(m), in: space)
+            case .moduleUnload(let id, _):
+                tracker.apply(.moduleUnload(id: id, time: monotonicNow()), in: space)
+            default:
+                tracker.apply(event, in: space)
+            }
+        }.records
+        return lastPoll
+    }
+
+    public func wait(timeoutNs: UInt64) {
+        _ = reader.sleepUntilData(timeout: .nanoseconds(Int64(min(timeoutNs, UInt64(Int64.max)))))
+    }
+
+    public func finished(tracker: Tracker) -> SessionEnd? {
+        if programEnd == nil {
+            if let program {
+                programEnd = program.poll()
+            } else if !RingMapping.isAlive(pid: pid) {
+                programEnd = .gone
+            }
+        }
+        // After the exit, keep going until the ring is empty.
+        // After the exit, keep going until a poll finds nothing (a writer killed between reserving and
+        // committing leaves bytes that never become readable: they end the drain too).
+        guard let end = programEnd, lastPoll == 0 else { return nil }
+        reader.detach()
+        tracker.closeSpace(space, at: monotonicNow(), end: .exited)
+        return end
+    }
+
+    public func stop(tracker: Tracker) -> SessionEnd {
+        reader.detach()
+        tracker.closeSpace(space, at: monotonicNow(), end: .detached)
+        return .detached
+    }
+
+    public var firstSignalStops: Bool { program == nil }
+
+    public func forward(signal: Int32) { program?.send(signal) }
+
+    public var rssPID: Int32? { pid }
+
+    public var counters: [CounterName: UInt64] {
+        let c = reader.counters
+        return [
+            .lostEvents: c.lostEvents, .lostBytes: c.lostBytes, .ringWaits: c.waits, .reentrantCalls: c.reentrantCalls,
+            .stackTableFull: c.stackTableFull, .truncatedStacks: c.truncatedStacks,
+        ]
+    }
+}
+
+extension CounterName {
+    /// Times a writer in the app waited for the collector on a full ring.
+    public static let ringWaits = CounterName("ring_waits")
+    /// Allocator calls made while the shim itself was running (its own bookkeeping); not tracked.
+    public static let reentrantCalls = CounterName("reentrant_calls")
+    /// Allocations charged to no stack because the shim's stack table was full.
+    public static let stackTableFull = CounterName("stack_table_full")
+    /// Stacks cut at the depth limit.
+    public static let truncatedStacks = CounterName("truncated_stacks")
+}

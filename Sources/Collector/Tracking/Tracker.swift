@@ -1,0 +1,389 @@
+import Glibc
+import SessionStore
+import Vocabulary
+
+/// One interval's worth of changes, cut from the tracker: the session batch minus the stacks, which
+/// still need symbolizing (done off the event path, on the writer's thread).
+public struct PendingBatch: Sendable {
+    public var batch: SessionBatch
+    public var newStacks: [NewStack]
+    /// Modules loaded since the last cut, with their opened files, for the symbolizer.
+    public var newModules: [SessionModule]
+}
+
+/// A cut under way (see `Tracker.beginCut`).
+public struct CutInProgress {
+    fileprivate var lists: [(SpaceState, [(UInt8, UInt64)])] = []
+    fileprivate var list = 0
+    fileprivate var index = 0
+    /// Per list, per kind slot: the blocks put.
+    fileprivate var puts: [[[LiveBlock]]] = []
+    fileprivate var putCount = 0
+    /// A cut checkpoints at most this many new blocks; the rest wait for the next one, so a batch (and
+    /// the writer's work on it) stays bounded however long the writer was busy.
+    static let maxPuts = 1 << 21
+}
+
+/// The collector's state: per address space the live blocks, regions, modules and stack translation;
+/// session-wide the stack table and the per-stack totals with their peaks. Every source feeds it the
+/// same `Event`s and it alone decides what is outstanding. Not thread safe: one thread applies events
+/// and cuts batches.
+public final class Tracker {
+    private var spaces: [SpaceState] = []
+    private var stacks = StackTable()
+    private var totals = StackTotals()
+    private var nextModuleID: Int64 = 1
+    private var newModules: [SessionModule] = []
+    private var unloads: [(id: Int64, timeNs: UInt64)] = []
+    private var records: [any SessionRows] = []
+    private var dirtyStacks: [(Int, SessionStackID)] = []
+
+    /// Counters this tracker keeps (events, unmatched and missed frees, unknown stacks).
+    public private(set) var counters: [CounterName: UInt64] = [:]
+    private var events: UInt64 = 0
+    private let pageMask: UInt64 = UInt64(sysconf(Int32(_SC_PAGESIZE))) - 1
+
+    /// Ticks (2^20 ns) of block times are counted from here: 2^31 ticks (about 26 days) before the
+    /// tracker started, so blocks a snapshot reports from long before the attach still have their age.
+    private let tickBase: UInt64
+
+    /// `maxDepth`: frames kept per stack, whatever the source captured.
+    public init(maxDepth: Int = Int.max, now: UInt64 = monotonicNow()) {
+        let t = now >> 20
+        tickBase = t > 1 << 31 ? t - (1 << 31) : 0
+        stacks.maxDepth = maxDepth
+    }
+
+    // MARK: spaces
+
+    /// Starts tracking an address space (a process image or the kernel) and returns its id.
+    public func openSpace(_ info: SpaceInfo) -> SpaceID {
+        let id = SpaceID(spaces.count + 1)
+        spaces.append(SpaceState(id: id, info: info))
+        return id
+    }
+
+    /// Ends a space: its live blocks stay outstanding in the session (they are what it left behind).
+    public func closeSpace(_ id: SpaceID, at time: UInt64, end: SpaceEnd) {
+        guard let s = space(id), !s.closed else { return }
+        s.closed = true
+        s.row.endNs = time
+        s.row.end = end
+        s.rowDirty = true
+    }
+
+    /// Replaces a space's description (its command line became known, say).
+    public func updateSpace(_ id: SpaceID, _ body: (inout SpaceInfo) -> Void) {
+        guard let s = space(id) else { return }
+        body(&s.row.info)
+        s.rowDirty = true
+    }
+
+    @inline(__always) private func space(_ id: SpaceID) -> SpaceState? {
+        let i = Int(id) - 1
+        return i >= 0 && i < spaces.count ? spaces[i] : nil
+    }
+
+    private func bump(_ c: CounterName, by n: UInt64 = 1) { counters[c, default: 0] &+= n }
+
+    @inline(__always) private func tick(_ time: UInt64) -> UInt32 {
+        let t = time >> 20
+        return t <= tickBase ? 0 : UInt32(truncatingIfNeeded: min(t - tickBase, UInt64(UInt32.max)))
+    }
+
+    @inline(__always) private func time(ofTick tick: UInt32) -> UInt64 { (UInt64(tick) + tickBase) << 20 }
+
+    // MARK: events
+
+    /// Applies one event of space `id`. Events of a space that was never opened, or was closed, are
+    /// counted and ignored.
+    public func apply(_ event: Event, in id: SpaceID) {
+        events &+= 1
+        guard let s = space(id), !s.closed else {
+            if case .record(let r) = event, let rows = r.rows as? any SessionRows { records.append(rows) } else { bump(.eventsWithoutSpace) }
+            return
+        }
+        switch event {
+        case .alloc(let a):
+            if a.time > s.clock { s.clock = a.time }
+            if a.kind == .mmap { map(a, s) } else { allocate(a, s) }
+        case .free(let address, let kind, let pending):
+            free(address, kind: kind, pending: pending, s)
+        case .unmap(let address, let length, let pending):
+            unmap(address, length, pending: pending, s)
+        case .undo(let address, let kind):
+            undo(address, kind: kind, s)
+        case .stack(let d):
+            guard s.stackIDs.lookup(d.id) == nil else { return }
+            let origin: StackOrigin = s.row.info.kind == .kernel ? .kernel : .user
+            s.stackIDs.set(d.id, stacks.define(d, space: s.id, origin: origin, modules: origin == .user ? s.modules : nil))
+        case .module(let info):
+            let loaded = s.modules.load(
+                info, space: s.id,
+                sessionID: {
+                    defer { nextModuleID += 1 }
+                    return nextModuleID
+                }, unloaded: { self.unloads.append(($0, info.time)) })
+            if let m = loaded { newModules.append(m) }
+        case .moduleUnload(let sourceID, let time):
+            if let sid = s.modules.unload(sourceID: sourceID) { unloads.append((sid, time)) }
+        case .record(let r):
+            if let rows = r.rows as? any SessionRows { records.append(rows) }
+        }
+    }
+
+    @inline(__always) private func resolve(_ ref: StackRef, _ s: SpaceState) -> SessionStackID {
+        switch ref {
+        case .none: return StackTable.empty
+        case .local(let id):
+            if let sid = s.stackIDs.lookup(id) { return sid }
+            bump(.unknownStacks)
+            return StackTable.empty
+        }
+    }
+
+    private func allocate(_ a: Allocation, _ s: SpaceState) {
+        if let old = a.replaces { s.pendingBlocks.removeValue(forKey: old) }
+        let block = Block(size: a.size, tick: tick(a.time), stack: resolve(a.stack, s), function: a.function)
+        if let replaced = s.table(a.kind).insert(a.address, block) {
+            // Still live at a new allocation of the same address: its free was never seen.
+            bump(.missedFrees)
+            let w = s.weighted(replaced.size)
+            totals.remove(stack: replaced.stack, kind: a.kind, bytes: w.bytes, blocks: w.blocks)
+            if replaced.persisted { s.removed[a.kind.slot].append(a.address) }
+        }
+        let w = s.weighted(a.size)
+        totals.add(stack: block.stack, kind: a.kind, bytes: w.bytes, blocks: w.blocks, newAllocation: true, time: a.time)
+        if a.kind == .heap && a.replaces == nil { s.temporaries.allocated(a.address, by: a.tid) }
+        s.newBlocks.append((UInt8(a.kind.slot), a.address))
+    }
+
+    private func free(_ address: UInt64, kind: BlockKind, pending: Bool, _ s: SpaceState) {
+        guard let b = s.table(kind).remove(address) else {
+            bump(.unmatchedFrees)
+            return
+        }
+        let w = s.weighted(b.size)
+        totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
+        if b.persisted { s.removed[kind.slot].append(address) }
+        if pending {
+            var stashed = b
+            stashed.persisted = false
+            s.pendingBlocks[address] = (kind, stashed)
+        } else {
+            let born = time(ofTick: b.tick)
+            let temporary = kind == .heap && s.temporaries.freed(address)
+            totals.freed(
+                stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks, lifetimeNs: s.clock > born ? s.clock - born : 0,
+                temporary: temporary)
+        }
+    }
+
+    private func undo(_ address: UInt64, kind: BlockKind, _ s: SpaceState) {
+        if kind == .mmap {
+            guard let pieces = s.pendingPieces.removeValue(forKey: address) else { return }
+            for p in pieces {
+                _ = removeRange(p.start, p.end, s)
+                s.regions.insert(p)
+                totals.add(stack: p.stack, kind: .mmap, bytes: p.size, blocks: 1, newAllocation: false, time: s.clock)
+            }
+            return
+        }
+        guard let (k, b) = s.pendingBlocks.removeValue(forKey: address) else { return }
+        if let replaced = s.table(k).insert(address, b) {
+            bump(.missedFrees)
+            let w = s.weighted(replaced.size)
+            totals.remove(stack: replaced.stack, kind: k, bytes: w.bytes, blocks: w.blocks)
+            if replaced.persisted { s.removed[k.slot].append(address) }
+        }
+        let w = s.weighted(b.size)
+        totals.add(stack: b.stack, kind: k, bytes: w.bytes, blocks: w.blocks, newAllocation: false, time: s.clock)
+        s.newBlocks.append((UInt8(k.slot), address))
+    }
+
+    private func pageRange(_ address: UInt64, _ length: UInt64) -> (UInt64, UInt64) {
+        let lo = address & ~pageMask
+        let (end, overflow) = address.addingReportingOverflow(length)
+        let hi = overflow ? UInt64.max & ~pageMask : (end &+ pageMask) & ~pageMask
+        return (lo, hi)
+    }
+
+    /// Removes a page range from the regions and takes it off the totals.
+    private func removeRange(_ lo: UInt64, _ hi: UInt64, _ s: SpaceState) -> [RemovedPiece] {
+        let removed = s.regions.remove(lo, hi)
+        for r in removed {
+            totals.remove(stack: r.piece.stack, kind: .mmap, bytes: r.piece.size, blocks: 0)
+            totals.adjustBlocks(stack: r.piece.stack, kind: .mmap, by: r.blocksDelta, time: s.clock)
+            if r.blocksDelta < 0 {
+                let born = r.piece.time
+                totals.freed(
+                    stack: r.piece.stack, kind: .mmap, bytes: r.piece.size, blocks: 1, lifetimeNs: s.clock > born ? s.clock - born : 0,
+                    temporary: false)
+            }
+        }
+        return removed
+    }
+
+    private func map(_ a: Allocation, _ s: SpaceState) {
+        var backing = a.backing ?? .anonymous
+        // mremap's result keeps the backing of the region it moved or resized.
+        if let old = a.replaces, let pieces = s.pendingPieces.removeValue(forKey: old), let first = pieces.first { backing = first.backing }
+        let (lo, hi) = pageRange(a.address, a.size)
+        guard lo < hi else { return }
+        // A new mapping replaces whatever it overlaps (MAP_FIXED, or an unmap the collector missed).
+        _ = removeRange(lo, hi, s)
+        let r = Region(
+            start: lo, end: hi, stack: resolve(a.stack, s), time: a.time, tid: a.tid, function: a.function, backing: backing)
+        s.regions.insert(r)
+        totals.add(stack: r.stack, kind: .mmap, bytes: r.size, blocks: 1, newAllocation: true, time: a.time)
+    }
+
+    private func unmap(_ address: UInt64, _ length: UInt64, pending: Bool, _ s: SpaceState) {
+        let (lo, hi) = pageRange(address, length)
+        let removed = removeRange(lo, hi, s)
+        if removed.isEmpty { bump(.unmatchedFrees) }
+        if pending {
+            s.pendingPieces[address] = removed.map {
+                var p = $0.piece
+                p.persisted = false
+                return p
+            }
+        }
+    }
+
+    // MARK: cutting batches
+
+    /// Cuts everything changed since the last cut into a batch at once; `time` stamps its interval row.
+    public func cut(at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
+        var job = beginCut()
+        while !advance(&job, budget: Int.max) {}
+        return finishCut(job, at: time, rssBytes: rssBytes)
+    }
+
+    /// Starts a cut whose live-block part is done in slices (`advance`), so that checkpointing millions of
+    /// new blocks never stops the event path for long: the blocks allocated up to now are the cut's;
+    /// events applied meanwhile belong to the next one.
+    public func beginCut() -> CutInProgress {
+        var job = CutInProgress()
+        for s in spaces where !s.newBlocks.isEmpty {
+            job.lists.append((s, s.newBlocks))
+            job.puts.append(Array(repeating: [], count: BlockKind.allCases.count))
+            s.newBlocks = []
+        }
+        return job
+    }
+
+    /// Checkpoints up to `budget` of the cut's new blocks; true when none is left.
+    public func advance(_ job: inout CutInProgress, budget: Int) -> Bool {
+        var left = budget
+        while job.list < job.lists.count {
+            let (s, list) = job.lists[job.list]
+            if job.putCount >= CutInProgress.maxPuts {
+                // Full: what is left waits for the next cut.
+                s.newBlocks.append(contentsOf: list[job.index...])
+                job.list += 1
+                job.index = 0
+                continue
+            }
+            while job.index < list.count {
+                if left == 0 { return false }
+                left -= 1
+                let (slot, address) = list[job.index]
+                job.index += 1
+                guard let kind = BlockKind(slot: Int(slot)) else { continue }
+                var blk: Block?
+                s.table(kind).update(address) { block in
+                    guard !block.persisted else { return }
+                    block.persisted = true
+                    blk = block
+                }
+                if let blk {
+                    job.puts[job.list][Int(slot)].append(
+                        LiveBlock(address: address, size: blk.size, stackID: blk.stack, timeNs: time(ofTick: blk.tick), function: blk.function))
+                    job.putCount += 1
+                    if job.putCount >= CutInProgress.maxPuts { break }
+                }
+            }
+            if job.index < list.count { continue }
+            job.list += 1
+            job.index = 0
+        }
+        return true
+    }
+
+    /// Completes a cut once `advance` said it is done: totals, peaks, history, removals and regions as of now.
+    public func finishCut(_ job: CutInProgress, at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
+        var b = SessionBatch()
+        b.timeNs = time
+        let modules = newModules
+        newModules.removeAll()
+        b.modules = modules.map {
+            ModuleRow(
+                id: $0.sessionID, space: $0.space, path: $0.info.path, buildID: $0.buildIDHex, bias: $0.info.bias, lo: $0.info.lo, hi: $0.info.hi,
+                loadedNs: $0.loadedNs)
+        }
+        b.moduleUnloads = unloads
+        unloads.removeAll()
+        var puts: [LiveTableKey: [LiveBlock]] = [:]
+        for (i, (s, _)) in job.lists.enumerated() {
+            for k in BlockKind.allCases where !job.puts[i][k.slot].isEmpty { puts[LiveTableKey(space: s.id, kind: k)] = job.puts[i][k.slot] }
+        }
+        for s in spaces {
+            if s.rowDirty {
+                b.spaces.append(s.row)
+                s.rowDirty = false
+            }
+            for k in BlockKind.allCases where k != .mmap {
+                let key = LiveTableKey(space: s.id, kind: k)
+                let removes = s.removed[k.slot]
+                s.removed[k.slot].removeAll(keepingCapacity: true)
+                if !removes.isEmpty, var p = puts[key] {
+                    // A block checkpointed by this cut and freed while it was in progress: its removal
+                    // came after the put, so the put must go (a delta applies removals first). A put whose
+                    // block is still live and checkpointed stays: the removal was of an older block there.
+                    let removed = Set(removes)
+                    let table = s.table(k)
+                    p.removeAll { put in
+                        guard removed.contains(put.address) else { return false }
+                        guard let now = table.find(put.address), now.persisted else { return true }
+                        return now.size != put.size || now.stack != put.stackID || self.time(ofTick: now.tick) != put.timeNs
+                    }
+                    puts[key] = p
+                }
+                let changes = LiveChanges(puts: puts[key] ?? [], removes: removes)
+                if !changes.isEmpty { b.live[key] = changes }
+            }
+            let (deletedStarts, written) = s.regions.takeChanges()
+            if !deletedStarts.isEmpty || !written.isEmpty {
+                b.live[LiveTableKey(space: s.id, kind: .mmap)] = LiveChanges(
+                    puts: written.map {
+                        LiveBlock(address: $0.start, size: $0.size, stackID: $0.stack, timeNs: $0.time, function: $0.function, backing: $0.backing)
+                    }, removes: deletedStarts)
+            }
+            if s.closed && s.newBlocks.isEmpty { s.releaseLiveMemory() }
+        }
+        (b.totals, b.history, b.peaks) = totals.takeChanges()
+        b.interval = IntervalRow(timeNs: time, outstanding: totals.kinds, rssBytes: rssBytes)
+        counters[.events] = events
+        b.counters = counters
+        b.records = records
+        records.removeAll()
+        return PendingBatch(batch: b, newStacks: stacks.takeNew(), newModules: modules)
+    }
+
+    // MARK: inspection
+
+    /// Outstanding bytes and blocks over every kind and space.
+    public var outstanding: (bytes: UInt64, blocks: UInt64) { totals.outstanding }
+
+    /// Live blocks of one kind over every open space, for tests and summaries.
+    public func liveCount(_ kind: BlockKind) -> Int { spaces.reduce(0) { $0 + ($1.closed ? 0 : $1.liveCount(kind)) } }
+
+    /// Live blocks of every kind in one space.
+    public func liveCount(in id: SpaceID) -> Int { space(id)?.liveCount ?? 0 }
+}
+
+extension CounterName {
+    /// Events for an address space the tracker does not know, or one already closed.
+    public static let eventsWithoutSpace = CounterName("events_without_space")
+}

@@ -1,0 +1,13 @@
+import Glibc
+
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock every source stamps events with.
+public func monotonicNow() -> UInt64 { clockNow(CLOCK_MONOTONIC) }
+
+/// CLOCK_REALTIME now, in nanoseconds.
+public func realtimeNow() -> UInt64 { clockNow(CLOCK_REALTIME) }
+
+private func clockNow(_ clock: clockid_t) -> UInt64 {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}

@@ -1,0 +1,22 @@
+import Foundation
+
+/// How many allocations one sampled allocation stands for, under Poisson sampling by bytes with mean
+/// interval `interval` (heapprofd's and Go's scheme): a block of `size` bytes is sampled with probability
+/// 1 - exp(-size / interval), so it stands for 1 / that many blocks of its size. Blocks of at least
+/// `interval` bytes are always recorded (weight 1), as heapprofd does, so large leaks are exact.
+public enum SamplingWeight {
+    public static func weight(size: UInt64, interval: UInt64) -> Double {
+        guard interval > 0, size < interval, size > 0 else { return 1 }
+        return 1 / (1 - exp(-Double(size) / Double(interval)))
+    }
+}
+
+extension SamplingWeight {
+    /// What one recorded block of `size` stands for in totals, as whole bytes and blocks (rounded per
+    /// block, so a free subtracts exactly what its allocation added). Unsampled (`interval` nil): itself.
+    @inline(__always) public static func weighted(size: UInt64, interval: UInt64?) -> (bytes: UInt64, blocks: UInt64) {
+        guard let interval, size < interval else { return (size, 1) }
+        let w = weight(size: size, interval: interval)
+        return (UInt64((Double(size) * w).rounded()), max(1, UInt64(w.rounded())))
+    }
+}
