@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // pprof output; profile.pb.swift is generated from profile.proto and committed (tools/gen-pprof-proto.sh).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The ring's record layout, shared by the shim and the collector (header only).
@@ -90,7 +92,19 @@ let package = Package(
         ),
 
         // Reads sessions, sorts and filters, renders text and JSON.
-        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession"]),
+        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession"], exclude: ["Formats"]),
+
+        // zlib, for gzip'd pprof files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // The formats and analyses that are pure functions of a profile model (pprof, folded stacks,
+        // flame graphs, growth, diff, churn, peak, the live view's screen). Knows no session store.
+        .target(
+            name: "ReportFormats",
+            dependencies: ["CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/LeakReport/Formats",
+            exclude: ["Pprof/profile.proto", "FORMATS.md"]
+        ),
 
         .executableTarget(
             name: "leakcollect",
@@ -107,6 +121,9 @@ let package = Package(
             ]
         ),
 
+        // Times the report formats on a synthetic 131k-stack profile (tools/bench/formats/main.swift).
+        .executableTarget(name: "formats-bench", dependencies: ["ReportFormats"], path: "tools/bench/formats"),
+
         // Compiles and runs the small C/C++ programs the tests assert on; finds this build's products.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
@@ -118,6 +135,7 @@ let package = Package(
         .testTarget(
             name: "KernelSideTests",
             dependencies: ["KernelSide", "KernelSession", "Vocabulary", "Tracking", "CollectionRunner", "SessionStore", "LeakReport", "TestSupport"]),
+        .testTarget(name: "ReportFormatsTests", dependencies: ["ReportFormats", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "SessionStore", "LeakReport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -15,6 +15,8 @@ packages=(
   zlib1g-dev
   util-linux             # setpriv/runuser for the privilege tests
   procps
+  golang-go              # `go tool pprof` reads the pprof files in the report-format tests
+  chromium               # headless, renders the flame graph SVG in the report-format tests
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack bpftrace hyperfine valgrind linux-perf)
