@@ -75,10 +75,14 @@ public final class SessionWriter {
         }
     }
 
-    /// Applies one interval's changes in a single transaction.
-    public func write(_ batch: SessionBatch) throws(SessionError) {
+    /// Applies one interval's changes in a single transaction. The batch is consumed: its live blocks
+    /// are sorted in place (millions of them at scale: a copy would double the writer's memory).
+    public func write(_ batch: consuming SessionBatch) throws(SessionError) {
+        var live = batch.live
+        batch.live = [:]
+        let b = batch
         do {
-            try queue.write { db in try apply(batch, db) }
+            try queue.write { db in try apply(b, &live, db) }
         } catch {
             throw .writeFailed(path: path, detail: Self.oneLine(error))
         }
@@ -120,7 +124,7 @@ public final class SessionWriter {
 
     // MARK: one batch
 
-    private func apply(_ b: SessionBatch, _ db: Database) throws {
+    private func apply(_ b: SessionBatch, _ live: inout [LiveTableKey: LiveChanges], _ db: Database) throws {
         for s in b.spaces { try writeSpace(s, db) }
         if !b.modules.isEmpty {
             let st = try db.cachedStatement(
@@ -173,7 +177,10 @@ public final class SessionWriter {
                     sqlInt(i.timeNs), Data(PackedRows.encode(kinds: i.outstanding)), i.rssBytes.map(sqlInt), Data(PackedRows.encode(history: b.history)),
                 ])
         }
-        for (key, changes) in b.live.sorted(by: { $0.key < $1.key }) { try writeLive(key, changes, db) }
+        for key in live.keys.sorted() {
+            guard var changes = live.removeValue(forKey: key) else { continue }
+            try writeLive(key, &changes, db)
+        }
         if !b.counters.isEmpty {
             let st = try db.cachedStatement(sql: "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)")
             for (name, value) in b.counters { try st.execute(arguments: [name.rawValue, sqlInt(value)]) }
@@ -267,9 +274,10 @@ public final class SessionWriter {
 
     // MARK: live-block checkpoints
 
-    private func writeLive(_ key: LiveTableKey, _ changes: LiveChanges, _ db: Database) throws {
-        // Sorted once; each chunk is then a contiguous slice (no copies per chunk).
-        let puts = changes.puts.sorted { $0.address < $1.address }
+    private func writeLive(_ key: LiveTableKey, _ changes: inout LiveChanges, _ db: Database) throws {
+        // Sorted once, in place; each chunk is then a contiguous slice (no copies per chunk).
+        changes.puts.sort { $0.address < $1.address }
+        let puts = changes.puts
         let removes = Array(Set(changes.removes)).sorted()
         var pi = 0, ri = 0
         let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO live_chunks (space, kind, chunk, seq, base, data) VALUES (?, ?, ?, ?, ?, ?)")

@@ -184,16 +184,19 @@ public final class CollectionRunner {
         pending.batch.counters[.writerWaitNs] = writerWaitNs
         pending.batch.counters[.collectorEventCPUNs] = HostFacts.threadCPUNs()
         pending.batch.counters[.collectorPeakRSSBytes] = HostFacts.peakRSSBytes()
-        let batchToWrite = pending
+        // Boxed, so the writer thread ends up owning the only copy and can sort its blocks in place.
+        let box = BatchBox(pending)
         writerIdle.wait()
         writeQueue.async { [self] in
             defer { writerIdle.signal() }
             let cpu = HostFacts.threadCPUNs()
             defer { writerCPUNs &+= HostFacts.threadCPUNs() &- cpu }
-            var batch = batchToWrite.batch
+            guard var cut = box.take() else { return }
+            var batch = cut.batch
+            cut.batch = SessionBatch()
             batch.counters[.collectorWriterCPUNs] = writerCPUNs
-            symbolizer.register(batchToWrite.newModules)
-            (batch.locations, batch.stacks) = symbolizer.symbolize(batchToWrite.newStacks)
+            symbolizer.register(cut.newModules)
+            (batch.locations, batch.stacks) = symbolizer.symbolize(cut.newStacks)
             do throws(SessionError) {
                 try writer.write(batch)
             } catch {
@@ -212,6 +215,18 @@ public final class CollectionRunner {
         }
         writerIdle.signal()
         return true
+    }
+}
+
+/// Hands a batch to the writer thread without a second reference to it.
+private final class BatchBox: @unchecked Sendable {
+    private var cut: PendingBatch?
+
+    init(_ cut: PendingBatch) { self.cut = cut }
+
+    func take() -> PendingBatch? {
+        defer { cut = nil }
+        return cut
     }
 }
 

@@ -21,11 +21,6 @@ final class SpaceState {
     /// realloc/mremap frees whose outcome is not known yet, by address.
     var pendingBlocks: [UInt64: (BlockKind, Block)] = [:]
     var pendingPieces: [UInt64: [Region]] = [:]
-    /// Blocks allocated since the last cut (kind slot, address), to checkpoint if still live then.
-    var newBlocks: [(UInt8, UInt64)] = []
-    /// The list a finished cut handed back, emptied but with its capacity: the next interval appends
-    /// into memory already faulted in instead of growing a fresh array page by page.
-    var spareNewBlocks: [(UInt8, UInt64)] = []
     /// Checkpointed blocks that went away since the last cut, per kind slot.
     var removed: [[UInt64]] = Array(repeating: [], count: BlockKind.allCases.count)
     /// The latest event time seen: frees carry no time of their own.
@@ -66,7 +61,10 @@ final class SpaceState {
     /// changes are checkpointed, the memory of its live table can go; the session keeps what it left.
     var closed = false
 
+    private(set) var released = false
+
     func releaseLiveMemory() {
+        released = true
         for t in [heap, slab, pages, percpu] { t.removeAll() }
         pendingBlocks.removeAll()
         pendingPieces.removeAll()
