@@ -73,6 +73,10 @@ public final class CollectionRunner {
     /// session cannot be created or the source cannot begin: then nothing was collected.
     public func run() throws -> CollectionResult {
         StopSignals.install()
+        // Big arrays come and go with every batch. A fixed mmap threshold sends them to mmap, whose
+        // memory goes back to the system when freed; glibc's default raises the threshold after the
+        // first big free and then keeps such memory in its heap, and the collector's RSS with it.
+        HostFacts.fixMallocMmapThreshold(256 << 10)
         try source.begin(into: tracker)
         let writer: SessionWriter
         do {
@@ -155,10 +159,15 @@ public final class CollectionRunner {
                 return result
             }
         }
-        submit(writer, tracker.cut(at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
-        guard waitForWriter(signalsAtStart: StopSignals.count) else {
-            result.failure = "the session writer did not finish; \(path) holds what was written before"
-            return result
+        // The last state, in as many bounded batches as it takes.
+        while true {
+            let (last, complete) = tracker.cutChecked(at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes))
+            submit(writer, last)
+            guard waitForWriter(signalsAtStart: StopSignals.count) else {
+                result.failure = "the session writer did not finish; \(path) holds what was written before"
+                return result
+            }
+            if complete { break }
         }
         writeQueue.sync {}
         do {

@@ -22,7 +22,7 @@ public struct CutInProgress {
     fileprivate var full = false
     /// A cut checkpoints about this many new blocks at most (whole shards); the rest wait for the next
     /// one, so a batch (and the writer's work on it) stays bounded however long the writer was busy.
-    static let maxPuts = 1 << 20
+    static let maxPuts = 1 << 19
 }
 
 /// The collector's state: per address space the live blocks, regions, modules and stack translation;
@@ -265,11 +265,18 @@ public final class Tracker {
 
     // MARK: cutting batches
 
-    /// Cuts everything changed since the last cut into a batch at once; `time` stamps its interval row.
+    /// Cuts what changed since the last cut into a batch at once; `time` stamps its interval row. At most
+    /// about `CutInProgress.maxPuts` new blocks go in one batch: `complete` is false when more wait.
     public func cut(at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
+        cutChecked(at: time, rssBytes: rssBytes).batch
+    }
+
+    /// `cut`, telling whether every new block made it into the batch.
+    public func cutChecked(at time: UInt64, rssBytes: UInt64? = nil) -> (batch: PendingBatch, complete: Bool) {
         var job = beginCut()
-        while !advance(&job, budget: Int.max) {}
-        return finishCut(&job, at: time, rssBytes: rssBytes)
+        while !advance(&job, budget: 1 << 16) {}
+        let complete = !job.full
+        return (finishCut(&job, at: time, rssBytes: rssBytes), complete)
     }
 
     /// Starts a cut whose live-block part is done in slices (`advance`), so that checkpointing millions of
