@@ -44,7 +44,9 @@ let package = Package(
         // The session file: schema, writer and reader, shared by every source and by the reports.
         .target(
             name: "SessionStore",
-            dependencies: ["Vocabulary", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Vocabulary", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             // The writer interns millions of stack-tree nodes on its own thread; nothing in it is shared.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
