@@ -32,7 +32,6 @@ public struct KernelIntervalRow: KernelTableRow, Equatable {
         """
     public typealias Column = CodingKeys
     public enum CodingKeys: String, CodingKey {
-        case writepages
         case timeNs = "time_ns"
         case slabAllocs = "slab_allocs"
         case slabFrees = "slab_frees"
@@ -46,6 +45,7 @@ public struct KernelIntervalRow: KernelTableRow, Equatable {
         case memcgReclaimNs = "memcg_reclaim_ns"
         case kswapdWakes = "kswapd_wakes"
         case shrinkSlabNs = "shrink_slab_ns"
+        case writepages
         case memFreeKB = "mem_free_kb"
         case slabKB = "slab_kb"
         case sUnreclaimKB = "sunreclaim_kb"

@@ -13,7 +13,8 @@ public protocol KernelTableRow: Codable, Sendable {
     static var tableNote: String { get }
 }
 
-/// One column, as the row type declares it.
+/// One column, as the row type declares it. Columns are in the order of the row type's `CodingKeys`
+/// cases, which is the order its synthesized decoding asks for them.
 public struct TableColumn: Sendable, Equatable {
     public var name: String
     public var storage: ColumnStorage

@@ -72,20 +72,23 @@ public struct OOMEventRow: KernelTableRow, Equatable {
         NULL unknown. meminfo: JSON object of /proc/meminfo in kB when it arrived.
         """
     public typealias Column = CodingKeys
+    /// In column order: the synthesized decoding asks for them in this order, and so `TableShape` lists them.
     public enum CodingKeys: String, CodingKey {
-        case pid, tid, comm, uid, killed, memcg, meminfo, loadavg
         case timeNs = "time_ns"
         case realtimeNs = "realtime_ns"
+        case pid, tid, comm, uid
         case totalVmKB = "total_vm_kb"
         case anonRssKB = "anon_rss_kb"
         case fileRssKB = "file_rss_kb"
         case shmemRssKB = "shmem_rss_kb"
         case pgtablesKB = "pgtables_kb"
         case oomScoreAdj = "oom_score_adj"
+        case killed, memcg
         case memcgLimitBytes = "memcg_limit_bytes"
         case memcgUsageBytes = "memcg_usage_bytes"
         case triggerPid = "trigger_pid"
         case triggerComm = "trigger_comm"
+        case meminfo, loadavg
         case directReclaimsBefore = "direct_reclaims_before"
         case memcgReclaimsBefore = "memcg_reclaims_before"
     }
@@ -113,8 +116,8 @@ public struct OOMReaperRow: KernelTableRow, Equatable {
     public static let tableNote = "The OOM reaper's steps (wake, start, finish, skip) per pid."
     public typealias Column = CodingKeys
     public enum CodingKeys: String, CodingKey {
-        case pid, step
         case timeNs = "time_ns"
+        case pid, step
     }
 }
 

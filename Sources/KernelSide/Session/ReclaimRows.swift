@@ -139,9 +139,10 @@ public struct ShrinkerRow: KernelTableRow, Equatable {
     public static let tableNote = "Absolute. name: the shrinker's debug name, or its scan function's symbol."
     public typealias Column = CodingKeys
     public enum CodingKeys: String, CodingKey {
-        case name, calls, freed
+        case name, calls
         case totalNs = "total_ns"
         case maxNs = "max_ns"
+        case freed
     }
 }
 
