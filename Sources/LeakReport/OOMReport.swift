@@ -112,55 +112,35 @@ public struct OOMJSON: Codable, Equatable {
         }
     }
 
-    /// One victim: the row's fields, then the groupings.
-    @dynamicMemberLookup
-    public struct Event: Codable, Equatable {
-        public var row: OOMEventRow
+    /// What an event adds to its row: the documented groupings.
+    public struct Groups: Codable, Equatable {
         /// ISO 8601, UTC, milliseconds.
         public var time: String
         public var trigger: Task
         public var reclaimsBefore: Reclaims
         public var reaper: [ReaperStep]
-
-        enum GroupKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case time, trigger, reaper
             case reclaimsBefore = "reclaims_before"
         }
-
-        init(_ v: OOMReport.Victim) {
-            let e = v.event
-            row = e
-            time = OOMJSON.iso8601(realtimeNs: e.realtimeNs)
-            trigger = Task(pid: e.triggerPid, comm: e.triggerComm)
-            reclaimsBefore = Reclaims(direct: e.directReclaimsBefore, memcg: e.memcgReclaimsBefore)
-            reaper = v.reaper.map { ReaperStep(step: $0.step, afterNs: $0.afterNs) }
-        }
-
-        public init(from decoder: any Decoder) throws {
-            row = try OOMEventRow(from: decoder)
-            let c = try decoder.container(keyedBy: GroupKeys.self)
-            time = try c.decode(String.self, forKey: .time)
-            trigger = try c.decode(Task.self, forKey: .trigger)
-            reclaimsBefore = try c.decode(Reclaims.self, forKey: .reclaimsBefore)
-            reaper = try c.decode([ReaperStep].self, forKey: .reaper)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            // The row's fields and the groupings go into the same object.
-            try row.encode(to: encoder)
-            var c = encoder.container(keyedBy: GroupKeys.self)
-            try c.encode(time, forKey: .time)
-            try c.encode(trigger, forKey: .trigger)
-            try c.encode(reclaimsBefore, forKey: .reclaimsBefore)
-            try c.encode(reaper, forKey: .reaper)
-        }
-
-        public subscript<T>(dynamicMember field: KeyPath<OOMEventRow, T>) -> T { row[keyPath: field] }
     }
+
+    /// One victim: its row's fields and the groupings.
+    public typealias Event = RowJSON<OOMEventRow, Groups>
 
     public var events: [Event]
 
-    public init(_ r: OOMReport) { events = r.victims.map(Event.init) }
+    public init(_ r: OOMReport) {
+        events = r.victims.map { v in
+            let e = v.event
+            return Event(
+                e,
+                Groups(
+                    time: Self.iso8601(realtimeNs: e.realtimeNs), trigger: Task(pid: e.triggerPid, comm: e.triggerComm),
+                    reclaimsBefore: Reclaims(direct: e.directReclaimsBefore, memcg: e.memcgReclaimsBefore),
+                    reaper: v.reaper.map { ReaperStep(step: $0.step, afterNs: $0.afterNs) }))
+        }
+    }
 
     public func encoded() -> String { ReportJSON.encode(self) }
 

@@ -115,41 +115,14 @@ public struct ReclaimJSON: Codable, Equatable {
         }
     }
 
-    /// One kind of reclaim: its totals row's fields, its histogram and the processes that stalled most.
-    @dynamicMemberLookup
-    public struct Latency: Codable, Equatable {
-        public var totals: ReclaimTotalRow
+    /// What a kind of reclaim adds to its totals row: its histogram and the processes that stalled most.
+    public struct Distribution: Codable, Equatable {
         public var histogram: [Bucket]
         public var top: [ReclaimStallerRow]
-
-        enum GroupKeys: String, CodingKey { case histogram, top }
-
-        init(_ kind: ReclaimReport.Kind) {
-            totals = kind.totals
-            histogram = kind.histogram.map { b in
-                let (lo, hi) = ReclaimBucketRow.bounds(of: b.bucket)
-                return Bucket(lowNs: lo, highNs: hi, count: b.count)
-            }
-            top = kind.top
-        }
-
-        public init(from decoder: any Decoder) throws {
-            totals = try ReclaimTotalRow(from: decoder)
-            let c = try decoder.container(keyedBy: GroupKeys.self)
-            histogram = try c.decode([Bucket].self, forKey: .histogram)
-            top = try c.decode([ReclaimStallerRow].self, forKey: .top)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            // The totals' fields and the groupings go into the same object.
-            try totals.encode(to: encoder)
-            var c = encoder.container(keyedBy: GroupKeys.self)
-            try c.encode(histogram, forKey: .histogram)
-            try c.encode(top, forKey: .top)
-        }
-
-        public subscript<T>(dynamicMember field: KeyPath<ReclaimTotalRow, T>) -> T { totals[keyPath: field] }
     }
+
+    /// One kind of reclaim: its totals row's fields and its distribution.
+    public typealias Latency = RowJSON<ReclaimTotalRow, Distribution>
 
     /// kswapd over every node, and per node.
     public struct Kswapd: Codable, Equatable {
@@ -166,7 +139,12 @@ public struct ReclaimJSON: Codable, Equatable {
 
     public init(_ r: ReclaimReport) {
         func latency(_ k: ReclaimKind) -> Latency {
-            Latency(r.kinds[k] ?? ReclaimReport.Kind(totals: ReclaimTotalRow(kind: k), histogram: [], top: []))
+            let kind = r.kinds[k] ?? ReclaimReport.Kind(totals: ReclaimTotalRow(kind: k), histogram: [], top: [])
+            let buckets = kind.histogram.map { b in
+                let (lo, hi) = ReclaimBucketRow.bounds(of: b.bucket)
+                return Bucket(lowNs: lo, highNs: hi, count: b.count)
+            }
+            return Latency(kind.totals, Distribution(histogram: buckets, top: kind.top))
         }
         direct = latency(.direct)
         memcg = latency(.memcg)
