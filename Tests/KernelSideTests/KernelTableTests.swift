@@ -228,6 +228,17 @@ final class KernelTableTests: XCTestCase {
         }
     }
 
+    /// A session of another schema version is refused with one line naming both versions.
+    func testLeakreportNamesTheVersionOfASessionItCannotRead() throws {
+        let path = try session()
+        try DatabaseQueue(path: path).write { db in try db.execute(sql: "UPDATE meta SET value = '1' WHERE key = 'schema_version'") }
+        for command in ["oom", "reclaim"] {
+            let r = try Run.capture([try BuildProducts.leakreport, command, path])
+            XCTAssertEqual(r.status, 1)
+            XCTAssertEqual(r.stderr, "leakreport: \(path) has session schema version 1; this leakreport reads version \(SessionSchema.version)\n")
+        }
+    }
+
     /// The JSON fields are the row types' columns: the documented names are unchanged, and what the
     /// hand-written JSON structs dropped (the percpu counts) is there.
     func testReportJSONFieldsAreTheColumns() throws {
