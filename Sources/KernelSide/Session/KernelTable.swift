@@ -9,7 +9,7 @@ public protocol KernelTableRow: Codable, Sendable {
     static var tableName: String { get }
     /// Empty: a rowid table, whose rows keep the order they were written in.
     static var primaryKey: [Column] { get }
-    /// What the sqlite3 shell's `.schema` shows above the table: what a row is and how values are spelled.
+    /// What a row is and how values are spelled; the sqlite3 shell's `.schema` shows it in the table's statement.
     static var tableNote: String { get }
 }
 
