@@ -91,6 +91,12 @@ public struct Suppressions: Sendable {
         Rule(
             name: "runtime library initializers", through: [{ $0.function == "_dl_init" }],
             only: { f in runtimeLibraries.contains { module(f).hasPrefix($0) } }),
+        // The same run-once state linked into the executable itself (gcc's driver links libstdc++
+        // statically, with its 72 KiB exception pool): allocated by the executable's static initializers,
+        // which libc runs from __libc_start_main before it calls main.
+        Rule(
+            name: "static initializers (before main)", through: [{ $0.function == "__libc_start_main" }],
+            only: { f in f.function != "__libc_start_call_main" && f.function != "main" }),
     ]
 
     /// Reads a suppressions file: one `leak:PATTERN` per line, `#` comments and blank lines ignored.

@@ -32,6 +32,29 @@ final class BadInputTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the program must not have run")
     }
 
+    func testEmptyAndDirectoryOutputPathsAndDevicesAreRefusedBeforeTheProgramRuns() throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("ran2-\(getpid())").path
+        let lc = try BuildProducts.leakcollect
+        let dir = FileManager.default.temporaryDirectory.path
+        try expectOneLineError([lc, "-o", "", "--", "/usr/bin/touch", marker], contains: "the session path is empty")
+        try expectOneLineError([lc, "-o", dir + "/", "--", "/usr/bin/touch", marker], contains: "names a directory")
+        try expectOneLineError([lc, "-o", dir, "--", "/usr/bin/touch", marker], contains: "exists and is a directory; not replacing it")
+        try expectOneLineError([lc, "-o", "/dev/null", "--", "/usr/bin/touch", marker], contains: "exists and is a device; not replacing it")
+        try expectOneLineError([lc, "--kernel", "-o", "/dev/null", "--duration", "1s"], contains: "exists and is a device")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the program must not have run")
+        var st = stat()
+        XCTAssertEqual(stat("/dev/null", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, "/dev/null is still a device")
+    }
+
+    func testOptionValuesOutsideTheirLimitsAreRefusedNotClamped() throws {
+        let lc = try BuildProducts.leakcollect
+        try expectOneLineError([lc, "--ring-size", "1", "--", "/bin/true"], contains: "--ring-size must be between 64K and 1G")
+        try expectOneLineError([lc, "--ring-size", "16T", "--", "/bin/true"], contains: "--ring-size must be between 64K and 1G")
+        try expectOneLineError([lc, "--interval", "0.001", "--", "/bin/true"], contains: "--interval must be between 0.01 and 3600")
+        try expectOneLineError([lc, "--depth", "0", "--", "/bin/true"], contains: "--depth must be between 1 and 256")
+    }
+
     func testDeadPidsAndPidsWithoutTheShim() throws {
         let lc = try BuildProducts.leakcollect
         try expectOneLineError([lc, "--attach", "999999999", "-o", Pipeline.sessionPath("dead")], contains: "no such process: 999999999")

@@ -45,6 +45,30 @@ final class LifecycleTests: XCTestCase {
         XCTAssertTrue(run.result.stderr.contains(run.session), run.result.stderr)
     }
 
+    func testStaticallyLinkedLibstdcxxPoolIsSuppressedLikeTheSharedOne() throws {
+        // gcc's driver links libstdc++ statically: its exception pool is allocated by the executable's own
+        // static initializers. A leak from main stays a leak.
+        let prog = try CProgram.build(
+            "static_cxx",
+            source: """
+                #include <cstdlib>
+                #include <stdexcept>
+                void *kept;
+                int main() {
+                    try { throw std::runtime_error("x"); } catch (const std::exception &) {}
+                    kept = std::malloc(333); // STATIC-LEAK
+                    return 0;
+                }
+                """, language: "c++", extraFlags: ["-static-libstdc++", "-static-libgcc"])
+        let run = try Pipeline.collect(prog)
+        XCTAssertEqual(run.result.status, 0, run.result.stderr)
+        let report = try Pipeline.top(run.session)
+        XCTAssertEqual(report.totals.outstandingBytes, 333, "\(report.stacks.map { "\($0.bytes) \($0.frames.compactMap(\.function))" })")
+        assertLeak(report, function: "main", bytes: 333, blocks: 1, program: prog, marker: "STATIC-LEAK")
+        let pool = report.suppressed?.first { $0.rule == "static initializers (before main)" }
+        XCTAssertEqual(pool?.bytes, 72704, "\(report.suppressed ?? [])")
+    }
+
     func testASegfaultLeavesACompleteSessionThatSaysHowItDied() throws {
         let prog = try CProgram.build(
             "crasher",
@@ -138,6 +162,25 @@ final class LifecycleTests: XCTestCase {
         assertLeak(report, function: "after_attach", bytes: 3 * 4321, blocks: 3, program: prog, marker: "AT-AFTER")
         XCTAssertEqual(report.session.mode, "attach")
         XCTAssertEqual(report.session.end, SessionEnd.detached.summary)
+    }
+
+    func testAttachRightAfterAKilledCollectorIsNotRefused() throws {
+        // A SIGKILLed collector's heartbeat is fresh for up to a second; its pid is dead, so it holds no claim.
+        let prog = try CProgram.build(
+            "reattach", source: "#include <stdlib.h>\n#include <unistd.h>\nint main(void){for(int i=0;i<400;i++){malloc(10);usleep(10000);}return 0;}\n")
+        var env = ProcessInfo.processInfo.environment
+        env["LD_PRELOAD"] = try BuildProducts.shim
+        let app = try RunningProcess([prog.path], environment: env)
+        defer { app.signal(SIGKILL) }
+        let first = try RunningProcess([try BuildProducts.leakcollect, "--attach", String(app.pid), "-o", Pipeline.sessionPath("first")])
+        try first.waitFor("attached to pid \(app.pid)", inStderr: true, timeout: 20)
+        first.signal(SIGKILL)
+        _ = try first.wait()
+        let second = try RunningProcess([
+            try BuildProducts.leakcollect, "--attach", String(app.pid), "--duration", "300ms", "-o", Pipeline.sessionPath("second"),
+        ])
+        XCTAssertEqual(try second.wait().status, 0, second.stderr)
+        XCTAssertFalse(second.stderr.contains("already traced"), second.stderr)
     }
 
     func testAForkedChildDoesNotPolluteTheParentsSession() throws {

@@ -126,7 +126,9 @@ public final class RingReader {
         let other = lr_load_acquire_i32(&header.pointee.reader_pid)
         if other != 0 && other != me {
             let age = Int64(bitPattern: lr_monotonic_ns() &- lr_load_acquire_u64(&header.pointee.reader_heartbeat_ns))
-            if age <= Int64(LR_HEARTBEAT_NS) { throw .anotherCollector(pid: pid, readerPID: other) }
+            // A collector that was SIGKILLed leaves a fresh heartbeat for up to a second: a dead pid is no claim.
+            let alive = kill(other, 0) == 0 || errno == EPERM
+            if age <= Int64(LR_HEARTBEAT_NS) && alive { throw .anotherCollector(pid: pid, readerPID: other) }
         }
         heartbeat()
         lr_store_release_i32(&header.pointee.reader_pid, me)

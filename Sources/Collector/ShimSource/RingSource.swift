@@ -12,7 +12,6 @@ public final class RingSource: EventSource {
     public let pid: Int32
     private let program: LaunchedProgram?
     private let command: [String]
-    private let mode: SessionInfo.Mode
     private var space: SpaceID = 0
     /// How many records one poll takes at most, so the runner still flushes and the heartbeat stays fresh.
     private let batch: Int
@@ -20,18 +19,43 @@ public final class RingSource: EventSource {
     private var programEnd: SessionEnd?
     /// /proc/PID/maps, read at most once per poll that brings module records.
     private var maps: [ProcMapping]??
+    /// The files the process mapped when the collection began (or when a later poll read its maps),
+    /// opened at once by mapping start: a program that exits before its module records are read still
+    /// has its modules opened the safe way.
+    private var mappedFiles: [UInt64: (ProcMapping, ModuleFile)] = [:]
 
-    init(reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], mode: SessionInfo.Mode, batch: Int = 1 << 16) {
+    /// `maps`: the process's mappings, read before the ring was claimed (a launched program waits for its
+    /// collector then, so its modules are still there to open even if it exits at once afterwards).
+    init(reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], maps: [ProcMapping]?, batch: Int = 1 << 16) {
         self.reader = reader
         self.pid = pid
         self.program = program
         self.command = command
-        self.mode = mode
         self.batch = batch
+        remember(maps)
     }
 
     public func begin(into tracker: Tracker) throws {
         space = tracker.openSpace(SpaceInfo(kind: .user, pid: pid, command: command, startNs: reader.info.startMonotonicNs))
+    }
+
+    private func remember(_ maps: [ProcMapping]?) {
+        for m in maps ?? [] where m.isFile && mappedFiles[m.start] == nil {
+            if let f = ModuleFile.open(pid: pid, mapping: m) { mappedFiles[m.start] = (m, f) }
+        }
+    }
+
+    /// The module's file: from the mappings opened earlier, else what the process maps now.
+    private func file(for m: ModuleInfo) -> ModuleFile? {
+        if let hit = mappedFiles.values.first(where: { $0.0.start < m.hi && m.lo < $0.0.end }) { return hit.1 }
+        if maps == nil {
+            // An exited process (a zombie included) shows no mappings: then it has none to ask about.
+            let now = ProcMaps.read(pid: pid).flatMap { $0.isEmpty ? nil : $0 }
+            maps = .some(now)
+            remember(now)
+            if let hit = mappedFiles.values.first(where: { $0.0.start < m.hi && m.lo < $0.0.end }) { return hit.1 }
+        }
+        return ModuleFile.open(pid: pid, claimedPath: m.path, lo: m.lo, hi: m.hi, maps: maps ?? nil)
     }
 
     public func poll(into tracker: Tracker) throws -> Int {
@@ -41,9 +65,8 @@ public final class RingSource: EventSource {
         lastPoll = try reader.drain(maxRecords: batch) { event in
             switch event {
             case .module(var m):
-                if maps == nil { maps = .some(ProcMaps.read(pid: pid)) }
                 m.time = monotonicNow()
-                m.file = ModuleFile.open(pid: pid, claimedPath: m.path, lo: m.lo, hi: m.hi, maps: maps ?? nil)
+                m.file = file(for: m)
                 tracker.apply(.module(m), in: space)
             case .moduleUnload(let id, _):
                 tracker.apply(.moduleUnload(id: id, time: monotonicNow()), in: space)

@@ -47,11 +47,12 @@ public enum ShimCollection {
             throw .shimNotLoaded(program: programName, detail: "\(detail) (statically linked and setuid programs ignore LD_PRELOAD)")
         }
         let reader = RingReader(mapping: mapping)
+        let maps = ProcMaps.read(pid: program.pid)
         do { try reader.attach(mode: .launch) } catch { throw .ring(error.description) }
         let info = SessionInfo(
             mode: .launch, command: command, pid: program.pid, startRealtimeNs: mapping.startRealtimeNs,
             startMonotonicNs: mapping.startMonotonicNs, intervalMs: 0, host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
-        return (RingSource(reader: reader, pid: program.pid, program: program, command: command, mode: .launch), info)
+        return (RingSource(reader: reader, pid: program.pid, program: program, command: command, maps: maps), info)
     }
 
     /// Claims the ring of a running program that has the shim. Only allocations made after the attach
@@ -61,12 +62,13 @@ public enum ShimCollection {
         let mapping: RingMapping
         do { mapping = try RingMapping.open(pid: pid) } catch { throw .ring(error.description) }
         let reader = RingReader(mapping: mapping)
+        let maps = ProcMaps.read(pid: pid)
         do { try reader.attach(mode: .attach) } catch { throw .ring(error.description) }
         let command = commandLine(of: pid)
         let info = SessionInfo(
             mode: .attach, command: command, pid: pid, startRealtimeNs: realtimeNow(), startMonotonicNs: monotonicNow(), intervalMs: 0,
             host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
-        return (RingSource(reader: reader, pid: pid, program: nil, command: command, mode: .attach), info)
+        return (RingSource(reader: reader, pid: pid, program: nil, command: command, maps: maps), info)
     }
 
     /// Waits up to a second for a launched program to end; nil if it is still running.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// One line of /proc/PID/maps.
 public struct ProcMapping: Sendable, Equatable {
     public var start: UInt64
@@ -72,15 +74,29 @@ public enum ProcMaps {
 }
 
 extension ModuleFile {
-    /// The file a process really maps inside [lo, hi), whatever path it claims: through map_files (root),
-    /// else its own root directory, else the claimed path. Always through `open(regularFileAt:)`.
+    /// The file a process really maps inside [lo, hi), whatever path it claims: through
+    /// /proc/PID/map_files (root), else the mapped path inside the process's own root directory. A module
+    /// the process does not map is not opened at all: as root, a claimed path could be anything
+    /// (/etc/shadow). Once the process is gone there is nothing to ask; then the claimed path is opened
+    /// only if it is an ELF file (and the symbolizer still checks its build-id against the one reported).
     public static func open(pid: Int32, claimedPath: String, lo: UInt64, hi: UInt64, maps: [ProcMapping]?) -> ModuleFile? {
-        if let m = maps?.first(where: { $0.isFile && $0.start < hi && lo < $0.end }) {
-            if let f = open(regularFileAt: "/proc/\(pid)/map_files/\(m.mapFilesName)") { return f }
-            let real = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
-            if let f = open(regularFileAt: "/proc/\(pid)/root\(real)") { return f }
-        }
-        if claimedPath.hasPrefix("/"), let f = open(regularFileAt: "/proc/\(pid)/root\(claimedPath)") { return f }
-        return open(regularFileAt: claimedPath)
+        guard let maps else { return openELF(claimedPath) }
+        guard let m = maps.first(where: { $0.isFile && $0.start < hi && lo < $0.end }) else { return nil }
+        return open(pid: pid, mapping: m)
+    }
+
+    /// The file behind one mapping of a live process.
+    public static func open(pid: Int32, mapping m: ProcMapping) -> ModuleFile? {
+        if let f = open(regularFileAt: "/proc/\(pid)/map_files/\(m.mapFilesName)") { return f }
+        let real = m.path.hasSuffix(" (deleted)") ? String(m.path.dropLast(10)) : m.path
+        return open(regularFileAt: "/proc/\(pid)/root\(real)")
+    }
+
+    /// A regular file that starts like an ELF object, or nil.
+    public static func openELF(_ path: String) -> ModuleFile? {
+        guard path.hasPrefix("/"), let f = open(regularFileAt: path) else { return nil }
+        var magic = [UInt8](repeating: 0, count: 4)
+        guard pread(f.fd, &magic, 4, 0) == 4, magic == [0x7f, 0x45, 0x4c, 0x46] else { return nil }
+        return f
     }
 }
