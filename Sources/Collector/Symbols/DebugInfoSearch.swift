@@ -1,0 +1,124 @@
+import CLibDW
+import Glibc
+import Vocabulary
+
+/// Finds a module's separate debug file the way gdb and perf do, for binaries whose DWARF (or
+/// `.symtab`) was split off (Debian's `-dbgsym` packages, `objcopy --only-keep-debug`):
+/// `ROOT/.build-id/xx/yyyy….debug` for each debug root, then the `.gnu_debuglink` name next to the
+/// binary, in its `.debug/` directory and under each root. libdwfl's standard search does the same,
+/// but opens every candidate with a plain open(): the binary's path and its debuglink name come from
+/// the traced program, which could put a FIFO there and hang a root collector. Here every candidate
+/// goes through `ModuleFile.open(regularFileAt:)` and is accepted only when its build-id (or the
+/// debuglink's CRC) matches.
+final class DebugInfoSearch {
+    /// Debug roots, `/usr/lib/debug` by default.
+    let roots: [String]
+    /// The traced process, for its own view of its files (a container's root); nil when unknown.
+    let pid: Int32?
+
+    init(roots: [String], pid: Int32?) {
+        self.roots = roots
+        self.pid = pid
+    }
+
+    /// The debug file for a module, opened for reading; the caller owns the descriptor.
+    func find(buildID: [UInt8], binaryPath: String?, debuglink: String?, crc: UInt32) -> (fd: Int32, path: String)? {
+        if !buildID.isEmpty {
+            let hex = buildID.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+            if hex.count > 2 {
+                for root in roots {
+                    let path = "\(root)/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
+                    if let f = ModuleFile.open(regularFileAt: path), Self.buildID(of: f.fd) == buildID, let fd = Self.dupFD(f) { return (fd, path) }
+                }
+            }
+        }
+        guard let link = debuglink, !link.isEmpty else { return nil }
+        for path in candidates(link: link, binaryPath: binaryPath) {
+            guard let f = ModuleFile.open(regularFileAt: path) else { continue }
+            // A debuglink with no CRC names a dwz alternate file (DWARF shared between packages): only
+            // the build-id (when the binary has one) can vouch for it.
+            if crc != 0 ? Self.crc32(of: f.fd) == crc : (!buildID.isEmpty && Self.buildID(of: f.fd) == buildID) {
+                if let fd = Self.dupFD(f) { return (fd, path) }
+            }
+        }
+        return nil
+    }
+
+    /// Where gdb looks for a debuglink name: beside the binary, in its .debug/, under each root.
+    func candidates(link: String, binaryPath: String?) -> [String] {
+        if link.hasPrefix("/") {
+            // Absolute names (dwz alternates) are taken only under a debug root.
+            return roots.contains { link.hasPrefix($0 + "/") } && !link.contains("/../") ? [link] : []
+        }
+        guard !link.contains("/") else { return [] }
+        var dirs: [String] = []
+        if let binaryPath, binaryPath.hasPrefix("/"), let slash = binaryPath.lastIndex(of: "/") {
+            let dir = String(binaryPath[..<slash])
+            if let pid { dirs += ["/proc/\(pid)/root\(dir)", "/proc/\(pid)/root\(dir)/.debug"] }
+            dirs += [dir, dir + "/.debug"]
+            dirs += roots.map { $0 + dir }
+        }
+        dirs += roots
+        var seen = Set<String>()
+        return dirs.map { "\($0)/\(link)" }.filter { seen.insert($0).inserted }
+    }
+
+    private static func dupFD(_ f: ModuleFile) -> Int32? {
+        let fd = fcntl(f.fd, F_DUPFD_CLOEXEC, 0)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// The GNU build-id note of an ELF file, or empty.
+    static func buildID(of fd: Int32) -> [UInt8] {
+        guard let elf = elf_begin(fd, ELF_C_READ_MMAP, nil) else { return [] }
+        defer { elf_end(elf) }
+        var bits: UnsafeRawPointer? = nil
+        let n = dwelf_elf_gnu_build_id(elf, &bits)
+        guard n > 0, let bits else { return [] }
+        return Array(UnsafeRawBufferPointer(start: bits, count: n))
+    }
+
+    /// CRC-32 of a whole file, as .gnu_debuglink records it.
+    static func crc32(of fd: Int32) -> UInt32? {
+        var crc: UInt = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var at: off_t = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, at) }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            crc = buffer.withUnsafeBufferPointer { CLibDW.crc32(crc, $0.baseAddress, UInt32(n)) }
+            at += off_t(n)
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+}
+
+/// libdwfl's callbacks for the modules the symbolizer reports: their files come as descriptors
+/// (never opened by libdwfl), and separate debug files come from the module's `DebugInfoSearch`,
+/// which `ModuleSymbols` hangs on the module's userdata. libdwfl keeps a pointer to this, so it lives
+/// forever.
+let dwflCallbacks: UnsafeMutablePointer<Dwfl_Callbacks> = {
+    let p = UnsafeMutablePointer<Dwfl_Callbacks>.allocate(capacity: 1)
+    p.initialize(
+        to: Dwfl_Callbacks(
+            // Every module is reported with its descriptor, so libdwfl never needs to look for its file.
+            find_elf: { _, _, _, _, _, _ in -1 },
+            find_debuginfo: { mod, userdata, _, _, fileName, debuglink, crc, outName in
+                guard let mod, let context = userdata?.pointee else { return -1 }
+                let search = Unmanaged<DebugInfoSearch>.fromOpaque(context).takeUnretainedValue()
+                var bits: UnsafePointer<UInt8>? = nil
+                var vaddr: GElf_Addr = 0
+                let n = dwfl_module_build_id(mod, &bits, &vaddr)
+                let buildID = n > 0 && bits != nil ? Array(UnsafeBufferPointer(start: bits, count: Int(n))) : []
+                guard
+                    let found = search.find(
+                        buildID: buildID, binaryPath: fileName.map { String(cString: $0) }, debuglink: debuglink.map { String(cString: $0) },
+                        crc: crc)
+                else { return -1 }
+                outName?.pointee = strdup(found.path)
+                return found.fd
+            },
+            section_address: dwfl_offline_section_address, debuginfo_path: nil))
+    return p
+}()
