@@ -12,7 +12,8 @@ packages=(
   libbpf-dev             # kernel side: loading BPF programs (and bpf_helpers.h to build them)
   linux-libc-dev         # <linux/bpf.h> and <asm/types.h> for the BPF programs
   libsqlite3-dev         # session files (GRDB)
-  zlib1g-dev
+  zlib1g-dev             # also the CRC-32 of .gnu_debuglink files
+  libiberty-dev          # GNU libiberty: the Rust demangler (legacy and v0)
   util-linux             # setpriv/runuser for the privilege tests
   procps
 )
