@@ -14,6 +14,7 @@ packages=(
   libsqlite3-dev         # session files (GRDB)
   zlib1g-dev             # also the CRC-32 of .gnu_debuglink files
   libiberty-dev          # GNU libiberty: the Rust demangler (legacy and v0)
+  binutils xz-utils      # tests: split, strip and compress debug info (objcopy, strip, readelf, xz)
   util-linux             # setpriv/runuser for the privilege tests
   procps
 )
