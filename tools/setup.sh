@@ -18,6 +18,14 @@ packages=(
   util-linux             # setpriv/runuser for the privilege tests
   procps
 )
+# The JIT test runs node with a native addon; machines come with node, else Debian's and its headers.
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs libnode-dev)
+fi
+# The Rust naming tests: rustup's toolchain when the machine has one, else Debian's rustc.
+if ! command -v rustc >/dev/null 2>&1 && [[ ! -x "${HOME:-/root}/.cargo/bin/rustc" && ! -x /root/.cargo/bin/rustc ]]; then
+  packages+=(rustc)
+fi
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack bpftrace hyperfine valgrind linux-perf)
 fi
