@@ -107,6 +107,10 @@ let package = Package(
             ]
         ),
 
+        // Measures the symbolizer on many distinct stacks over a real binary (tools/bench/run.sh).
+        .executableTarget(
+            name: "symbench", dependencies: ["Symbols", "Tracking", "Vocabulary", "SessionStore"], path: "tools/bench/symbench"),
+
         // Compiles and runs the small C/C++ programs the tests assert on; finds this build's products.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(

@@ -8,7 +8,7 @@ public enum Demangler {
     /// The readable form of `raw`, or `raw` itself when it is not mangled (C) or does not demangle.
     /// A symbol version (`dlopen@GLIBC_2.2.5`) is dropped first: it is noise in a stack.
     public static func demangle(_ raw: String) -> String {
-        let name = raw.firstIndex(of: "@").map { String(raw[..<$0]) } ?? raw
+        let name = raw.utf8.firstIndex(of: UInt8(ascii: "@")).map { String(raw[..<$0]) } ?? raw
         if isSwift(name) { return swift(name) ?? name }
         if name.hasPrefix("_R") || isRustLegacy(name) { return rust(name) ?? cxx(name) ?? name }
         if name.hasPrefix("_Z") { return cxx(name) ?? name }
@@ -23,12 +23,18 @@ public enum Demangler {
     /// Rust's legacy mangling is Itanium-shaped and ends in a `17h<16 hex digits>E` hash path element.
     static func isRustLegacy(_ name: String) -> Bool {
         guard name.hasPrefix("_ZN") else { return false }
+        var bytes = Array(name.utf8)
         // LLVM may append ".llvm.NNNN" to a local symbol; the hash sits before it.
-        let core = Array(name.range(of: ".llvm.").map { name[..<$0.lowerBound] } ?? name[...])
-        guard core.count > 23, core.last == "E" else { return false }
-        let hash = core[(core.count - 20)..<(core.count - 1)]
-        guard String(hash.prefix(3)) == "17h" else { return false }
-        return hash.dropFirst(3).allSatisfy { $0.isHexDigit }
+        let suffix = Array(".llvm.".utf8)
+        if bytes.count > suffix.count,
+            let at = (0...(bytes.count - suffix.count)).last(where: { bytes[$0..<($0 + suffix.count)].elementsEqual(suffix) })
+        {
+            bytes.removeSubrange(at...)
+        }
+        guard bytes.count > 23, bytes.last == UInt8(ascii: "E") else { return false }
+        let hash = bytes[(bytes.count - 20)..<(bytes.count - 1)]
+        guard hash.starts(with: Array("17h".utf8)) else { return false }
+        return hash.dropFirst(3).allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
     }
 
     static func swift(_ name: String) -> String? {

@@ -19,6 +19,9 @@ final class ModuleSymbols {
     private var elfBias: UInt64 = 0
     /// The DWARF, found on first use (it may live in a separate file); nil inside when there is none.
     private var dwarf: (dw: OpaquePointer, bias: UInt64, units: CompileUnitIndex)??
+    private lazy var symbols = ElfSymbols(module)
+    /// Readable names by raw name: the many addresses of one function demangle once.
+    private var names: [String: (function: String, systemName: String?)] = [:]
     /// Each compile unit's functions, indexed on first use.
     private var unitFunctions: [Dwarf_Off: UnitFunctions] = [:]
 
@@ -94,11 +97,9 @@ final class ModuleSymbols {
         // Return addresses point after the call; the call itself is at address - 1.
         let pc = address &- 1
         var outer = FrameRow(address: address, module: path, buildID: buildID, fileOffset: fileOffset(address))
-        var offset: GElf_Off = 0
-        var sym = GElf_Sym()
-        if let symbol = dwfl_module_addrinfo(module, pc, &offset, &sym, nil, nil, nil) {
-            name(outer: &outer, raw: String(cString: symbol))
-            outer.offset = offset &+ 1
+        if let symbol = symbols.lookup(pc) {
+            name(outer: &outer, raw: symbol.name)
+            outer.offset = symbol.offset &+ 1
         }
         guard let dw = loadDwarf(), let unitOffset = dw.units.unit(at: pc &- dw.bias) else { return [outer] }
         var unit = Dwarf_Die()
@@ -138,10 +139,15 @@ final class ModuleSymbols {
     }
 
     private func name(outer f: inout FrameRow, raw: String) {
+        if let known = names[raw] {
+            (f.function, f.systemName) = known
+            return
+        }
         // Versioned symbols read "dlopen@GLIBC_2.2.5"; the version is noise in a stack.
-        let bare = raw.firstIndex(of: "@").map { String(raw[..<$0]) } ?? raw
+        let bare = raw.utf8.firstIndex(of: UInt8(ascii: "@")).map { String(raw[..<$0]) } ?? raw
         let readable = Demangler.demangle(bare)
-        f.function = readable
-        f.systemName = readable == bare ? nil : bare
+        let entry = (readable, readable == bare ? nil : bare)
+        names[raw] = entry
+        (f.function, f.systemName) = entry
     }
 }
