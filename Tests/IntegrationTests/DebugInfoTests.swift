@@ -144,6 +144,43 @@ final class DebugInfoTests: XCTestCase {
         XCTAssertEqual(hidden.map(\.file), [nil, nil])
     }
 
+    /// A program that deletes its own binary and its library before it leaks: both still symbolize, from
+    /// the files the collector opened through /proc/PID/map_files while the process lived.
+    func testABinaryAndALibraryDeletedFromDiskStillSymbolize() throws {
+        let lib = try CProgram.build(
+            "gonelib",
+            source: """
+                #include <stdlib.h>
+                void *lib_leak(int n) {
+                    return malloc(n); // LIB-LEAK
+                }
+                """, sharedObject: true)
+        let prog = try CProgram.build(
+            "gone",
+            source: """
+                #include <dlfcn.h>
+                #include <unistd.h>
+                int main(int argc, char **argv) {
+                    void *h = dlopen(argv[1], RTLD_NOW);
+                    if (!h) return 1;
+                    void *(*leak)(int) = (void *(*)(int))dlsym(h, "lib_leak");
+                    unlink(argv[0]);
+                    unlink(argv[1]);
+                    sleep(2); /* a collector batch goes by with both files gone */
+                    for (int i = 0; i < 6; i++) leak(56); // CALL-LIB
+                    return 0;
+                }
+                """, extraFlags: ["-ldl"])
+        let c = try Pipeline.collect(prog, [lib.path])
+        XCTAssertEqual(c.result.status, 0, c.result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: prog.path))
+        let s = try XCTUnwrap(try Pipeline.top(c.session).stacks.first { $0.bytes == 6 * 56 })
+        let named = s.frames.filter { $0.file != nil }.map { "\($0.function ?? "?") \($0.file ?? "?"):\($0.line ?? 0)" }
+        XCTAssertEqual(
+            Array(named.prefix(2)),
+            ["lib_leak \(lib.sourcePath):\(try lib.line(of: "LIB-LEAK"))", "main \(prog.sourcePath):\(try prog.line(of: "CALL-LIB"))"])
+    }
+
     /// The ELF address of a file offset, through the program headers readelf prints.
     static func address(ofFileOffset offset: UInt64, in path: String) throws -> UInt64 {
         let out = try Run.capture(["/usr/bin/readelf", "-lW", path]).stdout
