@@ -16,6 +16,9 @@ final class DebugInfoSearch {
     /// The traced process, for its own view of its files (a container's root); nil when unknown.
     let pid: Int32?
 
+    /// libdwfl asks once for the symbol table and again for DWARF: the answer, per debuglink name.
+    private var answers: [String: (file: ModuleFile, path: String)?] = [:]
+
     init(roots: [String], pid: Int32?) {
         self.roots = roots
         self.pid = pid
@@ -23,12 +26,19 @@ final class DebugInfoSearch {
 
     /// The debug file for a module, opened for reading; the caller owns the descriptor.
     func find(buildID: [UInt8], binaryPath: String?, debuglink: String?, crc: UInt32) -> (fd: Int32, path: String)? {
+        let key = "\(debuglink ?? "")\u{0}\(crc)"
+        if answers[key] == nil { answers[key] = .some(search(buildID: buildID, binaryPath: binaryPath, debuglink: debuglink, crc: crc)) }
+        guard let found = answers[key] ?? nil, let fd = Self.dupFD(found.file) else { return nil }
+        return (fd, found.path)
+    }
+
+    private func search(buildID: [UInt8], binaryPath: String?, debuglink: String?, crc: UInt32) -> (file: ModuleFile, path: String)? {
         if !buildID.isEmpty {
             let hex = buildID.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
             if hex.count > 2 {
                 for root in roots {
                     let path = "\(root)/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
-                    if let f = ModuleFile.open(regularFileAt: path), Self.buildID(of: f.fd) == buildID, let fd = Self.dupFD(f) { return (fd, path) }
+                    if let f = ModuleFile.open(regularFileAt: path), Self.buildID(of: f.fd) == buildID { return (f, path) }
                 }
             }
         }
@@ -37,9 +47,7 @@ final class DebugInfoSearch {
             guard let f = ModuleFile.open(regularFileAt: path) else { continue }
             // A debuglink with no CRC names a dwz alternate file (DWARF shared between packages): only
             // the build-id (when the binary has one) can vouch for it.
-            if crc != 0 ? Self.crc32(of: f.fd) == crc : (!buildID.isEmpty && Self.buildID(of: f.fd) == buildID) {
-                if let fd = Self.dupFD(f) { return (fd, path) }
-            }
+            if crc != 0 ? Self.crc32(of: f.fd) == crc : (!buildID.isEmpty && Self.buildID(of: f.fd) == buildID) { return (f, path) }
         }
         return nil
     }
