@@ -51,6 +51,7 @@ final class JITFrameTests: XCTestCase {
             timeout: 300)
         XCTAssertEqual(r.status, 0, r.stderr)
         let report = try Pipeline.top(session)
+        defer { report.session.pid.map { _ = unlink("/tmp/perf-\($0).map") } }
         // V8 tiers leakyCaller up while the loop runs (interpreted "~", then Sparkplug "^"), so the
         // addon's 20 blocks come from a few stacks; each names its JS caller.
         let stacks = report.stacks.filter { $0.frames.first?.function == "Leak" }
@@ -71,5 +72,56 @@ final class JITFrameTests: XCTestCase {
         let text = try Pipeline.text(session, ["--top", "50"])
         XCTAssertTrue(text.contains("leakyCaller \(script):2:"), text)
         XCTAssertTrue(text.contains(" [jit]\n"), text)
+    }
+
+    /// The smallest JIT there is: a C program copies a function that calls malloc into anonymous
+    /// executable memory and runs it, with and without writing a perf map for it. With the map the
+    /// frame is named; without, it is `[jit]` (the program still runs while a batch is symbolized, so
+    /// its mappings show the code is anonymous), never `[unknown]`.
+    func testAHandMadeJITIsNamedThroughItsPerfMapOrShownAsJIT() throws {
+        let prog = try CProgram.build(
+            "tinyjit",
+            source: """
+                #include <stdio.h>
+                #include <stdlib.h>
+                #include <string.h>
+                #include <sys/mman.h>
+                #include <unistd.h>
+                /* push rbp; mov rbp,rsp; mov rax,rdi; mov rdi,rsi; call rax; pop rbp; ret */
+                static const unsigned char code[] = {0x55, 0x48, 0x89, 0xe5, 0x48, 0x89, 0xf8, 0x48, 0x89, 0xf7, 0xff, 0xd0, 0x5d, 0xc3};
+                void *keep[8];
+                int main(int argc, char **argv) {
+                    unsigned char *jit = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                    if (jit == MAP_FAILED) return 1;
+                    memcpy(jit, code, sizeof code);
+                    if (argc > 1) {
+                        char path[64];
+                        snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+                        FILE *f = fopen(path, "w");
+                        if (!f) return 2;
+                        fprintf(f, "%lx %zx jit_leaker\\n", (unsigned long)jit, sizeof code);
+                        fclose(f);
+                    }
+                    void *(*call)(void *(*)(size_t), size_t) = (void *(*)(void *(*)(size_t), size_t))jit;
+                    for (int i = 0; i < 4; i++) keep[i] = call(malloc, 72); // CALL-JIT
+                    sleep(2); /* batches are cut (every 0.2 s) while the JIT memory is still mapped */
+                    return 0;
+                }
+                """)
+        for withMap in [true, false] {
+            let c = try Pipeline.collect(prog, withMap ? ["map"] : [], extra: ["--interval", "0.2"])
+            XCTAssertEqual(c.result.status, 0, c.result.stderr)
+            let report = try Pipeline.top(c.session)
+            defer { report.session.pid.map { _ = unlink("/tmp/perf-\($0).map") } }
+            let s = try XCTUnwrap(report.stacks.first { $0.bytes == 4 * 72 }, "no stack of the JIT's 4 blocks")
+            let jit = try XCTUnwrap(s.frames.first { $0.module == "[jit]" }, "\(s.frames.map { $0.function ?? $0.module ?? "?" })")
+            XCTAssertEqual(jit.function, withMap ? "jit_leaker" : nil)
+            // The return address after `call rax`, 12 bytes into the code.
+            XCTAssertEqual(jit.offset, withMap ? 12 : nil)
+            // The frame-pointer chain the code keeps leads the unwinder back into main.
+            XCTAssertEqual(s.frames.first { $0.function == "main" }?.line, try prog.line(of: "CALL-JIT"))
+            let text = try Pipeline.text(c.session)
+            XCTAssertTrue(text.contains(withMap ? " jit_leaker+0xc [jit]\n" : " [jit]\n"), text)
+        }
     }
 }
