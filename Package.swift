@@ -14,6 +14,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // pprof output; profile.pb.swift is generated from profile.proto and committed (tools/gen-pprof-proto.sh).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // The ring's record layout, shared by the shim and the collector (header only).
@@ -42,7 +44,9 @@ let package = Package(
         // The session file: schema, writer and reader, shared by every source and by the reports.
         .target(
             name: "SessionStore",
-            dependencies: ["Vocabulary", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Vocabulary", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             // The writer interns millions of stack-tree nodes on its own thread; nothing in it is shared.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
@@ -60,7 +64,7 @@ let package = Package(
 
         // One symbolizer interface: user space through libdwfl, the kernel through kallsyms.
         .target(
-            name: "Symbols", dependencies: ["Vocabulary", "SessionStore", "Tracking", "CLibDW"], path: "Sources/Collector/Symbols",
+            name: "Symbols", dependencies: ["Vocabulary", "SessionStore", "Tracking", "CLibDW", "CZlib"], path: "Sources/Collector/Symbols",
             linkerSettings: [.linkedLibrary("stdc++")]),
 
         // The one collection runner every mode plugs its source into; stop signals, errors, host facts.
@@ -90,7 +94,19 @@ let package = Package(
         ),
 
         // Reads sessions, sorts and filters, renders text and JSON.
-        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession"]),
+        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession"], exclude: ["Formats"]),
+
+        // zlib: gzip for pprof files, CRC-32 for .gnu_debuglink files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // The formats and analyses that are pure functions of a profile model (pprof, folded stacks,
+        // flame graphs, growth, diff, churn, peak, the live view's screen). Knows no session store.
+        .target(
+            name: "ReportFormats",
+            dependencies: ["CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/LeakReport/Formats",
+            exclude: ["Pprof/profile.proto", "FORMATS.md"]
+        ),
 
         .executableTarget(
             name: "leakcollect",
@@ -107,9 +123,12 @@ let package = Package(
             ]
         ),
 
-        // Measures the symbolizer on many distinct stacks over a real binary (tools/bench/run.sh).
+        // Measures the symbolizer on many distinct stacks over a real binary (tools/bench/symbols.sh).
         .executableTarget(
             name: "symbench", dependencies: ["Symbols", "Tracking", "Vocabulary", "SessionStore"], path: "tools/bench/symbench"),
+
+        // Times the report formats on a synthetic 131k-stack profile (tools/bench/formats/main.swift).
+        .executableTarget(name: "formats-bench", dependencies: ["ReportFormats"], path: "tools/bench/formats"),
 
         // Compiles and runs the small C/C++ programs the tests assert on; finds this build's products.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -122,6 +141,7 @@ let package = Package(
         .testTarget(
             name: "KernelSideTests",
             dependencies: ["KernelSide", "KernelSession", "Vocabulary", "Tracking", "CollectionRunner", "SessionStore", "LeakReport", "TestSupport"]),
+        .testTarget(name: "ReportFormatsTests", dependencies: ["ReportFormats", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "SessionStore", "LeakReport", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -17,6 +17,8 @@ packages=(
   binutils xz-utils      # tests: split, strip and compress debug info (objcopy, strip, readelf, xz)
   util-linux             # setpriv/runuser for the privilege tests
   procps
+  golang-go              # `go tool pprof` reads the pprof files in the report-format tests
+  chromium               # headless, renders the flame graph SVG in the report-format tests
 )
 # The JIT test runs node with a native addon; machines come with node, else Debian's and its headers.
 if ! command -v node >/dev/null 2>&1; then

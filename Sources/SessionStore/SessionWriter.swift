@@ -75,10 +75,14 @@ public final class SessionWriter {
         }
     }
 
-    /// Applies one interval's changes in a single transaction.
-    public func write(_ batch: SessionBatch) throws(SessionError) {
+    /// Applies one interval's changes in a single transaction. The batch is consumed: its live blocks
+    /// are sorted in place (millions of them at scale: a copy would double the writer's memory).
+    public func write(_ batch: consuming SessionBatch) throws(SessionError) {
+        var live = batch.live
+        batch.live = [:]
+        let b = batch
         do {
-            try queue.write { db in try apply(batch, db) }
+            try queue.write { db in try apply(b, &live, db) }
         } catch {
             throw .writeFailed(path: path, detail: Self.oneLine(error))
         }
@@ -120,7 +124,7 @@ public final class SessionWriter {
 
     // MARK: one batch
 
-    private func apply(_ b: SessionBatch, _ db: Database) throws {
+    private func apply(_ b: SessionBatch, _ live: inout [LiveTableKey: LiveChanges], _ db: Database) throws {
         for s in b.spaces { try writeSpace(s, db) }
         if !b.modules.isEmpty {
             let st = try db.cachedStatement(
@@ -145,19 +149,19 @@ public final class SessionWriter {
             newNodes.removeAll(keepingCapacity: true)
         }
         if !b.totals.isEmpty {
-            let st = try db.cachedStatement(
-                sql: """
-                    INSERT OR REPLACE INTO stack_totals (stack_id, kind, bytes, blocks, total_bytes, total_blocks, temporary_blocks,
-                        temporary_bytes, peak_bytes, peak_blocks, peak_epoch, all_peak_bytes, all_peak_blocks, all_peak_epoch, lifetimes_blob)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
+            let st = FastStatement(
+                try db.cachedStatement(
+                    sql: """
+                        INSERT OR REPLACE INTO stack_totals (stack_id, kind, bytes, blocks, total_bytes, total_blocks, temporary_blocks,
+                            temporary_bytes, peak_bytes, peak_blocks, peak_epoch, all_peak_bytes, all_peak_blocks, all_peak_epoch, lifetimes_blob)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """))
             for t in b.totals {
-                try st.execute(arguments: [
-                    Int64(t.stackID), t.kind.rawValue, sqlInt(t.bytes), sqlInt(t.blocks), sqlInt(t.totalBytes), sqlInt(t.totalBlocks),
-                    sqlInt(t.temporaryBlocks), sqlInt(t.temporaryBytes), sqlInt(t.peakBytes), sqlInt(t.peakBlocks), sqlInt(t.peakEpoch),
-                    sqlInt(t.allPeakBytes), sqlInt(t.allPeakBlocks), sqlInt(t.allPeakEpoch),
-                    t.lifetimes.map { Data(PackedRows.encode(lifetimes: $0)) },
-                ])
+                try st.execute(
+                    .int(Int64(t.stackID)), .text(t.kind.rawValue), .unsigned(t.bytes), .unsigned(t.blocks), .unsigned(t.totalBytes),
+                    .unsigned(t.totalBlocks), .unsigned(t.temporaryBlocks), .unsigned(t.temporaryBytes), .unsigned(t.peakBytes),
+                    .unsigned(t.peakBlocks), .unsigned(t.peakEpoch), .unsigned(t.allPeakBytes), .unsigned(t.allPeakBlocks),
+                    .unsigned(t.allPeakEpoch), t.lifetimes.map { .blob(PackedRows.encode(lifetimes: $0)) } ?? .null)
             }
         }
         if !b.peaks.isEmpty {
@@ -173,7 +177,10 @@ public final class SessionWriter {
                     sqlInt(i.timeNs), Data(PackedRows.encode(kinds: i.outstanding)), i.rssBytes.map(sqlInt), Data(PackedRows.encode(history: b.history)),
                 ])
         }
-        for (key, changes) in b.live.sorted(by: { $0.key < $1.key }) { try writeLive(key, changes, db) }
+        for key in live.keys.sorted() {
+            guard var changes = live.removeValue(forKey: key) else { continue }
+            try writeLive(key, &changes, db)
+        }
         if !b.counters.isEmpty {
             let st = try db.cachedStatement(sql: "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)")
             for (name, value) in b.counters { try st.execute(arguments: [name.rawValue, sqlInt(value)]) }
@@ -257,22 +264,24 @@ public final class SessionWriter {
             lastNodes.append(node)
         }
         lastPath = path
-        try db.cachedStatement(
-            sql: "INSERT OR REPLACE INTO stacks (id, space, origin, leaf, depth, truncated, incomplete, task_pid, task_comm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [
-            Int64(s.id), Int64(s.space), s.origin.rawValue, node, s.locations.count, s.truncated, s.mayBeIncomplete, s.taskPid.map { Int64($0) },
-            s.taskComm,
-        ])
+        try FastStatement(
+            db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO stacks (id, space, origin, leaf, depth, truncated, incomplete, task_pid, task_comm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        ).execute(
+            .int(Int64(s.id)), .int(Int64(s.space)), .text(s.origin.rawValue), .int(node), .int(Int64(s.locations.count)), .bool(s.truncated),
+            .bool(s.mayBeIncomplete), .optional(s.taskPid.map { Int64($0) }), .optional(s.taskComm))
     }
 
     // MARK: live-block checkpoints
 
-    private func writeLive(_ key: LiveTableKey, _ changes: LiveChanges, _ db: Database) throws {
-        // Sorted once; each chunk is then a contiguous slice (no copies per chunk).
-        let puts = changes.puts.sorted { $0.address < $1.address }
+    private func writeLive(_ key: LiveTableKey, _ changes: inout LiveChanges, _ db: Database) throws {
+        // Sorted once, in place; each chunk is then a contiguous slice (no copies per chunk).
+        changes.puts.sort { $0.address < $1.address }
+        let puts = changes.puts
         let removes = Array(Set(changes.removes)).sorted()
         var pi = 0, ri = 0
-        let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO live_chunks (space, kind, chunk, seq, base, data) VALUES (?, ?, ?, ?, ?, ?)")
+        let insert = FastStatement(
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO live_chunks (space, kind, chunk, seq, base, data) VALUES (?, ?, ?, ?, ?, ?)"))
         while pi < puts.count || ri < removes.count {
             let c = min(
                 pi < puts.count ? LiveCheckpoint.chunk(of: puts[pi].address) : .max, ri < removes.count ? LiveCheckpoint.chunk(of: removes[ri]) : .max)
@@ -283,7 +292,7 @@ public final class SessionWriter {
             var state = chunks[ck] ?? ChunkState()
             let isBase = state.nextSeq == 0
             let data = LiveCheckpoint.encode(puts: puts[p0..<pi], removes: isBase ? [] : removes[r0..<ri])
-            try insert.execute(arguments: [Int64(key.space), key.kind.rawValue, sqlInt(c), state.nextSeq, isBase, Data(data)])
+            try insert.execute(.int(Int64(key.space)), .text(key.kind.rawValue), .unsigned(c), .int(state.nextSeq), .bool(isBase), .blob(data))
             state.nextSeq += 1
             if isBase {
                 state.baseBytes = data.count

@@ -57,6 +57,8 @@ public final class CollectionRunner {
     private var writeError: SessionError?
     private var deferredFlushes: UInt64 = 0
     private var writerWaitNs: UInt64 = 0
+    /// CPU time of the writer thread (guarded by the writer queue).
+    private var writerCPUNs: UInt64 = 0
 
     public init(source: EventSource, sessionPath: String, info: SessionInfo, options: RunnerOptions) {
         self.source = source
@@ -71,6 +73,10 @@ public final class CollectionRunner {
     /// session cannot be created or the source cannot begin: then nothing was collected.
     public func run() throws -> CollectionResult {
         StopSignals.install()
+        // Big arrays come and go with every batch. A fixed mmap threshold sends them to mmap, whose
+        // memory goes back to the system when freed; glibc's default raises the threshold after the
+        // first big free and then keeps such memory in its heap, and the collector's RSS with it.
+        HostFacts.fixMallocMmapThreshold(256 << 10)
         try source.begin(into: tracker)
         let writer: SessionWriter
         do {
@@ -109,10 +115,10 @@ public final class CollectionRunner {
             let now = monotonicNow()
             if let d = options.durationNs, now &- started >= d { break loop }
             if var job = cut {
+                cut = nil
                 // A slice of the cut per turn, between polls, so the ring keeps draining.
                 if tracker.advance(&job, budget: Self.cutSlice) {
-                    submit(writer, tracker.finishCut(job, at: now, rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
-                    cut = nil
+                    submit(writer, tracker.finishCut(&job, at: now, rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
                     nextFlush = now &+ options.intervalNs
                 } else {
                     cut = job
@@ -145,17 +151,23 @@ public final class CollectionRunner {
             return result
         }
         if var job = cut {
+            cut = nil
             while !tracker.advance(&job, budget: Int.max) {}
-            submit(writer, tracker.finishCut(job, at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
+            submit(writer, tracker.finishCut(&job, at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
             guard waitForWriter(signalsAtStart: StopSignals.count) else {
                 result.failure = "the session writer did not finish; \(path) holds what was written before"
                 return result
             }
         }
-        submit(writer, tracker.cut(at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
-        guard waitForWriter(signalsAtStart: StopSignals.count) else {
-            result.failure = "the session writer did not finish; \(path) holds what was written before"
-            return result
+        // The last state, in as many bounded batches as it takes.
+        while true {
+            let (last, complete) = tracker.cutChecked(at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes))
+            submit(writer, last)
+            guard waitForWriter(signalsAtStart: StopSignals.count) else {
+                result.failure = "the session writer did not finish; \(path) holds what was written before"
+                return result
+            }
+            if complete { break }
         }
         writeQueue.sync {}
         do {
@@ -179,13 +191,21 @@ public final class CollectionRunner {
         for (k, v) in source.counters { pending.batch.counters[k] = v }
         pending.batch.counters[.deferredFlushes] = deferredFlushes
         pending.batch.counters[.writerWaitNs] = writerWaitNs
-        let batchToWrite = pending
+        pending.batch.counters[.collectorEventCPUNs] = HostFacts.threadCPUNs()
+        pending.batch.counters[.collectorPeakRSSBytes] = HostFacts.peakRSSBytes()
+        // Boxed, so the writer thread ends up owning the only copy and can sort its blocks in place.
+        let box = BatchBox(pending)
         writerIdle.wait()
         writeQueue.async { [self] in
             defer { writerIdle.signal() }
-            var batch = batchToWrite.batch
-            symbolizer.register(batchToWrite.newModules)
-            (batch.locations, batch.stacks) = symbolizer.symbolize(batchToWrite.newStacks)
+            let cpu = HostFacts.threadCPUNs()
+            defer { writerCPUNs &+= HostFacts.threadCPUNs() &- cpu }
+            guard var cut = box.take() else { return }
+            var batch = cut.batch
+            cut.batch = SessionBatch()
+            batch.counters[.collectorWriterCPUNs] = writerCPUNs
+            symbolizer.register(cut.newModules)
+            (batch.locations, batch.stacks) = symbolizer.symbolize(cut.newStacks)
             do throws(SessionError) {
                 try writer.write(batch)
             } catch {
@@ -207,9 +227,26 @@ public final class CollectionRunner {
     }
 }
 
+/// Hands a batch to the writer thread without a second reference to it.
+private final class BatchBox: @unchecked Sendable {
+    private var cut: PendingBatch?
+
+    init(_ cut: PendingBatch) { self.cut = cut }
+
+    func take() -> PendingBatch? {
+        defer { cut = nil }
+        return cut
+    }
+}
+
 extension CounterName {
     /// Flushes put off because the writer was still busy with the previous interval.
     public static let deferredFlushes = CounterName("deferred_flushes")
     /// Nanoseconds the collection waited for the session writer (at the end, for the last interval).
     public static let writerWaitNs = CounterName("writer_wait_ns")
+    /// CPU time of the collector's event thread and of its session writer, up to the last flush.
+    public static let collectorEventCPUNs = CounterName("collector_event_cpu_ns")
+    public static let collectorWriterCPUNs = CounterName("collector_writer_cpu_ns")
+    /// The collector's own peak RSS (VmHWM) at the last flush.
+    public static let collectorPeakRSSBytes = CounterName("collector_peak_rss_bytes")
 }

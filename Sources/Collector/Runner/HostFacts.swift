@@ -16,12 +16,32 @@ public enum HostFacts {
     }
 
     /// VmRSS of a process in bytes, or nil when it is gone or unreadable.
-    public static func rssBytes(pid: Int32) -> UInt64? {
-        guard let text = ProcFile.read("/proc/\(pid)/status") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let digits = line.dropFirst(6).filter(\.isNumber)
+    public static func rssBytes(pid: Int32) -> UInt64? { statusBytes("/proc/\(pid)/status", field: "VmRSS:") }
+
+    /// This process's peak RSS (VmHWM) in bytes, 0 if unreadable.
+    public static func peakRSSBytes() -> UInt64 { statusBytes("/proc/self/status", field: "VmHWM:") ?? 0 }
+
+    private static func statusBytes(_ path: String, field: String) -> UInt64? {
+        guard let text = ProcFile.read(path) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(field) {
+            let digits = line.dropFirst(field.count).filter(\.isNumber)
             return UInt64(digits).map { $0 * 1024 }
         }
         return nil
+    }
+
+    /// CPU time the calling thread has used, in nanoseconds.
+    public static func threadCPUNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// mallopt(M_MMAP_THRESHOLD, bytes). Glibc's Swift module does not import <malloc.h>, so the function
+    /// is looked up by name; M_MMAP_THRESHOLD is -3 in glibc's ABI.
+    public static func fixMallocMmapThreshold(_ bytes: Int32) {
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        _ = unsafeBitCast(sym, to: Mallopt.self)(-3, bytes)
     }
 }

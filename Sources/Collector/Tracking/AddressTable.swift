@@ -34,77 +34,115 @@ struct Block: Equatable {
 /// Swift's Dictionary costs several times more per insert/remove at millions of events per second and
 /// several times more memory per entry.
 ///
-/// The table is 64 shards, chosen by the top bits of the key's hash, each growing on its own: a single
-/// table that doubles holds old and new arrays at once (about 3x its memory for a moment), which is
-/// what would break the collector's per-block memory budget at ten million blocks. Storage comes from
-/// mmap so that a shard's old arrays go back to the system when it grows.
-final class AddressTable {
+/// - 64 shards, chosen by the top bits of the key's hash, each growing on its own by half again: a single
+///   table that doubles holds old and new arrays at once and spends half its slots empty, which is what
+///   would break the collector's per-block memory budget at ten million blocks. Slots map by a
+///   multiply-shift ("fastrange"), so capacities need not be powers of two.
+/// - Key and block side by side in a slot: one cache miss per random insert or lookup, not two.
+/// - Each shard keeps a bitmap of the slot pages holding blocks not yet checkpointed, so a cut scans only
+///   those (`collectNew`) instead of keeping a list of every new block.
+/// - A struct over manually managed memory, not a class: a table reference fetched per event costs an
+///   atomic retain and release around every insert. The owner calls `deallocate()` once.
+struct AddressTable {
+    private struct Slot {
+        var key: UInt64
+        var value: Block
+    }
+
     private struct Shard {
-        var keys: UnsafeMutablePointer<UInt64>
-        var values: UnsafeMutablePointer<Block>
-        var mask: Int
-        var shift: UInt64
+        var slots: UnsafeMutablePointer<Slot>
+        var capacity: Int
         var count: Int
         var mapped: Int
+        /// One bit per `pageSlots` slots: the page may hold blocks not yet checkpointed.
+        var dirty: UnsafeMutablePointer<UInt64>
+        var dirtyWords: Int
+    }
+
+    private struct Header {
+        var count = 0
+        /// Address 0 cannot be an empty-slot marker and a key at once, so it lives aside.
+        var zeroValue: Block?
     }
 
     private static let shardBits: UInt64 = 6
-    private var shards: [Shard]
-    private(set) var count = 0
-    /// Address 0 cannot be an empty-slot marker and a key at once, so it lives aside.
-    private var zeroValue: Block?
+    static let shardCount = 1 << Int(shardBits)
+    private static let pageShift = 10
+    private let shards: UnsafeMutablePointer<Shard>
+    private let header: UnsafeMutablePointer<Header>
 
     init(shardCapacity: Int = 16) {
-        var cap = 16
-        while cap < shardCapacity { cap <<= 1 }
-        shards = (0..<(1 << Self.shardBits)).map { _ in Self.makeShard(capacity: cap) }
+        shards = .allocate(capacity: Self.shardCount)
+        for i in 0..<Self.shardCount { (shards + i).initialize(to: Self.makeShard(capacity: max(shardCapacity, 16))) }
+        header = .allocate(capacity: 1)
+        header.initialize(to: Header())
     }
 
-    deinit {
-        for s in shards { Self.release(s) }
+    /// Frees the table's memory; the table must not be used afterwards.
+    func deallocate() {
+        for i in 0..<Self.shardCount { Self.release(shards[i]) }
+        shards.deallocate()
+        header.deinitialize(count: 1)
+        header.deallocate()
     }
+
+    var count: Int { header.pointee.count }
 
     /// Bytes of memory the table holds.
-    var memoryBytes: Int { shards.reduce(0) { $0 + $1.mapped } }
+    var memoryBytes: Int { (0..<Self.shardCount).reduce(0) { $0 + shards[$1].mapped } }
 
     private static func makeShard(capacity: Int) -> Shard {
-        let keyBytes = capacity * MemoryLayout<UInt64>.stride
-        let bytes = keyBytes + capacity * MemoryLayout<Block>.stride
+        let bytes = capacity * MemoryLayout<Slot>.stride
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let mapped = (bytes + page - 1) / page * page
         guard let raw = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
             // Out of address space: nothing sensible can go on tracking.
             fatalError("leakcollect: cannot map \(mapped) bytes for the live table")
         }
+        // Huge pages for big shards: every event touches a random slot, and with 4 KiB pages nearly
+        // every one of them is also a TLB miss.
+        if mapped >= 2 << 20 { madvise(raw, mapped, MADV_HUGEPAGE) }
+        let words = ((capacity >> pageShift) + 1 + 63) / 64
+        let dirty = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
+        dirty.initialize(repeating: 0, count: words)
         // Anonymous memory is zero: every key starts empty.
-        let keys = raw.bindMemory(to: UInt64.self, capacity: capacity)
-        let values = (raw + keyBytes).bindMemory(to: Block.self, capacity: capacity)
         return Shard(
-            keys: keys, values: values, mask: capacity - 1, shift: 64 - UInt64(capacity.trailingZeroBitCount), count: 0, mapped: mapped)
+            slots: raw.bindMemory(to: Slot.self, capacity: capacity), capacity: capacity, count: 0, mapped: mapped, dirty: dirty,
+            dirtyWords: words)
     }
 
-    private static func release(_ s: Shard) { munmap(UnsafeMutableRawPointer(s.keys), s.mapped) }
+    private static func release(_ s: Shard) {
+        munmap(UnsafeMutableRawPointer(s.slots), s.mapped)
+        s.dirty.deallocate()
+    }
 
     @inline(__always) private static func hash(_ key: UInt64) -> UInt64 { key &* 0x9E37_79B9_7F4A_7C15 }
 
     @inline(__always) private static func shardIndex(_ h: UInt64) -> Int { Int(truncatingIfNeeded: h >> (64 - shardBits)) }
 
-    /// Home slot from the hash bits just below the shard bits (Fibonacci hashing: allocator addresses
-    /// share low bits, so only the high bits of the product are well mixed).
-    @inline(__always) private static func home(_ h: UInt64, _ s: Shard) -> Int {
-        Int(truncatingIfNeeded: (h << shardBits) >> s.shift) & s.mask
+    /// Home slot from the hash bits below the shard bits, scaled to the capacity by a multiply-shift
+    /// (Fibonacci hashing: allocator addresses share low bits, so only the product's high bits are mixed).
+    @inline(__always) private static func home(_ h: UInt64, _ capacity: Int) -> Int {
+        Int(truncatingIfNeeded: (h << shardBits).multipliedFullWidth(by: UInt64(capacity)).high)
+    }
+
+    @inline(__always) private static func next(_ i: Int, _ capacity: Int) -> Int { i + 1 == capacity ? 0 : i + 1 }
+
+    @inline(__always) private static func markDirty(_ s: Shard, _ slot: Int) {
+        let page = slot >> pageShift
+        s.dirty[page >> 6] |= 1 << UInt64(page & 63)
     }
 
     func find(_ key: UInt64) -> Block? {
-        if key == 0 { return zeroValue }
+        if key == 0 { return header.pointee.zeroValue }
         let h = Self.hash(key)
         let s = shards[Self.shardIndex(h)]
-        var i = Self.home(h, s)
+        var i = Self.home(h, s.capacity)
         while true {
-            let k = s.keys[i]
-            if k == key { return s.values[i] }
+            let k = s.slots[i].key
+            if k == key { return s.slots[i].value }
             if k == 0 { return nil }
-            i = (i + 1) & s.mask
+            i = Self.next(i, s.capacity)
         }
     }
 
@@ -112,118 +150,153 @@ final class AddressTable {
     @discardableResult
     func insert(_ key: UInt64, _ value: Block) -> Block? {
         if key == 0 {
-            let old = zeroValue
-            zeroValue = value
-            if old == nil { count += 1 }
+            let old = header.pointee.zeroValue
+            header.pointee.zeroValue = value
+            if old == nil { header.pointee.count += 1 }
             return old
         }
         let h = Self.hash(key)
         let si = Self.shardIndex(h)
-        if (shards[si].count + 1) * 8 > (shards[si].mask + 1) * 7 { grow(si) }
+        if (shards[si].count + 1) * 8 > shards[si].capacity * 7 { grow(si) }
         let s = shards[si]
-        var i = Self.home(h, s)
+        var i = Self.home(h, s.capacity)
         while true {
-            let k = s.keys[i]
+            let k = s.slots[i].key
             if k == key {
-                let old = s.values[i]
-                s.values[i] = value
+                let old = s.slots[i].value
+                s.slots[i].value = value
+                if !value.persisted { Self.markDirty(s, i) }
                 return old
             }
             if k == 0 {
-                s.keys[i] = key
-                s.values[i] = value
+                s.slots[i] = Slot(key: key, value: value)
+                if !value.persisted { Self.markDirty(s, i) }
                 shards[si].count += 1
-                count += 1
+                header.pointee.count += 1
                 return nil
             }
-            i = (i + 1) & s.mask
+            i = Self.next(i, s.capacity)
         }
-    }
-
-    /// Changes a live block in place; false if the key is not live.
-    @discardableResult
-    func update(_ key: UInt64, _ body: (inout Block) -> Void) -> Bool {
-        if key == 0 {
-            guard var z = zeroValue else { return false }
-            body(&z)
-            zeroValue = z
-            return true
-        }
-        let h = Self.hash(key)
-        let s = shards[Self.shardIndex(h)]
-        var i = Self.home(h, s)
-        while s.keys[i] != 0 {
-            if s.keys[i] == key {
-                body(&s.values[i])
-                return true
-            }
-            i = (i + 1) & s.mask
-        }
-        return false
     }
 
     func remove(_ key: UInt64) -> Block? {
         if key == 0 {
-            let old = zeroValue
-            if old != nil { count -= 1 }
-            zeroValue = nil
+            let old = header.pointee.zeroValue
+            if old != nil { header.pointee.count -= 1 }
+            header.pointee.zeroValue = nil
             return old
         }
         let h = Self.hash(key)
         let si = Self.shardIndex(h)
         let s = shards[si]
-        var i = Self.home(h, s)
+        var i = Self.home(h, s.capacity)
         while true {
-            let k = s.keys[i]
+            let k = s.slots[i].key
             if k == 0 { return nil }
             if k == key { break }
-            i = (i + 1) & s.mask
+            i = Self.next(i, s.capacity)
         }
-        let removed = s.values[i]
+        let removed = s.slots[i].value
         shards[si].count -= 1
-        count -= 1
+        header.pointee.count -= 1
         // Backward shift: pull later entries of the probe run into the hole so lookups never need tombstones.
         var hole = i
-        var j = (i + 1) & s.mask
-        while s.keys[j] != 0 {
-            let home = Self.home(Self.hash(s.keys[j]), s)
-            if (hole - home) & s.mask <= (j - home) & s.mask {
-                s.keys[hole] = s.keys[j]
-                s.values[hole] = s.values[j]
+        var j = Self.next(i, s.capacity)
+        while s.slots[j].key != 0 {
+            let home = Self.home(Self.hash(s.slots[j].key), s.capacity)
+            let distHole = (hole - home + s.capacity) % s.capacity
+            let distJ = (j - home + s.capacity) % s.capacity
+            if distHole <= distJ {
+                s.slots[hole] = s.slots[j]
+                // A block not yet checkpointed that moves must be found where it lands.
+                if !s.slots[hole].value.persisted { Self.markDirty(s, hole) }
                 hole = j
             }
-            j = (j + 1) & s.mask
+            j = Self.next(j, s.capacity)
         }
-        s.keys[hole] = 0
+        s.slots[hole].key = 0
         return removed
     }
 
+    /// Calls `body` with every block not yet checkpointed and marks it checkpointed, shard by shard
+    /// from `shard`, until `budget` slots were scanned; returns the next shard to scan (`shardCount` when done).
+    func collectNew(from shard: Int, budget: Int, _ body: (UInt64, Block) -> Void) -> Int {
+        var si = shard
+        var scanned = 0
+        if si == 0, var z = header.pointee.zeroValue, !z.persisted {
+            z.persisted = true
+            header.pointee.zeroValue = z
+            body(0, z)
+        }
+        while si < Self.shardCount && scanned < budget {
+            let s = shards[si]
+            for w in 0..<s.dirtyWords where s.dirty[w] != 0 {
+                var bits = s.dirty[w]
+                s.dirty[w] = 0
+                while bits != 0 {
+                    let page = w * 64 + bits.trailingZeroBitCount
+                    bits &= bits - 1
+                    let lo = page << Self.pageShift
+                    let hi = min(lo + (1 << Self.pageShift), s.capacity)
+                    guard lo < hi else { continue }
+                    for i in lo..<hi where s.slots[i].key != 0 && !s.slots[i].value.persisted {
+                        s.slots[i].value.persisted = true
+                        body(s.slots[i].key, s.slots[i].value)
+                    }
+                    scanned += hi - lo
+                }
+            }
+            si += 1
+        }
+        return si
+    }
+
+    /// Marks a live block not checkpointed again (it is written anew at the next cut).
+    func markNew(_ key: UInt64) {
+        if key == 0 {
+            header.pointee.zeroValue?.persisted = false
+            return
+        }
+        let h = Self.hash(key)
+        let s = shards[Self.shardIndex(h)]
+        var i = Self.home(h, s.capacity)
+        while s.slots[i].key != 0 {
+            if s.slots[i].key == key {
+                s.slots[i].value.persisted = false
+                Self.markDirty(s, i)
+                return
+            }
+            i = Self.next(i, s.capacity)
+        }
+    }
+
     func forEach(_ body: (UInt64, Block) -> Void) {
-        if let z = zeroValue { body(0, z) }
-        for s in shards {
-            for i in 0...s.mask where s.keys[i] != 0 { body(s.keys[i], s.values[i]) }
+        if let z = header.pointee.zeroValue { body(0, z) }
+        for si in 0..<Self.shardCount {
+            let s = shards[si]
+            for i in 0..<s.capacity where s.slots[i].key != 0 { body(s.slots[i].key, s.slots[i].value) }
         }
     }
 
     /// Removes every block.
     func removeAll() {
-        for (i, s) in shards.enumerated() {
-            Self.release(s)
+        for i in 0..<Self.shardCount {
+            Self.release(shards[i])
             shards[i] = Self.makeShard(capacity: 16)
         }
-        zeroValue = nil
-        count = 0
+        header.pointee = Header()
     }
 
+    /// Half again as many slots: memory stays within 1.15 to 1.7 slots per block.
     private func grow(_ si: Int) {
         let old = shards[si]
-        var s = Self.makeShard(capacity: (old.mask + 1) * 2)
-        for i in 0...old.mask where old.keys[i] != 0 {
-            let key = old.keys[i]
-            var j = Self.home(Self.hash(key), s)
-            while s.keys[j] != 0 { j = (j + 1) & s.mask }
-            s.keys[j] = key
-            s.values[j] = old.values[i]
+        var s = Self.makeShard(capacity: old.capacity + old.capacity / 2)
+        for i in 0..<old.capacity where old.slots[i].key != 0 {
+            let key = old.slots[i].key
+            var j = Self.home(Self.hash(key), s.capacity)
+            while s.slots[j].key != 0 { j = Self.next(j, s.capacity) }
+            s.slots[j] = old.slots[i]
+            if !old.slots[i].value.persisted { Self.markDirty(s, j) }
         }
         s.count = old.count
         Self.release(old)

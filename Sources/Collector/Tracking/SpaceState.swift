@@ -17,17 +17,20 @@ final class SpaceState {
     var regions = MappedRegions()
     var modules = ModuleMap()
     var stackIDs = StackIDMap()
-    var temporaries = TemporaryAllocations()
+    let temporaries = TemporaryAllocations()
     /// realloc/mremap frees whose outcome is not known yet, by address.
     var pendingBlocks: [UInt64: (BlockKind, Block)] = [:]
     var pendingPieces: [UInt64: [Region]] = [:]
-    /// Blocks allocated since the last cut (kind slot, address), to checkpoint if still live then.
-    var newBlocks: [(UInt8, UInt64)] = []
     /// Checkpointed blocks that went away since the last cut, per kind slot.
     var removed: [[UInt64]] = Array(repeating: [], count: BlockKind.allCases.count)
     /// The latest event time seen: frees carry no time of their own.
     var clock: UInt64
     let samplingInterval: UInt64?
+
+    deinit {
+        for t in [heap, slab, pages, percpu] { t.deallocate() }
+        temporaries.deallocate()
+    }
 
     init(id: SpaceID, info: SpaceInfo) {
         self.id = id
@@ -58,7 +61,10 @@ final class SpaceState {
     /// changes are checkpointed, the memory of its live table can go; the session keeps what it left.
     var closed = false
 
+    private(set) var released = false
+
     func releaseLiveMemory() {
+        released = true
         for t in [heap, slab, pages, percpu] { t.removeAll() }
         pendingBlocks.removeAll()
         pendingPieces.removeAll()

@@ -1,11 +1,26 @@
 /// Recognizes heaptrack's *temporary* allocations: a block freed before the thread that allocated it
 /// allocated again. Each thread's latest allocation is remembered in two small direct-mapped tables
-/// (thread → address, address → thread), so the check is a few array reads per event and needs no
+/// (thread → address, address → thread), so the check is a few memory reads per event and needs no
 /// per-block field. A collision forgets one candidate: temporaries are then undercounted, never invented.
+///
+/// Fixed storage the owner frees with `deallocate()`: as arrays inside a struct inside the tracker's
+/// space, every event's update paid for a uniqueness check, and now and then a copy.
 struct TemporaryAllocations {
     private static let slots = 1024
-    private var latestByThread = [(tid: UInt32, address: UInt64)](repeating: (0, 0), count: slots)
-    private var threadByAddress = [(address: UInt64, tid: UInt32)](repeating: (0, 0), count: slots)
+    private let latestByThread: UnsafeMutablePointer<(tid: UInt32, address: UInt64)>
+    private let threadByAddress: UnsafeMutablePointer<(address: UInt64, tid: UInt32)>
+
+    init() {
+        latestByThread = .allocate(capacity: Self.slots)
+        latestByThread.initialize(repeating: (0, 0), count: Self.slots)
+        threadByAddress = .allocate(capacity: Self.slots)
+        threadByAddress.initialize(repeating: (0, 0), count: Self.slots)
+    }
+
+    func deallocate() {
+        latestByThread.deallocate()
+        threadByAddress.deallocate()
+    }
 
     @inline(__always) private static func slot(_ tid: UInt32) -> Int { Int(tid) & (slots - 1) }
     @inline(__always) private static func slot(_ address: UInt64) -> Int {
@@ -13,7 +28,7 @@ struct TemporaryAllocations {
     }
 
     /// `tid` allocated `address`: its previous allocation can no longer be temporary.
-    mutating func allocated(_ address: UInt64, by tid: UInt32) {
+    func allocated(_ address: UInt64, by tid: UInt32) {
         let t = Self.slot(tid)
         let previous = latestByThread[t]
         if previous.tid == tid && previous.address != 0 {
@@ -25,7 +40,7 @@ struct TemporaryAllocations {
     }
 
     /// `address` was freed: true if it was still its thread's latest allocation.
-    mutating func freed(_ address: UInt64) -> Bool {
+    func freed(_ address: UInt64) -> Bool {
         let a = Self.slot(address)
         let entry = threadByAddress[a]
         guard entry.address == address, address != 0 else { return false }

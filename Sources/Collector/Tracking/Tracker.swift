@@ -13,15 +13,16 @@ public struct PendingBatch: Sendable {
 
 /// A cut under way (see `Tracker.beginCut`).
 public struct CutInProgress {
-    fileprivate var lists: [(SpaceState, [(UInt8, UInt64)])] = []
-    fileprivate var list = 0
-    fileprivate var index = 0
-    /// Per list, per kind slot: the blocks put.
-    fileprivate var puts: [[[LiveBlock]]] = []
+    /// The tables to scan: space, kind, next shard.
+    fileprivate var tables: [(SpaceState, BlockKind, Int)] = []
+    fileprivate var table = 0
+    fileprivate var puts: [LiveTableKey: [LiveBlock]] = [:]
     fileprivate var putCount = 0
-    /// A cut checkpoints at most this many new blocks; the rest wait for the next one, so a batch (and
-    /// the writer's work on it) stays bounded however long the writer was busy.
-    static let maxPuts = 1 << 21
+    /// Set when `maxPuts` stopped the scan: some new blocks wait for the next cut.
+    fileprivate var full = false
+    /// A cut checkpoints about this many new blocks at most (whole shards); the rest wait for the next
+    /// one, so a batch (and the writer's work on it) stays bounded however long the writer was busy.
+    static let maxPuts = 1 << 19
 }
 
 /// The collector's state: per address space the live blocks, regions, modules and stack translation;
@@ -30,6 +31,9 @@ public struct CutInProgress {
 /// and cuts batches.
 public final class Tracker {
     private var spaces: [SpaceState] = []
+    /// The same spaces, unretained (`spaces` owns them): the event path reaches its space without an
+    /// atomic retain and release per event.
+    private var spaceRefs: [Unmanaged<SpaceState>] = []
     private var stacks = StackTable()
     private var totals = StackTotals()
     private var nextModuleID: Int64 = 1
@@ -59,7 +63,9 @@ public final class Tracker {
     /// Starts tracking an address space (a process image or the kernel) and returns its id.
     public func openSpace(_ info: SpaceInfo) -> SpaceID {
         let id = SpaceID(spaces.count + 1)
-        spaces.append(SpaceState(id: id, info: info))
+        let s = SpaceState(id: id, info: info)
+        spaces.append(s)
+        spaceRefs.append(Unmanaged.passUnretained(s))
         return id
     }
 
@@ -99,10 +105,18 @@ public final class Tracker {
     /// counted and ignored.
     public func apply(_ event: Event, in id: SpaceID) {
         events &+= 1
-        guard let s = space(id), !s.closed else {
-            if case .record(let r) = event, let rows = r.rows as? any SessionRows { records.append(rows) } else { bump(.eventsWithoutSpace) }
-            return
+        let i = Int(id) - 1
+        guard i >= 0 && i < spaceRefs.count else { return ignore(event) }
+        spaceRefs[i]._withUnsafeGuaranteedRef { s in
+            if s.closed { ignore(event) } else { apply(event, s) }
         }
+    }
+
+    private func ignore(_ event: Event) {
+        if case .record(let r) = event, let rows = r.rows as? any SessionRows { records.append(rows) } else { bump(.eventsWithoutSpace) }
+    }
+
+    private func apply(_ event: Event, _ s: SpaceState) {
         switch event {
         case .alloc(let a):
             if a.time > s.clock { s.clock = a.time }
@@ -157,7 +171,6 @@ public final class Tracker {
         let w = s.weighted(a.size)
         totals.add(stack: block.stack, kind: a.kind, bytes: w.bytes, blocks: w.blocks, newAllocation: true, time: a.time)
         if a.kind == .heap && a.replaces == nil { s.temporaries.allocated(a.address, by: a.tid) }
-        s.newBlocks.append((UInt8(a.kind.slot), a.address))
     }
 
     private func free(_ address: UInt64, kind: BlockKind, pending: Bool, _ s: SpaceState) {
@@ -200,7 +213,6 @@ public final class Tracker {
         }
         let w = s.weighted(b.size)
         totals.add(stack: b.stack, kind: k, bytes: w.bytes, blocks: w.blocks, newAllocation: false, time: s.clock)
-        s.newBlocks.append((UInt8(k.slot), address))
     }
 
     private func pageRange(_ address: UInt64, _ length: UInt64) -> (UInt64, UInt64) {
@@ -255,66 +267,60 @@ public final class Tracker {
 
     // MARK: cutting batches
 
-    /// Cuts everything changed since the last cut into a batch at once; `time` stamps its interval row.
+    /// Cuts what changed since the last cut into a batch at once; `time` stamps its interval row. At most
+    /// about `CutInProgress.maxPuts` new blocks go in one batch: `complete` is false when more wait.
     public func cut(at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
+        cutChecked(at: time, rssBytes: rssBytes).batch
+    }
+
+    /// `cut`, telling whether every new block made it into the batch.
+    public func cutChecked(at time: UInt64, rssBytes: UInt64? = nil) -> (batch: PendingBatch, complete: Bool) {
         var job = beginCut()
-        while !advance(&job, budget: Int.max) {}
-        return finishCut(job, at: time, rssBytes: rssBytes)
+        while !advance(&job, budget: 1 << 16) {}
+        let complete = !job.full
+        return (finishCut(&job, at: time, rssBytes: rssBytes), complete)
     }
 
     /// Starts a cut whose live-block part is done in slices (`advance`), so that checkpointing millions of
-    /// new blocks never stops the event path for long: the blocks allocated up to now are the cut's;
-    /// events applied meanwhile belong to the next one.
+    /// new blocks never stops the event path for long. The tables keep track of which blocks are new.
     public func beginCut() -> CutInProgress {
         var job = CutInProgress()
-        for s in spaces where !s.newBlocks.isEmpty {
-            job.lists.append((s, s.newBlocks))
-            job.puts.append(Array(repeating: [], count: BlockKind.allCases.count))
-            s.newBlocks = []
+        for s in spaces where !s.released {
+            for k in BlockKind.allCases where k != .mmap && s.table(k).count > 0 { job.tables.append((s, k, 0)) }
         }
         return job
     }
 
-    /// Checkpoints up to `budget` of the cut's new blocks; true when none is left.
+    /// Checkpoints the new blocks of about `budget` table slots; true when none is left.
     public func advance(_ job: inout CutInProgress, budget: Int) -> Bool {
-        var left = budget
-        while job.list < job.lists.count {
-            let (s, list) = job.lists[job.list]
+        while job.table < job.tables.count {
             if job.putCount >= CutInProgress.maxPuts {
-                // Full: what is left waits for the next cut.
-                s.newBlocks.append(contentsOf: list[job.index...])
-                job.list += 1
-                job.index = 0
-                continue
+                job.full = true
+                return true
             }
-            while job.index < list.count {
-                if left == 0 { return false }
-                left -= 1
-                let (slot, address) = list[job.index]
-                job.index += 1
-                guard let kind = BlockKind(slot: Int(slot)) else { continue }
-                var blk: Block?
-                s.table(kind).update(address) { block in
-                    guard !block.persisted else { return }
-                    block.persisted = true
-                    blk = block
-                }
-                if let blk {
-                    job.puts[job.list][Int(slot)].append(
-                        LiveBlock(address: address, size: blk.size, stackID: blk.stack, timeNs: time(ofTick: blk.tick), function: blk.function))
-                    job.putCount += 1
-                    if job.putCount >= CutInProgress.maxPuts { break }
-                }
+            let (s, kind, shard) = job.tables[job.table]
+            let key = LiveTableKey(space: s.id, kind: kind)
+            var found: [LiveBlock] = []
+            let next = s.table(kind).collectNew(from: shard, budget: budget) { address, blk in
+                found.append(
+                    LiveBlock(address: address, size: blk.size, stackID: blk.stack, timeNs: self.time(ofTick: blk.tick), function: blk.function))
             }
-            if job.index < list.count { continue }
-            job.list += 1
-            job.index = 0
+            if !found.isEmpty {
+                job.puts[key, default: []].append(contentsOf: found)
+                job.putCount += found.count
+            }
+            if next >= AddressTable.shardCount {
+                job.table += 1
+            } else {
+                job.tables[job.table].2 = next
+                return false
+            }
         }
         return true
     }
 
     /// Completes a cut once `advance` said it is done: totals, peaks, history, removals and regions as of now.
-    public func finishCut(_ job: CutInProgress, at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
+    public func finishCut(_ job: inout CutInProgress, at time: UInt64, rssBytes: UInt64? = nil) -> PendingBatch {
         var b = SessionBatch()
         b.timeNs = time
         let modules = newModules
@@ -326,10 +332,8 @@ public final class Tracker {
         }
         b.moduleUnloads = unloads
         unloads.removeAll()
-        var puts: [LiveTableKey: [LiveBlock]] = [:]
-        for (i, (s, _)) in job.lists.enumerated() {
-            for k in BlockKind.allCases where !job.puts[i][k.slot].isEmpty { puts[LiveTableKey(space: s.id, kind: k)] = job.puts[i][k.slot] }
-        }
+        var puts = job.puts
+        job.puts = [:]
         for s in spaces {
             if s.rowDirty {
                 b.spaces.append(s.row)
@@ -362,7 +366,7 @@ public final class Tracker {
                         LiveBlock(address: $0.start, size: $0.size, stackID: $0.stack, timeNs: $0.time, function: $0.function, backing: $0.backing)
                     }, removes: deletedStarts)
             }
-            if s.closed && s.newBlocks.isEmpty { s.releaseLiveMemory() }
+            if s.closed && !job.full && !s.released { s.releaseLiveMemory() }
         }
         (b.totals, b.history, b.peaks) = totals.takeChanges()
         b.interval = IntervalRow(timeNs: time, outstanding: totals.kinds, rssBytes: rssBytes)

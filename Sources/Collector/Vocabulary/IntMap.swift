@@ -5,19 +5,17 @@
 public struct IntMap {
     private var keys: [UInt64]
     private var values: [UInt32]
-    private var mask: Int
     public private(set) var count = 0
 
     public init(capacity: Int = 1024) {
-        var cap = 16
-        while cap < capacity * 2 { cap <<= 1 }
+        let cap = max(16, capacity * 4 / 3)
         keys = Array(repeating: 0, count: cap)
         values = Array(repeating: 0, count: cap)
-        mask = cap - 1
     }
 
+    /// Multiply-shift into any capacity, so the table can grow by half instead of doubling.
     @inline(__always) private func home(_ key: UInt64) -> Int {
-        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15).multipliedFullWidth(by: UInt64(keys.count)).high)
     }
 
     /// The value of `key`, or nil. `key` must not be 0.
@@ -27,16 +25,17 @@ public struct IntMap {
             let k = keys[i]
             if k == key { return values[i] }
             if k == 0 { return nil }
-            i = (i + 1) & mask
+            i = i + 1 == keys.count ? 0 : i + 1
         }
     }
 
     /// Sets `key` (non-zero) to `value`, replacing what it had.
     public mutating func set(_ key: UInt64, _ value: UInt32) {
-        // At most half full: most lookups are misses, and a miss probes to the next empty slot.
-        if (count + 1) * 2 > mask + 1 { grow() }
+        // At most three quarters full: lookups under a node just created are skipped by the caller, so
+        // misses are rare; growth by half keeps the memory near 1.5 slots per entry.
+        if (count + 1) * 4 > keys.count * 3 { grow() }
         var i = home(key)
-        while keys[i] != 0 && keys[i] != key { i = (i + 1) & mask }
+        while keys[i] != 0 && keys[i] != key { i = i + 1 == keys.count ? 0 : i + 1 }
         if keys[i] == 0 { count += 1 }
         keys[i] = key
         values[i] = value
@@ -44,12 +43,13 @@ public struct IntMap {
 
     private mutating func grow() {
         let oldKeys = keys, oldValues = values
-        keys = Array(repeating: 0, count: oldKeys.count * 2)
-        values = Array(repeating: 0, count: oldKeys.count * 2)
-        mask = keys.count - 1
+        keys = []
+        values = []
+        keys = Array(repeating: 0, count: oldKeys.count + oldKeys.count / 2)
+        values = Array(repeating: 0, count: keys.count)
         for (i, k) in oldKeys.enumerated() where k != 0 {
             var j = home(k)
-            while keys[j] != 0 { j = (j + 1) & mask }
+            while keys[j] != 0 { j = j + 1 == keys.count ? 0 : j + 1 }
             keys[j] = k
             values[j] = oldValues[i]
         }

@@ -1,0 +1,2 @@
+/* zlib, for the gzip framing pprof files carry on disk. */
+#include <zlib.h>
