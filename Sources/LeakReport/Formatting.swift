@@ -37,8 +37,9 @@ public enum Formatting {
         return String(format: "%02d:%02d:%02d", tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
     }
 
-    /// One frame as the text reports print it: `0xADDR function+0xOFF [module] file:line`, with
-    /// `(inlined)` after an inlined call (which has no offset of its own). A frame without a symbol shows
+    /// One frame as the text reports print it: `0xADDR function+0xOFF [module] file:line`; an inlined
+    /// call (which has no offset of its own) reads `function (inlined) [module] file:line`, as the
+    /// report formats print it too. A frame without a symbol shows
     /// its module and file offset, `[dash+0x1a2b3]`, so it can be symbolized later; JIT code shows `[jit]`.
     public static func frame(_ f: FrameRow) -> String {
         var s = address(f.address) + " "
@@ -46,6 +47,7 @@ public enum Formatting {
         if let fn = f.function {
             s += fn
             if let off = f.offset { s += "+" + hex(off) }
+            if f.inlined { s += " (inlined)" }
             if let module { s += " " + module }
         } else if let m = f.module, m != FrameRow.jitModule, let off = f.fileOffset {
             s += "[" + basename(m) + "+" + hex(off) + "]"
@@ -56,7 +58,6 @@ public enum Formatting {
             if let module { s += " " + module }
         }
         if let file = f.file, let line = f.line { s += " \(file):\(line)" }
-        if f.inlined { s += " (inlined)" }
         return s
     }
 

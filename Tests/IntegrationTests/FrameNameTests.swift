@@ -151,6 +151,6 @@ final class FrameNameTests: XCTestCase {
         XCTAssertEqual(helper[0].address, helper[1].address)
         XCTAssertNil(helper[0].offset, "an inlined call has no offset of its own")
         let text = try Pipeline.text(c.session)
-        XCTAssertTrue(text.contains(" helper [cxxnames] \(prog.sourcePath):\(try prog.line(of: "HELPER")) (inlined)\n"), text)
+        XCTAssertTrue(text.contains(" helper (inlined) [cxxnames] \(prog.sourcePath):\(try prog.line(of: "HELPER"))\n"), text)
     }
 }

@@ -17,6 +17,3 @@ char *swift_demangle(const char *mangled_name, size_t mangled_name_length, char 
 /* GNU libiberty's Rust demangler (legacy and v0 manglings; Debian's libiberty-dev, static). Declared
  * here rather than through <libiberty/demangle.h>, whose libiberty.h redeclares libc functions. */
 char *rust_demangle(const char *mangled, int options);
-
-/* zlib's CRC-32, the checksum a .gnu_debuglink section carries for its debug file. */
-unsigned long crc32(unsigned long crc, const unsigned char *buf, unsigned int len);

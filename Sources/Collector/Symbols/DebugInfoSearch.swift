@@ -1,4 +1,5 @@
 import CLibDW
+import CZlib
 import Glibc
 import Vocabulary
 
@@ -95,7 +96,7 @@ final class DebugInfoSearch {
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, at) }
             if n < 0 { return nil }
             if n == 0 { break }
-            crc = buffer.withUnsafeBufferPointer { CLibDW.crc32(crc, $0.baseAddress, UInt32(n)) }
+            crc = buffer.withUnsafeBufferPointer { CZlib.crc32(crc, $0.baseAddress, UInt32(n)) }
             at += off_t(n)
         }
         return UInt32(truncatingIfNeeded: crc)
