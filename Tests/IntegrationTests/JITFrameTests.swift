@@ -47,7 +47,11 @@ final class JITFrameTests: XCTestCase {
             """.write(toFile: script, atomically: true, encoding: .utf8)
         let session = Pipeline.sessionPath("node")
         let r = try Run.capture(
-            [try BuildProducts.leakcollect, "--quiet", "-o", session, "--", node, "--perf-basic-prof", "--interpreted-frames-native-stack", script],
+            [
+                try BuildProducts.leakcollect, "--quiet", "-o", session, "--", node, "--perf-basic-prof", "--interpreted-frames-native-stack",
+                // --perf-basic-prof also writes V8's log, by default into the working directory.
+                "--logfile=\(addon.directory.path)/v8.log", "--no-logfile-per-isolate", script,
+            ],
             timeout: 300)
         XCTAssertEqual(r.status, 0, r.stderr)
         let report = try Pipeline.top(session)
