@@ -14,7 +14,7 @@ packages=(
   libsqlite3-dev         # session files (GRDB)
   zlib1g-dev             # also the CRC-32 of .gnu_debuglink files
   libiberty-dev          # GNU libiberty: the Rust demangler (legacy and v0)
-  binutils xz-utils      # tests: split, strip and compress debug info (objcopy, strip, readelf, xz)
+  binutils xz-utils dwz  # tests: split, strip, compress and share debug info (objcopy, strip, readelf, xz, dwz)
   util-linux             # setpriv/runuser for the privilege tests
   procps
   golang-go              # `go tool pprof` reads the pprof files in the report-format tests

@@ -43,20 +43,23 @@ public enum Formatting {
     /// its module and file offset, `[dash+0x1a2b3]`, so it can be symbolized later; JIT code shows `[jit]`.
     public static func frame(_ f: FrameRow) -> String {
         var s = address(f.address) + " "
-        let module = f.module.map { $0 == FrameRow.jitModule ? $0 : "[" + basename($0) + "]" }
+        let jit = f.module == FrameRow.jitModule
+        // The module follows a name; a frame without one says where it is instead.
+        var module = f.module.map { jit ? $0 : "[" + basename($0) + "]" }
         if let fn = f.function {
             s += fn
             if let off = f.offset { s += "+" + hex(off) }
-            if f.inlined { s += " (inlined)" }
-            if let module { s += " " + module }
-        } else if let m = f.module, m != FrameRow.jitModule, let off = f.fileOffset {
+        } else if let m = f.module, !jit, let off = f.fileOffset {
             s += "[" + basename(m) + "+" + hex(off) + "]"
-        } else if let module, f.module == FrameRow.jitModule {
-            s += module
+            module = nil
+        } else if jit {
+            s += FrameRow.jitModule
+            module = nil
         } else {
             s += "[unknown]"
-            if let module { s += " " + module }
         }
+        if f.inlined { s += " (inlined)" }
+        if let module { s += " " + module }
         if let file = f.file, let line = f.line { s += " \(file):\(line)" }
         return s
     }

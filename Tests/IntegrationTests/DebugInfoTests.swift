@@ -144,6 +144,43 @@ final class DebugInfoTests: XCTestCase {
         XCTAssertEqual(hidden.map(\.file), [nil, nil])
     }
 
+    /// Debian's -dbgsym packages run dwz: DWARF that several binaries share moves into one alternate
+    /// file that each names in `.gnu_debugaltlink` (a path and its build-id). An inline function from a
+    /// shared header is described only there, so its frame is named only if the alternate is found.
+    func testDWARFSharedThroughADwzAlternateFile() throws {
+        guard let dwz = Toolchains.find("dwz") else { throw XCTSkip("dwz is not installed (tools/setup.sh installs it)") }
+        let header = """
+            #include <stdlib.h>
+            struct shared_record { long id; char name[40]; struct shared_record *next; };
+            static inline __attribute__((always_inline)) void *shared_helper(int n) {
+                return malloc(n * sizeof(struct shared_record)); // SHARED-HELPER
+            }
+            """
+        let first = try CProgram.build(
+            "dwzfirst",
+            source: header + """
+
+                void *keep[8];
+                int main(void) {
+                    for (int i = 0; i < 3; i++) keep[i] = shared_helper(2); // CALL-SHARED
+                    return 0;
+                }
+                """)
+        let second = try CProgram.build(
+            "dwzsecond", source: header + "\nint main(void) { return shared_helper(1) != 0 ? 0 : 1; }\n")
+        let common = first.directory.appendingPathComponent("common.debug").path
+        try Toolchains.run([dwz, "-m", common, "-M", common, first.path, second.path])
+        XCTAssertTrue(try Run.capture(["/usr/bin/readelf", "-S", first.path]).stdout.contains(".gnu_debugaltlink"), "dwz made an altlink")
+        let c = try Pipeline.collect(first)
+        XCTAssertEqual(c.result.status, 0, c.result.stderr)
+        let s = try XCTUnwrap(try Pipeline.top(c.session).stacks.first { $0.bytes == 3 * 2 * 56 })
+        let mine = s.frames.filter { $0.module == first.path }
+        XCTAssertEqual(mine.first.map { [$0.function ?? "?", "\($0.inlined)"] }, ["shared_helper", "true"])
+        XCTAssertEqual(mine.first?.line, try first.line(of: "SHARED-HELPER"))
+        XCTAssertEqual(mine.dropFirst().first?.function, "main")
+        XCTAssertEqual(mine.dropFirst().first?.line, try first.line(of: "CALL-SHARED"))
+    }
+
     /// A program that deletes its own binary and its library before it leaks: both still symbolize, from
     /// the files the collector opened through /proc/PID/map_files while the process lived.
     func testABinaryAndALibraryDeletedFromDiskStillSymbolize() throws {

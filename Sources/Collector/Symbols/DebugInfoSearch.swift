@@ -25,40 +25,95 @@ final class DebugInfoSearch {
         self.pid = pid
     }
 
-    /// The debug file for a module, opened for reading; the caller owns the descriptor.
-    func find(buildID: [UInt8], binaryPath: String?, debuglink: String?, crc: UInt32) -> (fd: Int32, path: String)? {
+    /// The debug file for a module, opened for reading; the caller owns the descriptor. A request with
+    /// a name and no CRC is for a dwz alternate file (`.gnu_debugaltlink`: DWARF several binaries of a
+    /// package share), which must carry the build-id the altlink names; `mainElf` is the binary, in
+    /// case its DWARF (and so its altlink) is its own.
+    func find(buildID: [UInt8], binaryPath: String?, debuglink: String?, crc: UInt32, mainElf: OpaquePointer?) -> (fd: Int32, path: String)? {
         let key = "\(debuglink ?? "")\u{0}\(crc)"
-        if answers[key] == nil { answers[key] = .some(search(buildID: buildID, binaryPath: binaryPath, debuglink: debuglink, crc: crc)) }
+        if answers[key] == nil {
+            if crc == 0, let link = debuglink, !link.isEmpty {
+                answers[key] = .some(searchAlternate(link: link, near: binaryPath, buildID: alternateBuildID(mainElf: mainElf)))
+            } else {
+                answers[key] = .some(search(buildID: buildID, binaryPath: binaryPath, debuglink: debuglink, crc: crc))
+            }
+        }
         guard let found = answers[key] ?? nil, let fd = Self.dupFD(found.file) else { return nil }
         return (fd, found.path)
     }
 
     private func search(buildID: [UInt8], binaryPath: String?, debuglink: String?, crc: UInt32) -> (file: ModuleFile, path: String)? {
-        if !buildID.isEmpty {
-            let hex = buildID.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-            if hex.count > 2 {
-                for root in roots {
-                    let path = "\(root)/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
-                    if let f = ModuleFile.open(regularFileAt: path), Self.buildID(of: f.fd) == buildID { return (f, path) }
-                }
-            }
-        }
-        guard let link = debuglink, !link.isEmpty else { return nil }
+        if let found = byBuildID(buildID) { return found }
+        guard let link = debuglink, !link.isEmpty, crc != 0 else { return nil }
         for path in candidates(link: link, binaryPath: binaryPath) {
             guard let f = ModuleFile.open(regularFileAt: path) else { continue }
-            // A debuglink with no CRC names a dwz alternate file (DWARF shared between packages): only
-            // the build-id (when the binary has one) can vouch for it.
-            if crc != 0 ? Self.crc32(of: f.fd) == crc : (!buildID.isEmpty && Self.buildID(of: f.fd) == buildID) { return (f, path) }
+            if Self.crc32(of: f.fd) == crc { return (f, path) }
         }
         return nil
     }
 
+    /// ROOT/.build-id/xx/rest.debug, checked to carry that build-id.
+    private func byBuildID(_ buildID: [UInt8]) -> (file: ModuleFile, path: String)? {
+        guard buildID.count > 1 else { return nil }
+        let hex = buildID.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        for root in roots {
+            let path = "\(root)/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
+            if let f = ModuleFile.open(regularFileAt: path), Self.buildID(of: f.fd) == buildID { return (f, path) }
+        }
+        return nil
+    }
+
+    /// A dwz alternate: by its build-id under the roots, else at the name the altlink gives (absolute,
+    /// or relative to the file that names it); only ever the file with exactly that build-id.
+    private func searchAlternate(link: String, near file: String?, buildID: [UInt8]) -> (file: ModuleFile, path: String)? {
+        guard !buildID.isEmpty else { return nil }
+        if let found = byBuildID(buildID) { return found }
+        var paths: [String] = []
+        if link.hasPrefix("/") {
+            if let pid { paths.append("/proc/\(pid)/root\(link)") }
+            paths.append(link)
+        } else if let file, let slash = file.lastIndex(of: "/") {
+            paths.append(String(file[..<slash]) + "/" + link)
+        }
+        for path in paths {
+            if let f = ModuleFile.open(regularFileAt: path), Self.buildID(of: f.fd) == buildID { return (f, path) }
+        }
+        return nil
+    }
+
+    /// The build-id a `.gnu_debugaltlink` section names (after the file name and its NUL), in the
+    /// debug file found for this module if there is one, else in the binary itself.
+    private func alternateBuildID(mainElf: OpaquePointer?) -> [UInt8] {
+        for case let (_, found?) in answers {
+            guard let elf = elf_begin(found.file.fd, ELF_C_READ_MMAP, nil) else { continue }
+            defer { elf_end(elf) }
+            let id = Self.altlinkBuildID(elf)
+            if !id.isEmpty { return id }
+        }
+        return mainElf.map(Self.altlinkBuildID) ?? []
+    }
+
+    static func altlinkBuildID(_ elf: OpaquePointer) -> [UInt8] {
+        var shstrndx = 0
+        guard elf_getshdrstrndx(elf, &shstrndx) == 0 else { return [] }
+        var scn = elf_nextscn(elf, nil)
+        while let s = scn {
+            var shdr = GElf_Shdr()
+            if gelf_getshdr(s, &shdr) != nil, let name = elf_strptr(elf, shstrndx, Int(shdr.sh_name)),
+                String(cString: name) == ".gnu_debugaltlink", let data = elf_getdata(s, nil), let bytes = data.pointee.d_buf
+            {
+                let all = Array(UnsafeRawBufferPointer(start: bytes, count: Int(data.pointee.d_size)))
+                guard let nul = all.firstIndex(of: 0) else { return [] }
+                return Array(all[(nul + 1)...])
+            }
+            scn = elf_nextscn(elf, s)
+        }
+        return []
+    }
+
     /// Where gdb looks for a debuglink name: beside the binary, in its .debug/, under each root.
     func candidates(link: String, binaryPath: String?) -> [String] {
-        if link.hasPrefix("/") {
-            // Absolute names (dwz alternates) are taken only under a debug root.
-            return roots.contains { link.hasPrefix($0 + "/") } && !link.contains("/../") ? [link] : []
-        }
+        // A debuglink is a plain file name; anything else is not one.
         guard !link.contains("/") else { return [] }
         var dirs: [String] = []
         if let binaryPath, binaryPath.hasPrefix("/"), let slash = binaryPath.lastIndex(of: "/") {
@@ -120,10 +175,11 @@ let dwflCallbacks: UnsafeMutablePointer<Dwfl_Callbacks> = {
                 var vaddr: GElf_Addr = 0
                 let n = dwfl_module_build_id(mod, &bits, &vaddr)
                 let buildID = n > 0 && bits != nil ? Array(UnsafeBufferPointer(start: bits, count: Int(n))) : []
+                var bias: GElf_Addr = 0
                 guard
                     let found = search.find(
                         buildID: buildID, binaryPath: fileName.map { String(cString: $0) }, debuglink: debuglink.map { String(cString: $0) },
-                        crc: crc)
+                        crc: crc, mainElf: dwfl_module_getelf(mod, &bias))
                 else { return -1 }
                 outName?.pointee = strdup(found.path)
                 return found.fd
