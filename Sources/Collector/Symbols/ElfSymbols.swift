@@ -5,8 +5,7 @@ import CLibDW
 /// `.gnu_debugdata`. `dwfl_module_addrinfo` answers the same question by a linear scan over every
 /// symbol, which made a 140k-symbol binary cost a millisecond per address.
 struct ElfSymbols {
-    private var starts: [UInt64] = []
-    private var ends: [UInt64] = []
+    private var ranges = AddressRanges()
     private var names: [String] = []
 
     init(_ module: OpaquePointer) {
@@ -29,30 +28,19 @@ struct ElfSymbols {
         entries.sort { ($0.start, $0.size == 0 ? 1 : 0, $0.rank) < ($1.start, $1.size == 0 ? 1 : 0, $1.rank) }
         var last: UInt64? = nil
         for e in entries where e.start != last {
-            starts.append(e.start)
-            // A symbol without a size reaches to the next one (assembly often has no sizes).
-            ends.append(e.size > 0 ? e.start &+ e.size : 0)
+            ranges.append(start: e.start, end: e.size > 0 ? e.start &+ e.size : 0)
             names.append(e.name)
             last = e.start
         }
-        for i in ends.indices where ends[i] == 0 { ends[i] = i + 1 < starts.count ? starts[i + 1] : starts[i] &+ 1 }
+        // A symbol without a size reaches to the next one (assembly often has no sizes).
+        let starts = ranges.starts
+        for (i, end) in ranges.ends.enumerated() where end == 0 {
+            ranges.setEnd(i, i + 1 < starts.count ? starts[i + 1] : starts[i] &+ 1)
+        }
     }
 
     /// The symbol covering a runtime address, and the address's offset from its start.
     func lookup(_ address: UInt64) -> (name: String, offset: UInt64)? {
-        var lo = 0
-        var hi = starts.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if starts[mid] <= address { lo = mid + 1 } else { hi = mid }
-        }
-        // An inner symbol (a local label inside a function) may end before the address while the
-        // function before it still covers it; look back a little.
-        var i = lo - 1
-        while i >= 0 && i >= lo - 4 {
-            if address < ends[i] { return (names[i], address - starts[i]) }
-            i -= 1
-        }
-        return nil
+        ranges.index(of: address).map { (names[$0], address - ranges.starts[$0]) }
     }
 }

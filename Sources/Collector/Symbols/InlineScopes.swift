@@ -20,8 +20,7 @@ struct ScopeFunction: Equatable {
 /// inlined frames were lost) and walks every top-level DIE of the unit again for each address. Here a
 /// unit's functions are indexed once, and an address walks only its own function's DIEs.
 final class UnitFunctions {
-    private var starts: [UInt64] = []
-    private var ends: [UInt64] = []
+    private var ranges = AddressRanges()
     private var dies: [Dwarf_Off] = []
     private let dwarf: OpaquePointer
     private var files: OpaquePointer? = nil
@@ -44,8 +43,7 @@ final class UnitFunctions {
         var entries: [(UInt64, UInt64, Dwarf_Off)] = []
         collect(under: unit, depth: 0, into: &entries)
         entries.sort { $0.0 < $1.0 }
-        starts = entries.map(\.0)
-        ends = entries.map(\.1)
+        for e in entries { ranges.append(start: e.0, end: e.1) }
         dies = entries.map(\.2)
     }
 
@@ -95,15 +93,9 @@ final class UnitFunctions {
     /// The chain at a DWARF address (without the module's bias), innermost first; empty when no
     /// function of this unit covers it.
     func chain(at address: UInt64) -> [ScopeFunction] {
-        var lo = 0
-        var hi = starts.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if starts[mid] <= address { lo = mid + 1 } else { hi = mid }
-        }
-        guard lo > 0, address < ends[lo - 1] else { return [] }
+        guard let i = ranges.index(of: address) else { return [] }
         var function = Dwarf_Die()
-        guard dwarf_offdie(dwarf, dies[lo - 1], &function) != nil else { return [] }
+        guard dwarf_offdie(dwarf, dies[i], &function) != nil else { return [] }
         var out = [ScopeFunction(rawName: Self.name(&function), inlined: false)]
         // Down from the function: at each level the child whose ranges hold the address. Lexical
         // blocks are passed through; each inlined call is a frame.

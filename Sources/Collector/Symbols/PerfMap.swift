@@ -8,8 +8,7 @@ import Vocabulary
 struct PerfMap {
     static let maxBytes = 64 << 20
 
-    private var starts: [UInt64] = []
-    private var ends: [UInt64] = []
+    private var ranges = AddressRanges()
     private var names: [String] = []
     /// How much of the file was read, so a file the JIT has grown since is read again.
     private(set) var bytesRead = 0
@@ -29,8 +28,7 @@ struct PerfMap {
         entries.sort { ($0.start, $1.line) < ($1.start, $0.line) }
         var last: UInt64? = nil
         for e in entries where e.start != last {
-            starts.append(e.start)
-            ends.append(e.end)
+            ranges.append(start: e.start, end: e.end)
             names.append(String(e.name))
             last = e.start
         }
@@ -41,18 +39,11 @@ struct PerfMap {
         UInt64(s.hasPrefix("0x") ? s.dropFirst(2) : s, radix: 16)
     }
 
-    var isEmpty: Bool { starts.isEmpty }
+    var isEmpty: Bool { ranges.isEmpty }
 
     /// The name of the code at `address`, and how far into it the address is.
     func lookup(_ address: UInt64) -> (name: String, offset: UInt64)? {
-        var lo = 0
-        var hi = starts.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if starts[mid] <= address { lo = mid + 1 } else { hi = mid }
-        }
-        guard lo > 0, address < ends[lo - 1] else { return nil }
-        return (names[lo - 1], address - starts[lo - 1])
+        ranges.index(of: address).map { (names[$0], address - ranges.starts[$0]) }
     }
 
     /// The map of a process: inside its own root first (a container writes `/tmp/perf-NSPID.map` with
