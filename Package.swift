@@ -140,7 +140,10 @@ let package = Package(
             dependencies: ["LeakReport", "Vocabulary", "SessionStore", "KernelSession", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "KernelSideTests",
-            dependencies: ["KernelSide", "KernelSession", "Vocabulary", "Tracking", "CollectionRunner", "SessionStore", "LeakReport", "TestSupport"]),
+            dependencies: [
+                "KernelSide", "KernelSession", "Vocabulary", "Tracking", "CollectionRunner", "SessionStore", "LeakReport", "TestSupport",
+                "CLibBPF", .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .testTarget(name: "ReportFormatsTests", dependencies: ["ReportFormats", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "SessionStore", "LeakReport", "TestSupport"]),
     ],

@@ -86,21 +86,25 @@ public enum OOMTextRenderer {
     static func milliseconds(_ ns: UInt64) -> String { String(format: "%.1f ms", Double(ns) / 1e6) }
 }
 
-/// `leakreport oom --format json`. The names in these CodingKeys are the one place the JSON field
-/// names are spelled.
+/// `leakreport oom --format json`. An event is its `oom_events` row, whose column names are the JSON
+/// field names (one definition, `OOMEventRow`), and the documented groupings of it: `time` (ISO 8601),
+/// `trigger`, `reclaims_before` and the OOM reaper's steps.
 public struct OOMJSON: Codable, Equatable {
+    /// The task that ran the OOM killer.
     public struct Task: Codable, Equatable {
         public var pid: Int32
         public var comm: String
     }
 
+    /// Reclaims completed before the event, by kind.
     public struct Reclaims: Codable, Equatable {
         public var direct: UInt64
         public var memcg: UInt64
     }
 
+    /// One OOM reaper step, after the event.
     public struct ReaperStep: Codable, Equatable {
-        public var step: String
+        public var step: OOMReaperRow.Step
         public var afterNs: UInt64
         enum CodingKeys: String, CodingKey {
             case step
@@ -108,43 +112,21 @@ public struct OOMJSON: Codable, Equatable {
         }
     }
 
-    public struct Event: Codable, Equatable {
+    /// What an event adds to its row: the documented groupings.
+    public struct Groups: Codable, Equatable {
         /// ISO 8601, UTC, milliseconds.
         public var time: String
-        public var timeNs: UInt64
-        public var pid: Int32
-        public var tid: Int32
-        public var comm: String
-        public var killed: Bool?
-        public var uid: UInt32?
-        public var anonRssKB: UInt64?
-        public var fileRssKB: UInt64?
-        public var shmemRssKB: UInt64?
-        public var totalVmKB: UInt64?
-        public var pgtablesKB: UInt64?
-        public var oomScoreAdj: Int32?
-        public var memcg: String?
-        public var memcgLimitBytes: UInt64?
-        public var memcgUsageBytes: UInt64?
         public var trigger: Task
-        public var loadavg: String
-        public var meminfo: [String: UInt64]
         public var reclaimsBefore: Reclaims
         public var reaper: [ReaperStep]
         enum CodingKeys: String, CodingKey {
-            case time, pid, tid, comm, killed, uid, memcg, trigger, loadavg, meminfo, reaper
-            case timeNs = "time_ns"
-            case anonRssKB = "anon_rss_kb"
-            case fileRssKB = "file_rss_kb"
-            case shmemRssKB = "shmem_rss_kb"
-            case totalVmKB = "total_vm_kb"
-            case pgtablesKB = "pgtables_kb"
-            case oomScoreAdj = "oom_score_adj"
-            case memcgLimitBytes = "memcg_limit_bytes"
-            case memcgUsageBytes = "memcg_usage_bytes"
+            case time, trigger, reaper
             case reclaimsBefore = "reclaims_before"
         }
     }
+
+    /// One victim: its row's fields and the groupings.
+    public typealias Event = RowJSON<OOMEventRow, Groups>
 
     public var events: [Event]
 
@@ -152,12 +134,11 @@ public struct OOMJSON: Codable, Equatable {
         events = r.victims.map { v in
             let e = v.event
             return Event(
-                time: Self.iso8601(realtimeNs: e.realtimeNs), timeNs: e.timeNs, pid: e.pid, tid: e.tid, comm: e.comm, killed: e.killed,
-                uid: e.uid, anonRssKB: e.anonRssKB, fileRssKB: e.fileRssKB, shmemRssKB: e.shmemRssKB, totalVmKB: e.totalVmKB,
-                pgtablesKB: e.pgtablesKB, oomScoreAdj: e.oomScoreAdj, memcg: e.memcg, memcgLimitBytes: e.memcgLimitBytes,
-                memcgUsageBytes: e.memcgUsageBytes, trigger: Task(pid: e.triggerPid, comm: e.triggerComm), loadavg: e.loadavg,
-                meminfo: e.meminfo, reclaimsBefore: Reclaims(direct: e.directReclaimsBefore, memcg: e.memcgReclaimsBefore),
-                reaper: v.reaper.map { ReaperStep(step: $0.step.rawValue, afterNs: $0.afterNs) })
+                e,
+                Groups(
+                    time: Self.iso8601(realtimeNs: e.realtimeNs), trigger: Task(pid: e.triggerPid, comm: e.triggerComm),
+                    reclaimsBefore: Reclaims(direct: e.directReclaimsBefore, memcg: e.memcgReclaimsBefore),
+                    reaper: v.reaper.map { ReaperStep(step: $0.step, afterNs: $0.afterNs) }))
         }
     }
 

@@ -99,11 +99,12 @@ public enum ReclaimTextRenderer {
     static func msNumber(_ ns: UInt64) -> String { String(format: "%.3f", Double(ns) / 1e6) }
 }
 
-/// `leakreport reclaim --format json`. The names in these CodingKeys are the one place the JSON field
-/// names are spelled.
+/// `leakreport reclaim --format json`. Stallers, kswapd nodes, shrinkers and intervals are their
+/// tables' rows, whose column names are the JSON field names (one definition each, in KernelSession);
+/// a latency is its `reclaim_totals` row with the histogram and the top stallers beside it.
 public struct ReclaimJSON: Codable, Equatable {
+    /// One histogram bucket as bounds: latencies in [low_ns, high_ns).
     public struct Bucket: Codable, Equatable {
-        /// Latencies in [low_ns, high_ns).
         public var lowNs: UInt64
         public var highNs: UInt64
         public var count: UInt64
@@ -114,125 +115,42 @@ public struct ReclaimJSON: Codable, Equatable {
         }
     }
 
-    public struct Staller: Codable, Equatable {
-        public var pid: Int32
-        public var comm: String
-        public var count: UInt64
-        public var totalNs: UInt64
-        public var maxNs: UInt64
-        enum CodingKeys: String, CodingKey {
-            case pid, comm, count
-            case totalNs = "total_ns"
-            case maxNs = "max_ns"
-        }
-    }
-
-    public struct Latency: Codable, Equatable {
-        public var count: UInt64
-        public var totalNs: UInt64
-        public var maxNs: UInt64
-        public var reclaimedPages: UInt64
+    /// What a kind of reclaim adds to its totals row: its histogram and the processes that stalled most.
+    public struct Distribution: Codable, Equatable {
         public var histogram: [Bucket]
-        public var top: [Staller]
-        enum CodingKeys: String, CodingKey {
-            case count, histogram, top
-            case totalNs = "total_ns"
-            case maxNs = "max_ns"
-            case reclaimedPages = "reclaimed_pages"
-        }
+        public var top: [ReclaimStallerRow]
     }
 
-    public struct Node: Codable, Equatable {
-        public var nid: Int32
-        public var wakes: UInt64
-        public var sleeps: UInt64
-    }
+    /// One kind of reclaim: its totals row's fields and its distribution.
+    public typealias Latency = RowJSON<ReclaimTotalRow, Distribution>
 
+    /// kswapd over every node, and per node.
     public struct Kswapd: Codable, Equatable {
         public var wakes: UInt64
         public var sleeps: UInt64
-        public var nodes: [Node]
-    }
-
-    public struct Shrinker: Codable, Equatable {
-        public var name: String
-        public var calls: UInt64
-        public var totalNs: UInt64
-        public var maxNs: UInt64
-        public var freed: UInt64
-        enum CodingKeys: String, CodingKey {
-            case name, calls, freed
-            case totalNs = "total_ns"
-            case maxNs = "max_ns"
-        }
-    }
-
-    public struct Interval: Codable, Equatable {
-        public var timeNs: UInt64
-        public var directReclaims: UInt64
-        public var directReclaimNs: UInt64
-        public var memcgReclaims: UInt64
-        public var memcgReclaimNs: UInt64
-        public var kswapdWakes: UInt64
-        public var shrinkSlabNs: UInt64
-        public var writepages: UInt64
-        public var slabAllocs: UInt64
-        public var slabFrees: UInt64
-        public var pageAllocs: UInt64
-        public var pageFrees: UInt64
-        public var memFreeKB: UInt64?
-        public var slabKB: UInt64?
-        public var sUnreclaimKB: UInt64?
-        public var anonKB: UInt64?
-        enum CodingKeys: String, CodingKey {
-            case writepages
-            case timeNs = "time_ns"
-            case directReclaims = "direct_reclaims"
-            case directReclaimNs = "direct_reclaim_ns"
-            case memcgReclaims = "memcg_reclaims"
-            case memcgReclaimNs = "memcg_reclaim_ns"
-            case kswapdWakes = "kswapd_wakes"
-            case shrinkSlabNs = "shrink_slab_ns"
-            case slabAllocs = "slab_allocs"
-            case slabFrees = "slab_frees"
-            case pageAllocs = "page_allocs"
-            case pageFrees = "page_frees"
-            case memFreeKB = "mem_free_kb"
-            case slabKB = "slab_kb"
-            case sUnreclaimKB = "sunreclaim_kb"
-            case anonKB = "anon_kb"
-        }
+        public var nodes: [KswapdRow]
     }
 
     public var direct: Latency
     public var memcg: Latency
     public var kswapd: Kswapd
-    public var shrinkers: [Shrinker]
-    public var intervals: [Interval]
+    public var shrinkers: [ShrinkerRow]
+    public var intervals: [KernelIntervalRow]
 
     public init(_ r: ReclaimReport) {
         func latency(_ k: ReclaimKind) -> Latency {
-            let kind = r.kinds[k]
-            let t = kind?.totals ?? ReclaimTotalRow(kind: k)
-            return Latency(
-                count: t.count, totalNs: t.totalNs, maxNs: t.maxNs, reclaimedPages: t.reclaimedPages,
-                histogram: (kind?.histogram ?? []).map { b in
-                    let (lo, hi) = ReclaimBucketRow.bounds(of: b.bucket)
-                    return Bucket(lowNs: lo, highNs: hi, count: b.count)
-                },
-                top: (kind?.top ?? []).map { Staller(pid: $0.pid, comm: $0.comm, count: $0.count, totalNs: $0.totalNs, maxNs: $0.maxNs) })
+            let kind = r.kinds[k] ?? ReclaimReport.Kind(totals: ReclaimTotalRow(kind: k), histogram: [], top: [])
+            let buckets = kind.histogram.map { b in
+                let (lo, hi) = ReclaimBucketRow.bounds(of: b.bucket)
+                return Bucket(lowNs: lo, highNs: hi, count: b.count)
+            }
+            return Latency(kind.totals, Distribution(histogram: buckets, top: kind.top))
         }
         direct = latency(.direct)
         memcg = latency(.memcg)
-        kswapd = Kswapd(wakes: r.kswapdWakes, sleeps: r.kswapdSleeps, nodes: r.kswapd.map { Node(nid: $0.nid, wakes: $0.wakes, sleeps: $0.sleeps) })
-        shrinkers = r.shrinkers.map { Shrinker(name: $0.name, calls: $0.calls, totalNs: $0.totalNs, maxNs: $0.maxNs, freed: $0.freed) }
-        intervals = r.intervals.map { i in
-            Interval(
-                timeNs: i.timeNs, directReclaims: i.directReclaims, directReclaimNs: i.directReclaimNs, memcgReclaims: i.memcgReclaims,
-                memcgReclaimNs: i.memcgReclaimNs, kswapdWakes: i.kswapdWakes, shrinkSlabNs: i.shrinkSlabNs, writepages: i.writepages,
-                slabAllocs: i.slabAllocs, slabFrees: i.slabFrees, pageAllocs: i.pageAllocs, pageFrees: i.pageFrees, memFreeKB: i.memFreeKB,
-                slabKB: i.slabKB, sUnreclaimKB: i.sUnreclaimKB, anonKB: i.anonKB)
-        }
+        kswapd = Kswapd(wakes: r.kswapdWakes, sleeps: r.kswapdSleeps, nodes: r.kswapd)
+        shrinkers = r.shrinkers
+        intervals = r.intervals
     }
 
     public func encoded() -> String { ReportJSON.encode(self) }

@@ -7,6 +7,16 @@ public enum SessionError: Error, CustomStringConvertible, Equatable {
     case cannotCreate(path: String, detail: String)
     case writeFailed(path: String, detail: String)
 
+    /// What went wrong, without the path (for lines that name the path themselves).
+    public var detail: String {
+        switch self {
+        case .notFound: return "no such file"
+        case .notASession(_, let r): return r
+        case .unsupportedVersion(_, let f, let e): return "schema version \(f), expected \(e)"
+        case .corrupt(_, let d), .cannotCreate(_, let d), .writeFailed(_, let d): return d
+        }
+    }
+
     public var description: String {
         switch self {
         case .notFound(let p): return "no such session file: \(p)"

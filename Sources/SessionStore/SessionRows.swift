@@ -460,6 +460,8 @@ public struct SessionBatch: Sendable {
     public var totals: [TotalRow] = []
     public var history: [HistoryPoint] = []
     public var interval: IntervalRow?
+    /// Intervals of earlier batches that could not be written (disk full) and travel with this one.
+    public var carriedIntervals: [(interval: IntervalRow, history: [HistoryPoint])] = []
     public var peaks: [PeakRow] = []
     public var live: [LiveTableKey: LiveChanges] = [:]
     /// Absolute values, replacing what the file held.
@@ -474,3 +476,52 @@ public struct SessionBatch: Sendable {
 /// SQLite stores signed 64-bit integers; addresses and sizes are unsigned and kept by bit pattern.
 @inline(__always) public func sqlInt(_ v: UInt64) -> Int64 { Int64(bitPattern: v) }
 @inline(__always) public func sqlUInt(_ v: Int64) -> UInt64 { UInt64(bitPattern: v) }
+
+extension SessionBatch {
+    /// This batch followed by `later`, as one: what a writer that could not write this one (disk full)
+    /// writes once it can. Rows that replace keep the latest; rows that accumulate are all kept; live
+    /// changes compose (a block put here and removed later is neither put nor kept).
+    public mutating func append(_ later: SessionBatch) {
+        var spaceIndex: [SpaceID: Int] = [:]
+        for (i, s) in spaces.enumerated() { spaceIndex[s.id] = i }
+        for s in later.spaces {
+            if let i = spaceIndex[s.id] { spaces[i] = s } else { spaces.append(s) }
+        }
+        modules += later.modules
+        moduleUnloads += later.moduleUnloads
+        locations += later.locations
+        stacks += later.stacks
+        struct TotalKey: Hashable {
+            var stack: SessionStackID
+            var kind: BlockKind
+        }
+        var totalIndex: [TotalKey: Int] = [:]
+        for (i, t) in totals.enumerated() { totalIndex[TotalKey(stack: t.stackID, kind: t.kind)] = i }
+        for t in later.totals {
+            if let i = totalIndex[TotalKey(stack: t.stackID, kind: t.kind)] { totals[i] = t } else { totals.append(t) }
+        }
+        if let i = interval { carriedIntervals.append((i, history)) }
+        carriedIntervals += later.carriedIntervals
+        interval = later.interval
+        history = later.history
+        var peakIndex: [PeakDimension: Int] = [:]
+        for (i, p) in peaks.enumerated() { peakIndex[p.dimension] = i }
+        for p in later.peaks {
+            if let i = peakIndex[p.dimension] { peaks[i] = p } else { peaks.append(p) }
+        }
+        for (key, l) in later.live {
+            guard let e = live[key] else {
+                live[key] = l
+                continue
+            }
+            let removed = Set(l.removes)
+            let replaced = Set(l.puts.map(\.address))
+            live[key] = LiveChanges(
+                puts: e.puts.filter { !removed.contains($0.address) && !replaced.contains($0.address) } + l.puts,
+                removes: Array(Set(e.removes).union(removed)))
+        }
+        for (k, v) in later.counters { counters[k] = v }
+        records += later.records
+        timeNs = later.timeNs
+    }
+}

@@ -12,6 +12,8 @@ public final class SessionWriter {
     public let path: String
     private let queue: DatabaseQueue
     private var info: SessionInfo
+    /// The file's identity when it was created, to notice it was removed or replaced under us.
+    private var identity: (dev: UInt64, ino: UInt64) = (0, 0)
 
     private var strings: [String: Int64] = [:]
     /// Stack-tree nodes by (parent, location), packed into one word while both fit (they always do in
@@ -39,6 +41,18 @@ public final class SessionWriter {
     /// Chunks merged into a new base so far (for the benchmark's and tests' curiosity).
     public private(set) var compactions = 0
 
+    /// What a batch added to the writer's own memory, so a failed transaction (disk full) can be undone
+    /// there too: the file rolled back, and the writer must not believe it holds what it does not.
+    private struct UndoLog {
+        var strings: [String] = []
+        var nodeKeys: [UInt64] = []
+        var wideKeys: [NodeKey] = []
+        var nodeCount: Int64 = 0
+        var chunks: [ChunkKey: ChunkState?] = [:]
+        var compactions = 0
+    }
+    private var undo = UndoLog()
+
     /// Creates a new session file at a path `SessionPath.prepare` accepted (it rotated any earlier
     /// session to `.old`). `parts`: the schema parts besides the core tables (the kernel tables).
     /// `mode`: the file's permission bits (0600 when the traced process is another user's).
@@ -50,6 +64,8 @@ public final class SessionWriter {
             let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode)
             guard fd >= 0 else { throw SessionError.cannotCreate(path: path, detail: String(cString: strerror(errno))) }
             fchmod(fd, mode)
+            var st = stat()
+            if fstat(fd, &st) == 0 { identity = (UInt64(st.st_dev), UInt64(st.st_ino)) }
             close(fd)
             var config = Configuration()
             config.journalMode = .wal
@@ -81,11 +97,25 @@ public final class SessionWriter {
         var live = batch.live
         batch.live = [:]
         let b = batch
+        undo = UndoLog(nodeCount: nodeCount, compactions: compactions)
         do {
             try queue.write { db in try apply(b, &live, db) }
         } catch {
+            rollBack()
             throw .writeFailed(path: path, detail: Self.oneLine(error))
         }
+    }
+
+    private func rollBack() {
+        for s in undo.strings { strings[s] = nil }
+        for k in undo.nodeKeys { nodes.remove(k) }
+        for k in undo.wideKeys { wideNodes[k] = nil }
+        nodeCount = undo.nodeCount
+        newNodes.removeAll()
+        lastPath = []
+        lastNodes = []
+        for (k, old) in undo.chunks { chunks[k] = old }
+        compactions = undo.compactions
     }
 
     /// Records how the session ended and checkpoints the WAL into the main file.
@@ -95,9 +125,26 @@ public final class SessionWriter {
         info.endMonotonicNs = endMonotonicNs
         do {
             try queue.write { db in try Self.writeMeta(info, db) }
-            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         } catch {
-            throw .writeFailed(path: path, detail: Self.oneLine(error))
+            throw .writeFailed(path: path, detail: "the end of the session could not be recorded (\(Self.oneLine(error))); everything collected is in it")
+        }
+        // Folding the WAL into the main file can fail on a full disk; the WAL then still holds it all.
+        try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
+    /// False once the path no longer names the file this writer writes (removed, or its directory was).
+    public var fileIsAtPath: Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (UInt64(st.st_dev), UInt64(st.st_ino)) == identity
+    }
+
+    /// Writes a complete copy of the session to `copyPath` (SQLite's VACUUM INTO, which reads through
+    /// this writer's connection, so a file removed from its directory can still be saved).
+    public func saveCopy(to copyPath: String) throws(SessionError) {
+        do {
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [copyPath]) }
+        } catch {
+            throw .cannotCreate(path: copyPath, detail: Self.oneLine(error))
         }
     }
 
@@ -170,11 +217,11 @@ public final class SessionWriter {
                 try st.execute(arguments: [p.dimension.name, sqlInt(p.epoch), sqlInt(p.timeNs), sqlInt(p.bytes), sqlInt(p.blocks)])
             }
         }
-        if let i = b.interval {
+        for (i, h) in b.carriedIntervals + (b.interval.map { [($0, b.history)] } ?? []) {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO intervals (time_ns, outstanding_blob, rss_bytes, history_blob) VALUES (?, ?, ?, ?)",
                 arguments: [
-                    sqlInt(i.timeNs), Data(PackedRows.encode(kinds: i.outstanding)), i.rssBytes.map(sqlInt), Data(PackedRows.encode(history: b.history)),
+                    sqlInt(i.timeNs), Data(PackedRows.encode(kinds: i.outstanding)), i.rssBytes.map(sqlInt), Data(PackedRows.encode(history: h)),
                 ])
         }
         for key in live.keys.sorted() {
@@ -208,6 +255,7 @@ public final class SessionWriter {
         let id = Int64(strings.count + 1)
         try db.cachedStatement(sql: "INSERT INTO strings (id, text) VALUES (?, ?)").execute(arguments: [id, s])
         strings[s] = id
+        undo.strings.append(s)
         return id
     }
 
@@ -235,11 +283,13 @@ public final class SessionWriter {
             if !parentIsNew, let n = nodes.get(key) { return Int64(n) }
             nodeCount += 1
             nodes.set(key, UInt32(truncatingIfNeeded: nodeCount))
+            undo.nodeKeys.append(key)
         } else {
             let key = NodeKey(parent: parent, location: location)
             if !parentIsNew, let n = wideNodes[key] { return n }
             nodeCount += 1
             wideNodes[key] = nodeCount
+            undo.wideKeys.append(key)
         }
         newNodes.append((parent, location))
         return nodeCount
@@ -289,6 +339,7 @@ public final class SessionWriter {
             while pi < puts.count && LiveCheckpoint.chunk(of: puts[pi].address) == c { pi += 1 }
             while ri < removes.count && LiveCheckpoint.chunk(of: removes[ri]) == c { ri += 1 }
             let ck = ChunkKey(space: key.space, kind: key.kind, chunk: c)
+            if undo.chunks[ck] == nil { undo.chunks[ck] = .some(chunks[ck]) }
             var state = chunks[ck] ?? ChunkState()
             let isBase = state.nextSeq == 0
             let data = LiveCheckpoint.encode(puts: puts[p0..<pi], removes: isBase ? [] : removes[r0..<ri])

@@ -47,9 +47,9 @@ final class PipeLeakTests: XCTestCase {
         var outstanding: [LiveBlock]
     }
 
-    /// Runs the pipe program under `leakcollect --kernel --pid` or `--comm`, stops the collector while the program
-    /// still runs, and reads the session back through `leakreport top`'s report.
-    private func collect(closing: Bool) throws -> (report: TopReport, pid: Int32, stacks: [PipeStack]) {
+    /// Runs the pipe program under `leakcollect --kernel --pid` or `--comm` (with `extra` options), stops
+    /// the collector while the program still runs, and reads the session back through `leakreport top`'s report.
+    private func collect(closing: Bool, extra: [String] = []) throws -> (report: TopReport, pid: Int32, stacks: [PipeStack], reader: SessionReader) {
         try KernelTestSupport.requireRoot("the pipe test")
         let program = try CProgram.build("pipeholder", source: Self.source)
         let dir = try KernelTestSupport.scratchDirectory("pipes")
@@ -60,7 +60,7 @@ final class PipeLeakTests: XCTestCase {
         defer { holder.closeInput(); _ = try? holder.wait() }
         // One test selects the program by pid, the other by command name.
         let filter = closing ? ["--pid", String(holder.pid)] : ["--comm", "pipeholder"]
-        let collector = try KernelTestSupport.startCollector(session: session, filter + ["--kind", "slab", "--interval", "0.2"])
+        let collector = try KernelTestSupport.startCollector(session: session, filter + ["--kind", "slab", "--interval", "0.2"] + extra)
         holder.send("go")
         try holder.waitFor("ready")
         // Closed pipes free their dentry and inode after an RCU grace period; give it time.
@@ -69,29 +69,35 @@ final class PipeLeakTests: XCTestCase {
 
         let reader = try SessionReader(path: session.path)
         let report = try TopReport.build(reader, options: TopOptions(top: 100_000, filter: LiveFilter(kinds: [.kernelSlab]), addresses: true))
+        return (report, holder.pid, try Self.pipeStacks(reader, report: report, pid: holder.pid), reader)
+    }
+
+    /// The stacks through create_pipe_files of the process `pid`: how many blocks the session saw
+    /// allocated there, and how many are outstanding at the end, as `leakreport top` reports them.
+    static func pipeStacks(_ reader: SessionReader, report: TopReport, pid: Int32) throws -> [PipeStack] {
         let live = Dictionary(report.stacks.map { ($0.stackID, $0.liveBlocks) }, uniquingKeysWith: +)
         var stacks: [PipeStack] = []
         let totals = try reader.totals().filter { $0.kind == .kernelSlab }
         let rows = try reader.stacks(Set(totals.map(\.stackID)))
         for t in totals {
             // Each task's allocations from a kernel stack are a stack of their own.
-            guard let s = rows[t.stackID], s.taskPid == holder.pid, s.frames.contains(where: { $0.function == "create_pipe_files" }) else { continue }
+            guard let s = rows[t.stackID], s.taskPid == pid, s.frames.contains(where: { $0.function == "create_pipe_files" }) else { continue }
             stacks.append(PipeStack(frames: s.frames.compactMap(\.function), allocated: t.totalBlocks, outstanding: live[t.stackID] ?? []))
         }
-        return (report, holder.pid, stacks)
+        return stacks
     }
 
     /// The allocation sites that ran once per pipe (the inode, both files, the dentry, pipe_inode_info
     /// and its buffers, their security blobs). Slab growth on the way (a new slab's metadata) also
     /// passes through create_pipe_files, but a few times, not once per pipe, and it stays with the cache.
-    private func perPipe(_ stacks: [PipeStack]) -> [PipeStack] { stacks.filter { $0.allocated >= UInt64(Self.pipes) } }
+    static func perPipe(_ stacks: [PipeStack]) -> [PipeStack] { stacks.filter { $0.allocated >= UInt64(Self.pipes) } }
 
     func testHeldPipesAreOutstandingThroughCreatePipeFiles() throws {
-        let (report, _, stacks) = try collect(closing: false)
+        let (report, _, stacks, _) = try collect(closing: false)
         XCTAssertEqual(report.info.mode, .kernel)
         XCTAssertEqual(report.info.end, .stopped)
         XCTAssertEqual(report.lostEvents, 0)
-        let sites = perPipe(stacks)
+        let sites = Self.perPipe(stacks)
         XCTAssertGreaterThanOrEqual(sites.count, 5, "allocation sites through create_pipe_files: \(stacks.map(\.frames))")
         for s in sites {
             // One outstanding block per pipe at every such site.
@@ -106,13 +112,33 @@ final class PipeLeakTests: XCTestCase {
     }
 
     func testClosedPipesAreGone() throws {
-        let (report, _, stacks) = try collect(closing: true)
+        let (report, _, stacks, _) = try collect(closing: true)
         XCTAssertEqual(report.info.end, .stopped)
         XCTAssertEqual(report.lostEvents, 0)
-        let sites = perPipe(stacks)
+        let sites = Self.perPipe(stacks)
         XCTAssertGreaterThanOrEqual(sites.count, 5, "the pipes' allocations were not seen: \(stacks.map(\.frames))")
         for s in sites {
             XCTAssertEqual(s.outstanding.count, 0, "blocks still outstanding after every pipe was closed: \(s.frames)")
         }
+    }
+
+    /// --depth N applies in kernel mode: the tracker cuts every kernel stack to its N innermost frames
+    /// and marks it truncated, and cut stacks that become equal merge, so no allocation is lost.
+    func testDepthCutsKernelStacks() throws {
+        let (report, pid, _, reader) = try collect(closing: false, extra: ["--depth", "3"])
+        XCTAssertEqual(report.info.end, .stopped)
+        let totals = try reader.totals().filter { $0.kind == .kernelSlab }
+        let rows = try reader.stacks(Set(totals.map(\.stackID)))
+        XCTAssertFalse(rows.isEmpty)
+        for s in rows.values {
+            XCTAssertLessThanOrEqual(s.frames.count, 3, "\(s.frames.compactMap(\.function))")
+        }
+        // Pipe allocations are far deeper than three frames (syscall entry, do_pipe2, create_pipe_files, ...).
+        let mine = totals.filter { rows[$0.stackID]?.taskPid == pid }
+        XCTAssertTrue(mine.allSatisfy { rows[$0.stackID]?.truncated == true }, "a stack of the holder is not marked truncated")
+        // The holder still holds a block per pipe at each of the five or more per-pipe sites, now under fewer stacks.
+        let outstanding = mine.reduce(0) { $0 + $1.blocks }
+        XCTAssertGreaterThanOrEqual(outstanding, UInt64(5 * Self.pipes))
+        XCTAssertEqual(report.lostEvents, 0)
     }
 }

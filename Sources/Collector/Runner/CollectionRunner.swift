@@ -53,8 +53,16 @@ public final class CollectionRunner {
     private let writeQueue = DispatchQueue(label: "leakcollect.session-writer")
     private let writerIdle = DispatchSemaphore(value: 1)
     private let symbolizer: Symbolizer
-    /// First write failure (guarded by the writer queue; read after it drained).
+    /// The last write failure, while batches cannot be written (guarded by the writer queue).
     private var writeError: SessionError?
+    /// What could not be written yet (disk full, say), merged with every later batch until a write
+    /// succeeds (guarded by the writer queue). Collection goes on in memory meanwhile.
+    private var carried: SessionBatch?
+    private var failedWrites = 0
+    /// When the last batch that reached the file was cut.
+    private var writtenUpToNs: UInt64 = 0
+    /// The session file was removed or replaced (its directory too, maybe) while we wrote it.
+    private var fileLost = false
     private var deferredFlushes: UInt64 = 0
     private var writerWaitNs: UInt64 = 0
     /// CPU time of the writer thread (guarded by the writer queue).
@@ -170,16 +178,34 @@ public final class CollectionRunner {
             if complete { break }
         }
         writeQueue.sync {}
-        do {
-            if let writeError { throw writeError }
-            try writer.finish(end: end, endRealtimeNs: realtimeNow(), endMonotonicNs: monotonicNow())
-        } catch {
-            result.failure = "\(error)"
+        if let writeError {
+            let since = writtenUpToNs == 0 ? "its start" : String(format: "%.1f s", Double(writtenUpToNs &- min(writtenUpToNs, info.startMonotonicNs)) / 1e9) + " into the run"
+            result.failure = "\(path) holds the collection only up to \(since): the last \(failedWrites) writes failed (\(writeError.detail))"
+        } else {
+            do {
+                try writer.finish(end: end, endRealtimeNs: realtimeNow(), endMonotonicNs: monotonicNow())
+                if fileLost || !writer.fileIsAtPath { result.sessionPath = try saveElsewhere(writer) }
+            } catch {
+                result.failure = "\(error)"
+            }
         }
         if result.failure == nil, let sourceError { result.failure = "\(sourceError)" }
         result.outstanding = tracker.outstanding
         result.counters = tracker.counters.merging(source.counters) { $1 }
         return result
+    }
+
+    /// A session whose file was removed from under us: saved again at its path if its directory is
+    /// there and the name free, else in the temporary directory; the path it went to.
+    private func saveElsewhere(_ writer: SessionWriter) throws -> String {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        var target = path
+        if (try? SessionPath.check(path)) == nil || FileManager.default.fileExists(atPath: path) {
+            target = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).\(getpid())").path
+        }
+        try writer.saveCopy(to: target)
+        options.log("the session was saved as \(target)")
+        return target
     }
 
     /// New blocks checkpointed per loop turn while a cut is under way.
@@ -206,10 +232,28 @@ public final class CollectionRunner {
             batch.counters[.collectorWriterCPUNs] = writerCPUNs
             symbolizer.register(cut.newModules)
             (batch.locations, batch.stacks) = symbolizer.symbolize(cut.newStacks)
+            if var earlier = carried {
+                earlier.append(batch)
+                batch = earlier
+                carried = nil
+            }
+            let cutAt = batch.timeNs
             do throws(SessionError) {
                 try writer.write(batch)
+                if writeError != nil { options.log("the session is written again: \(path) is complete up to now") }
+                writeError = nil
+                writtenUpToNs = cutAt
+                if !fileLost && !writer.fileIsAtPath {
+                    fileLost = true
+                    options.log("\(path) was removed or replaced while collecting: the session is saved elsewhere at the end")
+                }
             } catch {
-                if writeError == nil { writeError = error }
+                if writeError == nil {
+                    options.log("cannot write \(path) (\(error.detail)): collecting on in memory, retrying every interval")
+                }
+                writeError = error
+                failedWrites += 1
+                carried = batch
             }
         }
     }

@@ -54,4 +54,28 @@ public struct IntMap {
             values[j] = oldValues[i]
         }
     }
+
+    /// Removes `key` (backward shift: no tombstones). Only undoes recent `set`s, so it is rare.
+    public mutating func remove(_ key: UInt64) {
+        var i = home(key)
+        while keys[i] != key {
+            if keys[i] == 0 { return }
+            i = i + 1 == keys.count ? 0 : i + 1
+        }
+        count -= 1
+        var hole = i
+        var j = i + 1 == keys.count ? 0 : i + 1
+        while keys[j] != 0 {
+            let h = home(keys[j])
+            let distHole = (hole - h + keys.count) % keys.count
+            let distJ = (j - h + keys.count) % keys.count
+            if distHole <= distJ {
+                keys[hole] = keys[j]
+                values[hole] = values[j]
+                hole = j
+            }
+            j = j + 1 == keys.count ? 0 : j + 1
+        }
+        keys[hole] = 0
+    }
 }

@@ -14,8 +14,9 @@ final class KernelEventSource: EventSource {
     private let stacks: KernelStacks
     private let tables = KernelTables()
     private var ring: OpaquePointer?
-    /// Set for the duration of one `poll`, for the ring buffer callback.
-    private var tracker: Tracker?
+    /// Set for the duration of one `poll`, for the ring buffer callback: borrowed, not retained, since
+    /// the callbacks run inside `ring_buffer__consume` while `poll`'s caller holds the tracker.
+    private var tracker: Unmanaged<Tracker>?
     private var handled = 0
     private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
     /// The kernel's OOM kill count already attributed to an event (see `oomEvent`).
@@ -56,7 +57,7 @@ final class KernelEventSource: EventSource {
     }
 
     func poll(into tracker: Tracker) throws -> Int {
-        self.tracker = tracker
+        self.tracker = Unmanaged.passUnretained(tracker)
         handled = 0
         let r = ring_buffer__consume(ring)
         self.tracker = nil
@@ -120,6 +121,11 @@ final class KernelEventSource: EventSource {
     /// says is skipped rather than read past its end.
     fileprivate func handle(_ data: UnsafeRawPointer, size: Int) {
         guard size >= MemoryLayout<ke_header>.size, let tracker else { return }
+        // Millions of records a second: no retain and release of the tracker for each.
+        tracker._withUnsafeGuaranteedRef { handle(data, size: size, tracker: $0) }
+    }
+
+    private func handle(_ data: UnsafeRawPointer, size: Int, tracker: Tracker) {
         handled += 1
         let header = data.load(as: ke_header.self)
         switch UInt32(header.type) {
@@ -141,7 +147,7 @@ final class KernelEventSource: EventSource {
             let r = data.load(as: ke_reclaim.self)
             let kind: ReclaimKind = r.kind == KE_RECLAIM_MEMCG.rawValue ? .memcg : .direct
             tables.reclaim(
-                kind, pid: Int32(bitPattern: r.h.tgid), comm: Self.taskName(r.comm).description, durationNs: r.duration_ns, reclaimedPages: r.reclaimed_pages)
+                kind, pid: Int32(bitPattern: r.h.tgid), comm: KernelStacks.taskName(r.comm).description, durationNs: r.duration_ns, reclaimedPages: r.reclaimed_pages)
         case KE_KSWAPD.rawValue where size >= MemoryLayout<ke_kswapd>.size:
             let k = data.load(as: ke_kswapd.self)
             tables.kswapd(nid: k.nid, wake: k.wake != 0)
@@ -158,17 +164,17 @@ final class KernelEventSource: EventSource {
     private func allocation(_ data: UnsafeRawPointer, size: Int, tracker: Tracker) {
         let a = data.load(as: ke_alloc.self)
         guard let kind = Self.blockKind(a.kind) else { return }
-        let task = TaskIdentity(pid: Int32(bitPattern: a.h.tgid), comm: Self.taskName(a.comm))
+        let pid = Int32(bitPattern: a.h.tgid)
         let space = self.space
-        let define = { (d: StackDefinition) in tracker.apply(.stack(d), in: space) }
+        // The definitions are closures written at each call, so they stay non-escaping (no allocation).
         let stack: StackRef
         if a.stack_id >= 0 {
-            stack = stacks.stack(id: a.stack_id, task: task, define: define)
+            stack = stacks.stack(id: a.stack_id, pid: pid, comm: a.comm) { tracker.apply(.stack($0), in: space) }
         } else {
             let available = (size - MemoryLayout<ke_alloc>.size) / MemoryLayout<UInt64>.size
             let n = min(Int(a.nr_frames), max(available, 0))
             let frames = UnsafeBufferPointer(start: (data + MemoryLayout<ke_alloc>.size).assumingMemoryBound(to: UInt64.self), count: n)
-            stack = stacks.stack(inline: frames, task: task, define: define)
+            stack = stacks.stack(inline: frames, pid: pid, comm: a.comm) { tracker.apply(.stack($0), in: space) }
         }
         let function: AllocFunction
         switch UInt32(a.function) {
@@ -193,11 +199,6 @@ final class KernelEventSource: EventSource {
         case KE_KIND_PERCPU.rawValue: return .kernelPercpu
         default: return nil
         }
-    }
-
-    /// A task's comm as the tracker keeps it: a value, no string per event.
-    private static func taskName(_ raw: KernelComm) -> TaskName {
-        withUnsafeBytes(of: raw) { TaskName(bytes: $0) }
     }
 
     /// A fixed-size C string field (NUL-terminated unless it fills the field).
@@ -262,6 +263,7 @@ typealias KernelComm = (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, 
 /// libbpf's per-record callback; `ctx` is the source.
 private let kernelRingSample: ring_buffer_sample_fn = { ctx, data, size in
     guard let ctx, let data else { return 0 }
-    Unmanaged<KernelEventSource>.fromOpaque(ctx).takeUnretainedValue().handle(UnsafeRawPointer(data), size: size)
+    // The source outlives its ring (deinit frees it), so the callback borrows it without a retain.
+    Unmanaged<KernelEventSource>.fromOpaque(ctx)._withUnsafeGuaranteedRef { $0.handle(UnsafeRawPointer(data), size: size) }
     return 0
 }

@@ -38,9 +38,59 @@ final class KernelStacks {
     private var nextID: UInt64 = 1
     private var contentByMapID: [Int32: UInt64] = [:]
 
-    /// The stack of an allocation by `task` whose kernel stack has stack-map id `id`; `define` gets the
-    /// definition the first time this (stack, task) pair is seen.
-    func stack(id: Int32, task: TaskIdentity, define: (StackDefinition) -> Void) -> StackRef {
+    /// The fast path: a stack-map id and the task exactly as the record carries them (its comm's raw
+    /// bytes), so a stack seen before costs one lookup of four words and no name is decoded.
+    private struct RecordKey: Hashable {
+        var id: Int32
+        var pid: Int32
+        var comm: (UInt64, UInt64)
+
+        static func == (a: RecordKey, b: RecordKey) -> Bool { a.id == b.id && a.pid == b.pid && a.comm == b.comm }
+        func hash(into h: inout Hasher) {
+            h.combine(UInt64(UInt32(bitPattern: id)) << 32 | UInt64(UInt32(bitPattern: pid)))
+            h.combine(comm.0)
+            h.combine(comm.1)
+        }
+    }
+    private var byRecord: [RecordKey: StackRef] = [:]
+
+    /// A direct-mapped cache in front of `byRecord`: a workload repeats a few hot (stack, task) pairs, and
+    /// a slot found by a multiply costs less than hashing the key. Written only here; ids are never
+    /// negative, so the empty slots' id -1 matches nothing.
+    private static let recentSlots = 1 << 12
+    private struct Recent {
+        var key = RecordKey(id: -1, pid: 0, comm: (0, 0))
+        var ref = StackRef.none
+    }
+    private let recent: UnsafeMutablePointer<Recent> = {
+        let p = UnsafeMutablePointer<Recent>.allocate(capacity: KernelStacks.recentSlots)
+        p.initialize(repeating: Recent(), count: KernelStacks.recentSlots)
+        return p
+    }()
+
+    deinit { recent.deallocate() }
+
+    /// The stack of an allocation by task `pid`/`comm` whose kernel stack has stack-map id `id`; `define`
+    /// gets the definition the first time this (stack, task) pair is seen.
+    func stack(id: Int32, pid: Int32, comm: KernelComm, define: (StackDefinition) -> Void) -> StackRef {
+        let raw = withUnsafeBytes(of: comm) { ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self)) }
+        let key = RecordKey(id: id, pid: pid, comm: raw)
+        let mixed = (UInt64(UInt32(bitPattern: id)) << 32 | UInt64(UInt32(bitPattern: pid))) &* 0x9E37_79B9_7F4A_7C15
+        let slot = recent + Int(truncatingIfNeeded: mixed >> 52)
+        if slot.pointee.key == key { return slot.pointee.ref }
+        let ref: StackRef
+        if let known = byRecord[key] {
+            ref = known
+        } else {
+            ref = stack(id: id, task: TaskIdentity(pid: pid, comm: Self.taskName(comm)), define: define)
+            byRecord[key] = ref
+        }
+        slot.pointee = Recent(key: key, ref: ref)
+        return ref
+    }
+
+    /// The stack of an allocation by `task` whose kernel stack has stack-map id `id`.
+    private func stack(id: Int32, task: TaskIdentity, define: (StackDefinition) -> Void) -> StackRef {
         let content: UInt64
         if let c = contentByMapID[id] {
             content = c
@@ -59,8 +109,13 @@ final class KernelStacks {
     }
 
     /// Frames carried in the record itself (the stack map had a collision).
-    func stack(inline frames: UnsafeBufferPointer<UInt64>, task: TaskIdentity, define: (StackDefinition) -> Void) -> StackRef {
-        ref(intern(frames[...], truncated: frames.count == Int(KE_MAX_FRAMES)), task: task, define: define)
+    func stack(inline frames: UnsafeBufferPointer<UInt64>, pid: Int32, comm: KernelComm, define: (StackDefinition) -> Void) -> StackRef {
+        ref(intern(frames[...], truncated: frames.count == Int(KE_MAX_FRAMES)), task: TaskIdentity(pid: pid, comm: Self.taskName(comm)), define: define)
+    }
+
+    /// A task's comm as the tracker keeps it: a value, no string.
+    static func taskName(_ raw: KernelComm) -> TaskName {
+        withUnsafeBytes(of: raw) { TaskName(bytes: $0) }
     }
 
     private func ref(_ content: UInt64, task: TaskIdentity, define: (StackDefinition) -> Void) -> StackRef {

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The collector at production scale (issue: one core that holds 10M live blocks), side by side with
+# heaptrack in one run:
+#   - scalebench: 10,000,000 live blocks of 16 bytes from 131,072 distinct ~40-frame stacks (frame pointers);
+#   - real programs that nobody here wrote (perl, node, the JVM): how long after they end we return.
+# Prints a markdown table and writes it to bench-results/scale.md. Not a test: nothing here asserts a time.
+#   tools/bench/scale.sh [blocks=10000000] [runs=3]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+blocks=${1:-10000000}
+runs=${2:-3}
+
+tools/setup.sh --bench
+swift build -c release >/dev/null
+bin=$(swift build -c release --show-bin-path)
+out=bench-results
+work=.build/bench/scale
+mkdir -p "$out" "$work"
+gcc -O2 -g -fno-omit-frame-pointer -o "$work/scalebench" tools/bench/scalebench.c
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# wall seconds and peak RSS (KB) of a command, as GNU time measures them
+timed() { /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || true; cat "$work/time.txt"; }
+counter() { sqlite3 "$1" "SELECT value FROM counters WHERE name = '$2'" 2>/dev/null || echo 0; }
+
+declare -A wall stats
+
+echo "scalebench: $blocks blocks, median of $runs runs" >&2
+for how in uninstrumented leakcollect "leakcollect fp" heaptrack; do
+  samples=()
+  for _ in $(seq "$runs"); do
+    rm -f "$work"/ht.*
+    case $how in
+      uninstrumented) t=$(timed "$work/scalebench" "$blocks") ;;
+      leakcollect) rm -f "$work"/default.leaks*; t=$(timed "$bin/leakcollect" --quiet -o "$work/default.leaks" -- "$work/scalebench" "$blocks") ;;
+      "leakcollect fp") rm -f "$work"/s.leaks*; t=$(timed env LEAKSHIM_UNWIND=fp "$bin/leakcollect" --quiet -o "$work/s.leaks" -- "$work/scalebench" "$blocks") ;;
+      heaptrack) t=$(timed heaptrack -o "$work/ht" "$work/scalebench" "$blocks") ;;
+    esac
+    samples+=("${t%% *}")
+  done
+  wall[$how]=$(printf '%s\n' "${samples[@]}" | median)
+  if [[ $how == leakcollect* ]]; then
+    s="$work/s.leaks"
+    live=$(sqlite3 "$s" "SELECT SUM(blocks), SUM(bytes) FROM stack_totals WHERE kind = 'heap'")
+    chunks=$(sqlite3 "$s" "SELECT SUM(length(data)) FROM live_chunks")
+    size=$(stat -c %s "$s")
+    rss=$(counter "$s" collector_peak_rss_bytes)
+    waits=$(counter "$s" ring_waits)
+    lost=$(counter "$s" lost_events)
+    deferred=$(counter "$s" deferred_flushes)
+    echo "$how: live (blocks|bytes) $live, lost_events $lost, ring waits $waits, deferred flushes $deferred" >&2
+    stats[$how]="$live|$lost|$rss|$size|$chunks"
+  fi
+done
+
+base=${wall[uninstrumented]}
+ht=${wall[heaptrack]}
+ratio() { awk -v a="$1" -v b="$base" -v h="$ht" 'BEGIN { printf "%.2f", (a - b) / (h - b) }'; }
+
+# Report speed on the last fp session (the same content as the default run's).
+s="$work/s.leaks"
+reports=""
+for args in "" "--kind heap" "--min-size 16" "--older-than 1s" "--format json"; do
+  # shellcheck disable=SC2086
+  t=$(timed "$bin/leakreport" top "$s" $args)
+  reports+="| \`leakreport top $args\` | ${t%% *} s | $(( ${t##* } / 1024 )) MB |"$'\n'
+done
+rm -f "$work"/ht.*
+heaptrack -o "$work/ht" "$work/scalebench" "$blocks" >/dev/null 2>&1 || true
+t=$(timed heaptrack_print "$work"/ht.*)
+reports+="| \`heaptrack_print\` | ${t%% *} s | $(( ${t##* } / 1024 )) MB |"$'\n'
+htsize=$(stat -c %s "$work"/ht.* | head -1)
+
+# Real programs: wall time uninstrumented and under leakcollect (to the moment the command returns).
+cat >"$work/hash.pl" <<'PERL'
+my %h; for my $i (1 .. 600_000) { $h{"key$i"} = [$i, "v" x ($i % 40)]; }
+my $n = 0; for my $k (keys %h) { $n += $h{$k}[0] } print STDERR "$n\n";
+PERL
+real=""
+for prog in "perl $work/hash.pl" "node -e let_a=[];for(let_i=0;i<300000;i++)a.push({i,s:'x'.repeat(i%50)});console.log(a.length)" "java -version"; do
+  cmd=${prog//_/ }
+  read -r -a argv <<<"$cmd"
+  [[ ${argv[0]} == node ]] && argv=(node -e "${cmd#node -e }")
+  command -v "${argv[0]}" >/dev/null || { real+="| \`${argv[0]}\` | not installed | | |"$'\n'; continue; }
+  u=(); l=()
+  for _ in $(seq "$runs"); do
+    t=$(timed "${argv[@]}"); u+=("${t%% *}")
+    rm -f "$work"/r.leaks*
+    t=$(timed "$bin/leakcollect" --quiet -o "$work/r.leaks" -- "${argv[@]}"); l+=("${t%% *}")
+  done
+  mu=$(printf '%s\n' "${u[@]}" | median); ml=$(printf '%s\n' "${l[@]}" | median)
+  real+="| \`${argv[0]}\` | $mu s | $ml s | $(awk -v a="$ml" -v b="$mu" 'BEGIN { printf "%.1f×", a / b }') |"$'\n'
+done
+
+IFS='|' read -r blocksd bytesd lostd rssd sized chunksd <<<"${stats[leakcollect fp]:-||||||}"
+{
+  echo "### At scale: $blocks live blocks from 131,072 stacks (tools/bench/scale.sh)"
+  echo
+  echo "| run | wall to return | overhead / heaptrack's |"
+  echo "|---|---|---|"
+  echo "| uninstrumented | $base s | – |"
+  echo "| heaptrack | $ht s | 1.00 |"
+  echo "| leakcollect | ${wall[leakcollect]} s | $(ratio "${wall[leakcollect]}") |"
+  echo "| leakcollect, LEAKSHIM_UNWIND=fp | ${wall[leakcollect fp]} s | $(ratio "${wall[leakcollect fp]}") |"
+  echo
+  echo "leakcollect (fp run): outstanding $blocksd blocks, $bytesd bytes, lost_events $lostd;"
+  echo "collector peak RSS $(( rssd / 1048576 )) MB = $(( rssd / blocks )) B per live block;"
+  echo "session $(( sized / 1048576 )) MB, of which live-block checkpoints $(( chunksd / 1048576 )) MB = $(( chunksd / blocks )) B per live block"
+  echo "(heaptrack's file: $(( htsize / 1048576 )) MB)."
+  echo
+  echo "| report | time | peak RSS |"
+  echo "|---|---|---|"
+  printf '%s' "$reports"
+  echo
+  echo "| program | uninstrumented | under leakcollect | ratio |"
+  echo "|---|---|---|---|"
+  printf '%s' "$real"
+  echo
+  echo "$(nproc) cores, $(uname -r), median of $runs runs."
+} | tee "$out/scale.md"
