@@ -64,7 +64,7 @@ let package = Package(
 
         // One symbolizer interface: user space through libdwfl, the kernel through kallsyms.
         .target(
-            name: "Symbols", dependencies: ["Vocabulary", "SessionStore", "Tracking", "CLibDW"], path: "Sources/Collector/Symbols",
+            name: "Symbols", dependencies: ["Vocabulary", "SessionStore", "Tracking", "CLibDW", "CZlib"], path: "Sources/Collector/Symbols",
             linkerSettings: [.linkedLibrary("stdc++")]),
 
         // The one collection runner every mode plugs its source into; stop signals, errors, host facts.
@@ -96,7 +96,7 @@ let package = Package(
         // Reads sessions, sorts and filters, renders text and JSON.
         .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession"], exclude: ["Formats"]),
 
-        // zlib, for gzip'd pprof files.
+        // zlib: gzip for pprof files, CRC-32 for .gnu_debuglink files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // The formats and analyses that are pure functions of a profile model (pprof, folded stacks,
@@ -122,6 +122,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        // Measures the symbolizer on many distinct stacks over a real binary (tools/bench/symbols.sh).
+        .executableTarget(
+            name: "symbench", dependencies: ["Symbols", "Tracking", "Vocabulary", "SessionStore"], path: "tools/bench/symbench"),
 
         // Times the report formats on a synthetic 131k-stack profile (tools/bench/formats/main.swift).
         .executableTarget(name: "formats-bench", dependencies: ["ReportFormats"], path: "tools/bench/formats"),

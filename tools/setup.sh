@@ -12,12 +12,22 @@ packages=(
   libbpf-dev             # kernel side: loading BPF programs (and bpf_helpers.h to build them)
   linux-libc-dev         # <linux/bpf.h> and <asm/types.h> for the BPF programs
   libsqlite3-dev         # session files (GRDB)
-  zlib1g-dev
+  zlib1g-dev             # also the CRC-32 of .gnu_debuglink files
+  libiberty-dev          # GNU libiberty: the Rust demangler (legacy and v0)
+  binutils xz-utils dwz  # tests: split, strip, compress and share debug info (objcopy, strip, readelf, xz, dwz)
   util-linux             # setpriv/runuser for the privilege tests
   procps
   golang-go              # `go tool pprof` reads the pprof files in the report-format tests
   chromium               # headless, renders the flame graph SVG in the report-format tests
 )
+# The JIT test runs node with a native addon; machines come with node, else Debian's and its headers.
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs libnode-dev)
+fi
+# The Rust naming tests: rustup's toolchain when the machine has one, else Debian's rustc.
+if ! command -v rustc >/dev/null 2>&1 && [[ ! -x "${HOME:-/root}/.cargo/bin/rustc" && ! -x /root/.cargo/bin/rustc ]]; then
+  packages+=(rustc)
+fi
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack bpftrace hyperfine valgrind linux-perf)
 fi

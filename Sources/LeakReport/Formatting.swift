@@ -37,16 +37,29 @@ public enum Formatting {
         return String(format: "%02d:%02d:%02d", tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
     }
 
-    /// One frame as the text reports print it: `0xADDR function+0xOFF [module] file:line`.
+    /// One frame as the text reports print it: `0xADDR function+0xOFF [module] file:line`; an inlined
+    /// call (which has no offset of its own) reads `function (inlined) [module] file:line`, as the
+    /// report formats print it too. A frame without a symbol shows
+    /// its module and file offset, `[dash+0x1a2b3]`, so it can be symbolized later; JIT code shows `[jit]`.
     public static func frame(_ f: FrameRow) -> String {
         var s = address(f.address) + " "
+        let jit = f.module == FrameRow.jitModule
+        // The module follows a name; a frame without one says where it is instead.
+        var module = f.module.map { jit ? $0 : "[" + basename($0) + "]" }
         if let fn = f.function {
             s += fn
             if let off = f.offset { s += "+" + hex(off) }
+        } else if let m = f.module, !jit, let off = f.fileOffset {
+            s += "[" + basename(m) + "+" + hex(off) + "]"
+            module = nil
+        } else if jit {
+            s += FrameRow.jitModule
+            module = nil
         } else {
             s += "[unknown]"
         }
-        if let m = f.module { s += " [" + basename(m) + "]" }
+        if f.inlined { s += " (inlined)" }
+        if let module { s += " " + module }
         if let file = f.file, let line = f.line { s += " \(file):\(line)" }
         return s
     }

@@ -27,13 +27,42 @@ public struct TopJSON: Codable, Equatable {
         public var blocks: UInt64
     }
 
+    /// One frame. An inlined call is a frame of its own (`inlined`), with the address of the code it
+    /// was inlined into and no offset; its caller's line is the call site.
     public struct Frame: Codable, Equatable {
         public var address: String
+        /// Demangled.
         public var function: String?
+        /// The symbol as the binary spells it (mangled), when it differs from `function` (pprof's system_name).
+        public var systemName: String?
         public var offset: UInt64?
         public var module: String?
+        /// The module's GNU build-id, lower-case hex.
+        public var buildID: String?
+        /// The return address as an offset into the module's file, to symbolize it later elsewhere.
+        public var fileOffset: UInt64?
         public var file: String?
         public var line: Int?
+        public var inlined: Bool
+        enum CodingKeys: String, CodingKey {
+            case address, function, offset, module, file, line, inlined
+            case systemName = "system_name"
+            case buildID = "build_id"
+            case fileOffset = "file_offset"
+        }
+
+        public init(_ f: FrameRow) {
+            address = Formatting.hex(f.address)
+            function = f.function
+            systemName = f.systemName
+            offset = f.offset
+            module = f.module
+            buildID = f.buildID
+            fileOffset = f.fileOffset
+            file = f.file
+            line = f.line
+            inlined = f.inlined
+        }
     }
 
     public struct Block: Codable, Equatable {
@@ -58,9 +87,13 @@ public struct TopJSON: Codable, Equatable {
         public var truncated: Bool
         public var frames: [Frame]
         public var addresses: [Block]?
+        /// Other stacks merged into this one because their symbolized frames are equal (a library
+        /// loaded again at another address); absent when there are none.
+        public var mergedStackIDs: [UInt32]?
         enum CodingKeys: String, CodingKey {
             case kind, bytes, blocks, truncated, frames, addresses
             case stackID = "stack_id"
+            case mergedStackIDs = "merged_stack_ids"
         }
     }
 
@@ -95,15 +128,14 @@ public struct TopJSON: Codable, Equatable {
         stacks = r.stacks.map { s in
             Stack(
                 kind: s.kind.rawValue, bytes: s.bytes, blocks: s.blocks, stackID: s.stackID, truncated: s.truncated,
-                frames: s.frames.map {
-                    Frame(address: Formatting.hex($0.address), function: $0.function, offset: $0.offset, module: $0.module, file: $0.file, line: $0.line)
-                },
+                frames: s.frames.map(Frame.init),
                 addresses: r.options.addresses
                     ? s.liveBlocks.map { b in
                         Block(
                             address: Formatting.hex(b.address), size: b.size, ageNs: r.info.asOfNs >= b.timeNs ? r.info.asOfNs - b.timeNs : 0,
                             function: b.function.rawValue, backing: b.backing?.rawValue, pid: s.taskPid, comm: s.taskComm)
-                    } : nil)
+                    } : nil,
+                mergedStackIDs: s.mergedStackIDs.isEmpty ? nil : s.mergedStackIDs)
         }
     }
 

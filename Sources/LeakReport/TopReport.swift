@@ -40,6 +40,9 @@ public struct TopStack: Sendable, Equatable {
     public var taskComm: String?
     /// Filled only with `addresses`.
     public var liveBlocks: [LiveBlock]
+    /// Other stacks whose symbolized frames equal this one's (a library reloaded at another address),
+    /// merged into it: `stackID` is the largest of them.
+    public var mergedStackIDs: [SessionStackID] = []
 }
 
 /// What one suppression rule took out of a report.
@@ -80,27 +83,50 @@ public struct TopReport: Sendable {
             suppressed[rule] = total
             return true
         }
-        let sorted = aggregates.sorted { a, b in
-            let (ka, kb) = options.sort == .bytes ? (a.bytes, b.bytes) : (a.blocks, b.blocks)
-            if ka != kb { return ka > kb }
-            let (sa, sb) = options.sort == .bytes ? (a.blocks, b.blocks) : (a.bytes, b.bytes)
-            if sa != sb { return sa > sb }
-            return (a.stackID, a.kind.rawValue) < (b.stackID, b.kind.rawValue)
+        // Stacks that read the same are one stack to the reader; the largest gives the merged one its id.
+        let byKey = Self.sorted(aggregates, options.sort)
+        let symbolized = SymbolizedStacks(catalog)
+        var groups: [SymbolizedStacks.Key: Int] = [:]
+        var merged: [(total: LiveAggregate, members: [SessionStackID])] = []
+        for a in byKey {
+            let key = symbolized.key(a.stackID, kind: a.kind)
+            if let i = groups[key] {
+                merged[i].total.bytes &+= a.bytes
+                merged[i].total.blocks &+= a.blocks
+                merged[i].members.append(a.stackID)
+            } else {
+                groups[key] = merged.count
+                merged.append((a, [a.stackID]))
+            }
         }
-        let shown = sorted.prefix(max(options.top, 0))
-        let blocks =
-            options.addresses
-            ? try reader.liveBlocks(of: Set(shown.map { LiveAggregateKey(stackID: $0.stackID, kind: $0.kind) }), filter: options.filter) : [:]
+        let totals = Self.sorted(merged.map(\.total), options.sort)
+        let members = Dictionary(uniqueKeysWithValues: merged.map { (LiveAggregateKey(stackID: $0.total.stackID, kind: $0.total.kind), $0.members) })
+        let shown = totals.prefix(max(options.top, 0))
+        let wanted = shown.flatMap { a in (members[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? []).map { LiveAggregateKey(stackID: $0, kind: a.kind) } }
+        let blocks = options.addresses ? try reader.liveBlocks(of: Set(wanted), filter: options.filter) : [:]
         let stacks = shown.map { a in
             let s = catalog.row(a.stackID)
+            let ids = members[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? [a.stackID]
             return TopStack(
                 stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
-                taskPid: s?.taskPid, taskComm: s?.taskComm, liveBlocks: blocks[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? [])
+                taskPid: s?.taskPid, taskComm: s?.taskComm, liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] },
+                mergedStackIDs: Array(ids.dropFirst()))
         }
         return TopReport(
             info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },
             outstandingBlocks: aggregates.reduce(0) { $0 &+ $1.blocks },
             suppressed: options.suppressions.rules.compactMap { suppressed[$0.name] }, counters: try reader.counters(),
-            matchingStacks: aggregates.count, stacks: stacks, options: options)
+            matchingStacks: totals.count, stacks: stacks, options: options)
+    }
+
+    /// Largest first by the sort key, then by the other measure, then by stack id and kind.
+    static func sorted(_ aggregates: [LiveAggregate], _ sort: TopSort) -> [LiveAggregate] {
+        aggregates.sorted { a, b in
+            let (ka, kb) = sort == .bytes ? (a.bytes, b.bytes) : (a.blocks, b.blocks)
+            if ka != kb { return ka > kb }
+            let (sa, sb) = sort == .bytes ? (a.blocks, b.blocks) : (a.bytes, b.bytes)
+            if sa != sb { return sa > sb }
+            return (a.stackID, a.kind.rawValue) < (b.stackID, b.kind.rawValue)
+        }
     }
 }

@@ -82,6 +82,10 @@ public struct FrameRow: Sendable, Equatable, Hashable, Codable {
     public var line: Int?
     public var inlined: Bool
 
+    /// The module name of code outside every loaded object that a JIT compiled (anonymous executable
+    /// memory), named through the process's perf map when it has one.
+    public static let jitModule = "[jit]"
+
     public init(
         address: UInt64, function: String? = nil, systemName: String? = nil, offset: UInt64? = nil, module: String? = nil,
         buildID: String? = nil, fileOffset: UInt64? = nil, file: String? = nil, line: Int? = nil, inlined: Bool = false

@@ -101,3 +101,52 @@ final class SymbolizerTests: XCTestCase {
         XCTAssertEqual(k.resolve(0xffff_ffff_c000_1014).offset, 0x14)
     }
 }
+
+/// Separate debug files the way Debian's -dbgsym packages install them: by build-id under a debug root.
+final class BuildIDDebugFileTests: XCTestCase {
+    func testADebugFileFoundOnlyByBuildIDNamesAStrippedBinary() throws {
+        let prog = try CProgram.build(
+            "buildid",
+            source: """
+                #include <stdlib.h>
+                __attribute__((noinline)) static void *hidden_alloc(int n) {
+                    return malloc(n); // HIDDEN
+                }
+                int main(void) { return hidden_alloc(8) != 0 ? 0 : 1; }
+                """, extraFlags: ["-fPIE", "-pie"])
+        let dis = try Run.capture(["/usr/bin/objdump", "-d", "--no-show-raw-insn", prog.path]).stdout.split(separator: "\n").map(String.init)
+        let start = try XCTUnwrap(dis.firstIndex { $0.hasSuffix("<hidden_alloc>:") })
+        let call = try XCTUnwrap(dis[start...].firstIndex { $0.contains("call") && $0.contains("<malloc@plt>") })
+        let ret = try XCTUnwrap(UInt64(dis[call + 1].trimmingCharacters(in: .whitespaces).prefix { $0 != ":" }, radix: 16))
+        let note = try Run.capture(["/usr/bin/readelf", "-n", prog.path]).stdout
+        let hex = try XCTUnwrap(note.split(separator: "\n").first { $0.contains("Build ID:") }?.split(separator: " ").last.map(String.init))
+        // The debug tree: ROOT/.build-id/xx/rest.debug; the binary keeps neither symbols nor a debuglink.
+        let root = prog.directory.appendingPathComponent("debug-root").path
+        try FileManager.default.createDirectory(atPath: "\(root)/.build-id/\(hex.prefix(2))", withIntermediateDirectories: true)
+        _ = try Run.capture(["/usr/bin/objcopy", "--only-keep-debug", prog.path, "\(root)/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"])
+        _ = try Run.capture(["/usr/bin/strip", "--strip-all", prog.path])
+        XCTAssertFalse(try Run.capture(["/usr/bin/readelf", "-S", prog.path]).stdout.contains(".gnu_debuglink"))
+        let buildID = stride(from: 0, to: hex.count, by: 2).compactMap { i -> UInt8? in
+            let a = hex.index(hex.startIndex, offsetBy: i)
+            return UInt8(hex[a..<hex.index(a, offsetBy: 2)], radix: 16)
+        }
+        let bias: UInt64 = 0x5555_0000_0000
+        let module = SessionModule(
+            sessionID: 1, space: 1,
+            info: ModuleInfo(
+                id: 1, path: prog.path, buildID: buildID, bias: bias, lo: bias, hi: bias + 0x10000, file: ModuleFile.open(regularFileAt: prog.path)),
+            loadedNs: 0)
+        for (roots, named) in [([root], true), ([prog.directory.appendingPathComponent("elsewhere").path], false)] {
+            let symbolizer = Symbolizer(debugRoots: roots)
+            symbolizer.register([module])
+            let (locations, _) = symbolizer.symbolize([NewStack(id: 1, space: 1, origin: .user, frames: [RawFrame(address: bias + ret, moduleID: 1)])])
+            let loc = try XCTUnwrap(locations.first)
+            XCTAssertEqual(loc.fileOffset, ret, "text's file offset equals its address in this layout")
+            if named {
+                XCTAssertEqual(loc.lines, [SymbolLine(function: "hidden_alloc", file: prog.sourcePath, line: try prog.line(of: "HIDDEN"))])
+            } else {
+                XCTAssertEqual(loc.lines, [], "without the debug root nothing names it")
+            }
+        }
+    }
+}

@@ -21,11 +21,13 @@ public struct NewStack: Sendable {
     public var truncated: Bool
     public var mayBeIncomplete: Bool
     public var task: TaskIdentity?
+    /// The process of a user space (from its `SpaceInfo`): JIT frames resolve through its perf map.
+    public var pid: Int32?
     public var frames: [RawFrame]
 
     public init(
         id: SessionStackID, space: SpaceID, origin: StackOrigin, truncated: Bool = false, mayBeIncomplete: Bool = false, task: TaskIdentity? = nil,
-        frames: [RawFrame]
+        pid: Int32? = nil, frames: [RawFrame]
     ) {
         self.id = id
         self.space = space
@@ -33,6 +35,7 @@ public struct NewStack: Sendable {
         self.truncated = truncated
         self.mayBeIncomplete = mayBeIncomplete
         self.task = task
+        self.pid = pid
         self.frames = frames
     }
 }
@@ -52,14 +55,14 @@ struct StackTable {
     var maxDepth = Int.max
 
     /// Assigns a session id to a definition; the caller records the translation in its space.
-    mutating func define(_ d: StackDefinition, space: SpaceID, origin: StackOrigin, modules: ModuleMap?) -> SessionStackID {
+    mutating func define(_ d: StackDefinition, space: SpaceID, origin: StackOrigin, pid: Int32?, modules: ModuleMap?) -> SessionStackID {
         let sid = SessionStackID(truncatingIfNeeded: count)
         count += 1
         let frames = d.frames.count > maxDepth ? Array(d.frames.prefix(maxDepth)) : d.frames
         unsent.append(
             NewStack(
                 id: sid, space: space, origin: origin, truncated: d.truncated || d.frames.count > maxDepth,
-                mayBeIncomplete: d.mayBeIncomplete, task: d.task,
+                mayBeIncomplete: d.mayBeIncomplete, task: d.task, pid: pid,
                 frames: frames.map { RawFrame(address: $0, moduleID: modules?.module(at: $0)?.sessionID ?? 0) }))
         return sid
     }

@@ -130,7 +130,9 @@ public final class Tracker {
         case .stack(let d):
             guard s.stackIDs.lookup(d.id) == nil else { return }
             let origin: StackOrigin = s.row.info.kind == .kernel ? .kernel : .user
-            s.stackIDs.set(d.id, stacks.define(d, space: s.id, origin: origin, modules: origin == .user ? s.modules : nil))
+            let sid = stacks.define(
+                d, space: s.id, origin: origin, pid: origin == .user ? s.row.info.pid : nil, modules: origin == .user ? s.modules : nil)
+            s.stackIDs.set(d.id, sid)
         case .module(let info):
             let loaded = s.modules.load(
                 info, space: s.id,

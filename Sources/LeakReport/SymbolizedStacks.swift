@@ -1,0 +1,59 @@
+import SessionStore
+import Vocabulary
+
+/// Which stacks read the same once symbolized. The session keys stacks by address, and a library that
+/// was dlopen'ed and dlclosed again and again sits at a new address each time: one leak site becomes
+/// hundreds of stacks of one allocation each. Two stacks are the same here when every frame has the same
+/// function, offset, module, file offset, file and line; a frame nothing could name keeps its address.
+/// Computed once per stack-tree node in one pass (a parent's id is below its children's).
+struct SymbolizedStacks {
+    /// Per tree node: the id of its path from the root, with equal paths under one id.
+    private var pathIDs: [Int32]
+    private let catalog: StackCatalog
+
+    init(_ catalog: StackCatalog) {
+        self.catalog = catalog
+        var frameIDs: [[FrameRow]: Int32] = [:]
+        let locationIDs: [Int32] = catalog.locationFrames.map { frames in
+            let key = frames.map { f -> FrameRow in
+                var k = f
+                if f.function != nil || f.fileOffset != nil || f.file != nil { k.address = 0 }
+                return k
+            }
+            if let id = frameIDs[key] { return id }
+            let id = Int32(frameIDs.count)
+            frameIDs[key] = id
+            return id
+        }
+        var seen: [UInt64: Int32] = [:]
+        var ids = [Int32](repeating: 0, count: catalog.parents.count)
+        for n in 1..<max(catalog.parents.count, 1) {
+            let key = UInt64(UInt32(bitPattern: ids[Int(catalog.parents[n])])) << 32 | UInt64(UInt32(bitPattern: locationIDs[Int(catalog.nodeLocations[n])]))
+            if let id = seen[key] {
+                ids[n] = id
+            } else {
+                let id = Int32(seen.count + 1)
+                seen[key] = id
+                ids[n] = id
+            }
+        }
+        pathIDs = ids
+    }
+
+    /// What a report merges on: the symbolized path, and the stack's own facts that a report shows.
+    struct Key: Hashable {
+        var path: Int32
+        /// A stack the catalog does not hold stays apart from every other.
+        var missing: SessionStackID?
+        var kind: BlockKind
+        var origin: StackOrigin?
+        var truncated: Bool
+        var taskPid: Int32?
+        var taskComm: String?
+    }
+
+    func key(_ stack: SessionStackID, kind: BlockKind) -> Key {
+        guard let s = catalog.stacks[stack] else { return Key(path: 0, missing: stack, kind: kind, truncated: false) }
+        return Key(path: pathIDs[Int(s.leaf)], kind: kind, origin: s.origin, truncated: s.truncated, taskPid: s.taskPid, taskComm: s.taskComm)
+    }
+}
