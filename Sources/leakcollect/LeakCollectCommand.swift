@@ -85,6 +85,8 @@ struct LeakCollectCommand: ParsableCommand {
             options.maxDepth = depth
             options.schemaParts = [KernelSchema.self]
             options.log = log
+            // Another user's process: its allocations are its owner's business, not every local user's.
+            if let owner = ProcessOwner.of(pid: source.pid), owner.uid != UInt32(geteuid()) { options.fileMode = 0o600 }
             let path = output ?? SessionNaming.defaultPath(program: info.command.first, pid: source.pid)
             let result = try CollectionRunner(source: source, sessionPath: path, info: sessionInfo, options: options).run()
             if !quiet { printSummary(result) }

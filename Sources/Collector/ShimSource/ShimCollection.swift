@@ -58,7 +58,10 @@ public enum ShimCollection {
     /// Claims the ring of a running program that has the shim. Only allocations made after the attach
     /// are seen.
     public static func attach(pid: Int32) throws(CollectError) -> (RingSource, SessionInfo) {
-        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM, RingMapping.isAlive(pid: pid) else { throw .noSuchProcess(pid) }
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM, RingMapping.isAlive(pid: pid), let owner = ProcessOwner.of(pid: pid) else {
+            throw .noSuchProcess(pid)
+        }
+        if let why = owner.refusal(pid: pid) { throw .other(why) }
         let mapping: RingMapping
         do { mapping = try RingMapping.open(pid: pid) } catch { throw .ring(error.description) }
         let reader = RingReader(mapping: mapping)

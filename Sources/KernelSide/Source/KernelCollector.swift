@@ -93,6 +93,8 @@ public enum KernelCollector {
         var runnerOptions = RunnerOptions(intervalNs: UInt64(options.intervalMs) * 1_000_000, durationNs: options.durationNs)
         runnerOptions.kernelSymbols = source.kernelSymbols
         runnerOptions.schemaParts = [KernelSchema.self]
+        // Every process's kernel allocations and task names: not for every local user to read.
+        runnerOptions.fileMode = 0o600
         runnerOptions.maxDepth = options.maxDepth
         let kinds = KernelAllocationKind.allCases.filter(options.kinds.contains).map(\.rawValue).joined(separator: ", ")
         warn("tracing kernel allocations (\(kinds)), OOM kills and reclaim into \(options.output); Ctrl-C to stop")

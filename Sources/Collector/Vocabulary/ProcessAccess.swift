@@ -1,0 +1,36 @@
+import Glibc
+
+/// Who owns a process, and whether this collector may trace it: the kernel's ptrace_may_access rule for
+/// reading (what /proc/PID/fd, /proc/PID/maps and map_files need), checked first so a refusal is one
+/// line that says why instead of a permission error on some /proc file.
+public struct ProcessOwner: Sendable, Equatable {
+    /// Real, effective and saved user ids; the same for groups.
+    public var uids: [UInt32]
+    public var gids: [UInt32]
+
+    /// The owner of a live process, from /proc/PID/status; nil when it is gone.
+    public static func of(pid: Int32) -> ProcessOwner? {
+        guard let text = ProcFile.read("/proc/\(pid)/status") else { return nil }
+        func ids(_ field: String) -> [UInt32] {
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return [] }
+            return line.dropFirst(field.count).split(whereSeparator: { $0 == "\t" || $0 == " " }).prefix(3).compactMap { UInt32($0) }
+        }
+        let o = ProcessOwner(uids: ids("Uid:"), gids: ids("Gid:"))
+        return o.uids.count == 3 && o.gids.count == 3 ? o : nil
+    }
+
+    /// The process's user (its real uid).
+    public var uid: UInt32 { uids.first ?? 0 }
+
+    /// Why this collector may not trace the process, or nil if it may: root (CAP_SYS_PTRACE) may trace
+    /// anything; anyone else only processes whose every user and group id is their own.
+    public func refusal(pid: Int32) -> String? {
+        if geteuid() == 0 { return nil }
+        let me = UInt32(geteuid()), group = UInt32(getegid())
+        if uids.allSatisfy({ $0 == me }) && gids.allSatisfy({ $0 == group }) { return nil }
+        if uids.contains(where: { $0 != uids[0] }) {
+            return "pid \(pid) changed its user ids (setuid: \(uids.map(String.init).joined(separator: "/"))): only root may trace it"
+        }
+        return "pid \(pid) belongs to uid \(uid), not to you (uid \(me)): you may trace only your own processes; run as uid \(uid) or as root"
+    }
+}
