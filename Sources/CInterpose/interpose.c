@@ -49,23 +49,24 @@ static void init(void) {
 static int enter_slow(void) {
     struct ls_thread *t = &ls_tls;
     if (t->guard) {
-        if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE) ls_ring_count(&ls_ring.hdr->reentrant_calls);
+        if (!(t->guard & LS_GUARD_QUIET) && __atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE)
+            ls_ring_count(&ls_ring.hdr->reentrant_calls);
         return ls_resolve() ? 0 : -1;
     }
     if (!ls_resolve()) return -1;
     if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_UNINIT) {
-        t->guard = 1;
+        t->guard = LS_GUARD_ON;
         init();
         t->guard = 0;
     }
     if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != ST_ACTIVE) return 0;
-    t->guard = 1;
+    t->guard = LS_GUARD_ON;
     return 1;
 }
 
 static inline int enter(void) {
     if (LS_LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE && !ls_tls.guard)) {
-        ls_tls.guard = 1; /* plain store: only this thread (or a signal handler on it) reads its guard */
+        ls_tls.guard = LS_GUARD_ON; /* plain store: only this thread (or a signal handler on it) reads its guard */
         return 1;
     }
     return enter_slow();

@@ -127,6 +127,10 @@ static int wait_for_space(struct ls_wait *w) {
     return 1;
 }
 
+static void waited(const struct ls_wait *w) {
+    if (w->rounds) __atomic_fetch_add(&ls_ring.hdr->wait_ns, clock_ns(CLOCK_MONOTONIC) - w->start, __ATOMIC_RELAXED);
+}
+
 int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end) {
     lr_header *h = ls_ring.hdr;
     struct ls_thread *t = &ls_tls;
@@ -134,14 +138,20 @@ int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *e
     int saved = errno;
     uint64_t c = lr_load_acquire_u64(&h->cursor);
     for (;;) {
-        if (gen != LS_ANY_GEN && LR_CURSOR_GEN(c) != gen) return LS_RETRY;
+        if (gen != LS_ANY_GEN && LR_CURSOR_GEN(c) != gen) {
+            waited(&w);
+            return LS_RETRY;
+        }
         uint64_t p = LR_CURSOR_POS(c);
         if (LS_UNLIKELY(((p + len - t->read_pos) & LR_POS_MASK) > ls_ring.size)) {
             t->read_pos = lr_load_acquire_u64(&h->read_pos); /* acquire: the reader zeroed what it released */
             if (((p + len - t->read_pos) & LR_POS_MASK) > ls_ring.size) {
                 int again = wait_for_space(&w);
                 errno = saved;
-                if (!again) return LS_DROP;
+                if (!again) {
+                    waited(&w);
+                    return LS_DROP;
+                }
                 c = lr_load_acquire_u64(&h->cursor);
                 continue;
             }
@@ -149,6 +159,7 @@ int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *e
         if (lr_cas_u64(&h->cursor, &c, LR_CURSOR(LR_CURSOR_GEN(c), p + len))) {
             *rec = ls_ring.data + (p & (ls_ring.size - 1)); /* may run into the second mapping: that is the point */
             *end = (p + len) & LR_POS_MASK;
+            if (LS_UNLIKELY(w.rounds)) waited(&w);
             return LS_OK;
         }
     }

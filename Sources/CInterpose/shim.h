@@ -45,7 +45,13 @@ struct ls_config {
     uint32_t depth;       /* frames kept per stack */
     uint64_t max_wait_ns; /* longest a writer waits for a full ring */
     pid_t collector_pid;  /* 0 when unset */
-    int fp_unwind;        /* LEAKSHIM_UNWIND=fp */
+    int unwind;           /* LEAKSHIM_UNWIND: enum ls_unwind_mode */
+};
+enum ls_unwind_mode {
+    LS_UNWIND_CFI = 0,       /* the default: cached DWARF rules (unwind.c) */
+    LS_UNWIND_FP = 1,        /* frame pointers only */
+    LS_UNWIND_LIBUNWIND = 2, /* unw_backtrace for every stack */
+    LS_UNWIND_COMPARE = 3,   /* both the default walk and libunwind's, counting where they differ (for tests) */
 };
 extern struct ls_config ls_config;
 void ls_config_load(void);
@@ -55,7 +61,11 @@ struct ls_thread {
     int guard;         /* nonzero while the shim runs on this thread: nested allocator calls pass through */
     uint32_t tid;      /* 0 until the first record; reset in a fork child */
     uint64_t read_pos; /* last read_pos seen: always <= the real one, so a space check on it is conservative */
+    uintptr_t stack_lo, stack_hi; /* the stack this thread runs on; 0, 0 until known (stackbounds.c) */
+    uint32_t maps_reads;          /* /proc/self/maps reads this thread made looking for its stack */
 };
+#define LS_GUARD_ON 1
+#define LS_GUARD_QUIET 0x10000 /* a bit: the shim's own libc calls: nested allocator calls pass through, not counted */
 extern __thread struct ls_thread ls_tls;
 
 /* ---- ring.c: the memfd ring and its writer. */
@@ -98,6 +108,46 @@ static inline void ls_rec_header(unsigned char *rec, uint8_t type, uint8_t fn, u
     h->fn = fn;
     h->flags = flags;
 }
+
+/* ---- stackbounds.c: where a walk may read. */
+struct ls_range {
+    uintptr_t lo, hi;
+};
+int ls_stack_range_slow(uintptr_t sp, struct ls_range *r);
+/* 1 and the bounds of the stack `sp` is on; 0 when unknown (the caller then lets libunwind walk). */
+static inline int ls_stack_range(uintptr_t sp, struct ls_range *r) {
+    if (LS_LIKELY(sp - ls_tls.stack_lo < ls_tls.stack_hi - ls_tls.stack_lo)) {
+        r->lo = ls_tls.stack_lo;
+        r->hi = ls_tls.stack_hi;
+        return 1;
+    }
+    return ls_stack_range_slow(sp, r);
+}
+
+/* ---- cfi.c and unwind.c: a frame's unwind rule (x86-64: the return address is at CFA - 8), its cache,
+ * and the walks. Each walk fills buf with return addresses, innermost first, the shim's own cut; it
+ * returns how many, or -1 when this stack needs libunwind. */
+enum ls_rule_kind {
+    LS_R_EMPTY = 0,
+    LS_R_SP,       /* CFA = rsp + cfa_off */
+    LS_R_BP,       /* CFA = rbp + cfa_off */
+    LS_R_BP_DEREF, /* CFA = *(rbp + cfa_off): a function that realigned its stack */
+    LS_R_END,      /* the return address is undefined: the outermost frame */
+    LS_R_SIGNAL,   /* the signal trampoline: the registers are in the ucontext at rsp */
+    LS_R_NOINFO,   /* no unwind information: generated code; guessed as a frame-pointer frame */
+    LS_R_FALLBACK, /* unwind information this walker does not model */
+};
+struct ls_rule {
+    int32_t cfa_off;
+    int16_t bp_off;   /* where the caller's rbp is saved, from the CFA, when bp_saved */
+    uint8_t kind;     /* enum ls_rule_kind */
+    uint8_t bp_saved; /* else the caller's rbp is the one we have */
+};
+void ls_cfi_rule(uintptr_t pc, struct ls_rule *out); /* pc: the call instruction's address, or an exact ip */
+int ls_unwind_init(uintptr_t text_lo, uintptr_t text_hi);
+int ls_unwind_cfi(uint64_t *buf, int want);
+int ls_unwind_fp(uint64_t *buf, int want);
+int ls_unwind_libunwind(uint64_t *buf, int want);
 
 /* ---- stacks.c: capture and the lock-free dedup table. */
 struct ls_stack {

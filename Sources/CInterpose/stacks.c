@@ -1,9 +1,6 @@
-/* stacks.c: captures the caller's stack with libunwind and gives each distinct stack a stable id through a
+/* stacks.c: captures the caller's stack (unwind.c) and gives each distinct stack a stable id through a
  * lock-free open-addressing table whose memory comes from mmap, never from the allocator we wrap. */
-#define UNW_LOCAL_ONLY /* the _UL variants: fast local unwinding, in libunwind.so.8 itself */
-#include <libunwind.h>
 #include <link.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -11,7 +8,7 @@
 
 #define TABLE_SLOTS (1u << 20)
 #define MAX_STACKS (TABLE_SLOTS / 4 * 3) /* keep probes short */
-#define SLACK 8                          /* room for the shim's own frames, cut before the stack is kept */
+#define SLACK 8                          /* room for the shim's own frames in libunwind's walk */
 
 static uint32_t *table;     /* slot -> node offset in pool words; 0 = empty */
 static uint64_t *pool;      /* nodes, bump-allocated; word 0 unused so that offset 0 can mean empty */
@@ -49,8 +46,7 @@ int ls_stacks_init(void) {
     if (!table || !pool) return -1;
     dl_iterate_phdr(find_own_text, (void *)(uintptr_t)ls_stacks_init);
     if (own_hi == 0) return -1;
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    return 0;
+    return ls_unwind_init(own_lo, own_hi);
 }
 
 /* Each frame is mixed on its own (with its position) and the results summed, so the multiplies run in
@@ -90,7 +86,7 @@ static uint32_t new_node(uint64_t h, const uint64_t *f, uint32_t n, int truncate
     return (uint32_t)off;
 }
 
-static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated) {
+__attribute__((noinline)) static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated) {
     uint32_t modgen = __atomic_load_n(&ls_modgen, __ATOMIC_ACQUIRE);
     uint64_t h = hash_frames(f, n, modgen, truncated);
     uint32_t mine = 0;
@@ -112,54 +108,32 @@ static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated) {
     return NULL;
 }
 
-static __thread uintptr_t stack_lo, stack_hi; /* this thread's stack; lo == hi == 1 when unknown */
-
-static void find_stack(void) {
-    pthread_attr_t attr;
-    void *addr;
-    size_t size;
-    stack_lo = stack_hi = 1;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0) return; /* may allocate: we hold the guard */
-    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-        stack_lo = (uintptr_t)addr;
-        stack_hi = (uintptr_t)addr + size;
-    }
-    pthread_attr_destroy(&attr);
+/* LEAKSHIM_UNWIND=compare: libunwind's stack is kept; a walk of ours that differs from it is counted.
+ * A walk that hands the stack to libunwind (-1) agrees by definition. */
+static int compare(uint64_t *buf, uint32_t depth) {
+    uint64_t mine[depth + 1];
+    int n = ls_unwind_cfi(mine, (int)depth + 1);
+    int got = ls_unwind_libunwind(buf, (int)(depth + 1 + SLACK));
+    if (got > (int)depth + 1) got = (int)depth + 1;
+    if (n >= 0 && (n != got || memcmp(mine, buf, 8u * (uint32_t)n) != 0)) ls_ring_count(&ls_ring.hdr->unwind_mismatches);
+    return got;
 }
 
-/* LEAKSHIM_UNWIND=fp: follows saved frame pointers, only ever upwards inside this thread's stack, so it
- * reads nothing unmapped. A function built without frame pointers hides its caller's frame, as with
- * every frame-pointer unwinder; 0 frames (another stack, no pointers) falls back to libunwind. */
-__attribute__((noinline)) static int fp_backtrace(uint64_t *buf, int want) {
-    if (LS_UNLIKELY(stack_hi == 0)) find_stack();
-    const uintptr_t *fp = __builtin_frame_address(0);
-    int n = 0;
-    while (n < want && (uintptr_t)fp >= stack_lo && (uintptr_t)fp + 16 <= stack_hi && !((uintptr_t)fp & 7)) {
-        uintptr_t ret = fp[1];
-        const uintptr_t *next = (const uintptr_t *)fp[0];
-        if (ret < 4096) break;
-        buf[n++] = ret;
-        if (next <= fp) break;
-        fp = next;
-    }
-    return n;
-}
-
+/* Walks one frame past the depth limit, so that a cut stack is known to be cut. libunwind also sees the
+ * shim's own frames (at most SLACK) before they are dropped. */
 struct ls_stack *ls_stack_capture(void) {
-    uint32_t want = ls_config.depth + SLACK;
-    uint64_t buf[want];
-    int got = ls_config.fp_unwind ? fp_backtrace(buf, (int)want) : 0;
-    if (got < 2) got = unw_backtrace((void **)buf, (int)want);
+    uint32_t depth = ls_config.depth;
+    uint64_t buf[depth + 1 + SLACK];
+    int got = -1;
+    if (ls_config.unwind == LS_UNWIND_CFI) got = ls_unwind_cfi(buf, (int)depth + 1);
+    else if (ls_config.unwind == LS_UNWIND_FP) got = ls_unwind_fp(buf, (int)depth + 1);
+    else if (ls_config.unwind == LS_UNWIND_COMPARE) got = compare(buf, depth);
+    if (got < (ls_config.unwind == LS_UNWIND_FP ? 2 : 0)) got = ls_unwind_libunwind(buf, (int)(depth + 1 + SLACK));
     if (got <= 0) return NULL;
-    uint32_t skip = 0;
-    while (skip < (uint32_t)got && buf[skip] - own_lo < own_hi - own_lo) skip++;
-    uint32_t n = (uint32_t)got - skip;
-    int truncated = (uint32_t)got == want;
-    if (n > ls_config.depth) {
-        n = ls_config.depth;
-        truncated = 1;
-    }
-    return n ? intern(buf + skip, n, truncated) : NULL;
+    uint32_t n = (uint32_t)got;
+    int truncated = n > depth;
+    if (truncated) n = depth;
+    return intern(buf, n, truncated);
 }
 
 uint32_t ls_stack_record_size(const struct ls_stack *s) { return (uint32_t)sizeof(lr_stack) + 8u * s->depth; }

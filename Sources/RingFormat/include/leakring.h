@@ -130,7 +130,8 @@ typedef struct lr_header {
     uint64_t reentrant_calls; /* allocator calls made while the shim itself was running: not tracked */
     uint64_t stack_table_full;/* allocations charged to LR_NO_STACK because the stack table was full */
     uint64_t truncated_stacks;/* stacks cut at max_depth */
-    uint8_t pad4[64 - 48];
+    uint64_t wait_ns;         /* time writers spent waiting for the reader on a full ring, summed over threads */
+    uint64_t unwind_mismatches; /* LEAKSHIM_UNWIND=compare: stacks where the shim's walk and libunwind's differ */
 } lr_header;
 
 _Static_assert(sizeof(lr_header) == 320, "lr_header layout is part of the protocol");
