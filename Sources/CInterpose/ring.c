@@ -136,6 +136,7 @@ int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *e
     struct ls_thread *t = &ls_tls;
     struct ls_wait w = {0, 0};
     int saved = errno;
+    ls_prefetch_cursor();
     uint64_t c = lr_load_acquire_u64(&h->cursor);
     for (;;) {
         if (gen != LS_ANY_GEN && LR_CURSOR_GEN(c) != gen) {
