@@ -17,7 +17,7 @@ packages=(
   procps
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(heaptrack bpftrace hyperfine valgrind linux-perf)
+  packages+=(heaptrack bpftrace hyperfine valgrind linux-perf python3 sqlite3)
 fi
 
 missing=()

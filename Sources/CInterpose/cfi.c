@@ -301,7 +301,7 @@ static void rule_from_fde(const uint8_t *fde, uintptr_t pc, uintptr_t hdr, struc
     else return fallback(out);
     if (s.bp.how == RULE_OFFSET) {
         if (s.bp.off < INT16_MIN || s.bp.off > INT16_MAX) return fallback(out);
-        rule.bp_saved = 1;
+        rule.flags = LS_RULE_BP_SAVED;
         rule.bp_off = (int16_t)s.bp.off;
     } else if (s.bp.how == RULE_OTHER) {
         return fallback(out);

@@ -33,7 +33,9 @@ struct ls_real {
 extern struct ls_real ls_real;
 int ls_resolve(void); /* 1 once every ls_real pointer is set; 0 while another thread is still resolving */
 void *ls_arena_alloc(size_t size, size_t align);
-int ls_in_arena(const void *p);
+#define LS_ARENA_SIZE (256u << 10)
+extern unsigned char ls_arena[LS_ARENA_SIZE];
+static inline int ls_in_arena(const void *p) { return (uintptr_t)p - (uintptr_t)ls_arena < LS_ARENA_SIZE; }
 size_t ls_arena_block_size(const void *p);
 void *ls_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off); /* never interposed */
 int ls_sys_munmap(void *addr, size_t len);
@@ -62,6 +64,7 @@ struct ls_thread {
     uint32_t tid;      /* 0 until the first record; reset in a fork child */
     uint64_t read_pos; /* last read_pos seen: always <= the real one, so a space check on it is conservative */
     uintptr_t stack_lo, stack_hi; /* the stack this thread runs on; 0, 0 until known (stackbounds.c) */
+    uintptr_t entry_fp;           /* the frame of the wrapper that took the guard: walks start there */
     uint32_t maps_reads;          /* /proc/self/maps reads this thread made looking for its stack */
 };
 #define LS_GUARD_ON 1
@@ -97,13 +100,29 @@ static inline uint32_t ls_ring_gen(void) {
     ls_prefetch_cursor();
     return LR_CURSOR_GEN(lr_load_acquire_u64(&ls_ring.hdr->cursor));
 }
-int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end);
+int ls_ring_reserve_slow(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end);
+/* Reserves len bytes in generation gen (or LS_ANY_GEN): LS_OK with the record's place and end position,
+ * LS_RETRY when the generation moved on, LS_DROP when there is no room and no reader to make some.
+ * The fast path is one CAS; a full ring, a lost race or a new generation take the slow one. */
+static inline int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end) {
+    lr_header *h = ls_ring.hdr;
+    uint64_t c = lr_load_acquire_u64(&h->cursor), p = LR_CURSOR_POS(c);
+    if (LS_LIKELY((gen == LS_ANY_GEN || LR_CURSOR_GEN(c) == gen) &&
+                  ((p + len - ls_tls.read_pos) & LR_POS_MASK) <= ls_ring.size &&
+                  lr_cas_u64(&h->cursor, &c, LR_CURSOR(LR_CURSOR_GEN(c), p + len)))) {
+        *rec = ls_ring.data + (p & (ls_ring.size - 1)); /* may run into the second mapping: that is the point */
+        *end = (p + len) & LR_POS_MASK;
+        return LS_OK;
+    }
+    return ls_ring_reserve_slow(gen, len, rec, end);
+}
 void ls_ring_wake(uint64_t end);
 void ls_ring_lost(uint64_t events, uint64_t bytes);
 void ls_ring_count(uint64_t *counter);
 void ls_ring_wait_reader(void); /* LR_FLAG_EXPECT_COLLECTOR: until a reader claims the ring, or the grace ends */
 uint64_t ls_now_coarse(void);
-uint32_t ls_tid(void);
+uint32_t ls_tid_slow(void);
+static inline uint32_t ls_tid(void) { return LS_LIKELY(ls_tls.tid) ? ls_tls.tid : ls_tid_slow(); }
 
 static inline void ls_commit(unsigned char *rec, uint32_t size) {
     lr_store_release_u32(&((lr_record *)rec)->size, size); /* the reader's acquire load of size sees every field */
@@ -149,17 +168,24 @@ enum ls_rule_kind {
 };
 struct ls_rule {
     int32_t cfa_off;
-    int16_t bp_off;   /* where the caller's rbp is saved, from the CFA, when bp_saved */
-    uint8_t kind;     /* enum ls_rule_kind */
-    uint8_t bp_saved; /* else the caller's rbp is the one we have */
+    int16_t bp_off; /* where the caller's rbp is saved, from the CFA, when LS_RULE_BP_SAVED */
+    uint8_t kind;   /* enum ls_rule_kind */
+    uint8_t flags;
 };
+#define LS_RULE_BP_SAVED 1u /* else the caller's rbp is the one we have */
+#define LS_RULE_OWN 2u      /* the address is the shim's own: the frame is walked through, not kept */
 void ls_cfi_rule(uintptr_t pc, struct ls_rule *out); /* pc: the call instruction's address, or an exact ip */
 int ls_unwind_init(uintptr_t text_lo, uintptr_t text_hi);
-int ls_unwind_cfi(uint64_t *buf, int want);
+int ls_unwind_cfi(uint64_t *buf, int want, uint64_t *mix); /* also sums ls_frame_mix of what it keeps */
 int ls_unwind_fp(uint64_t *buf, int want);
 int ls_unwind_libunwind(uint64_t *buf, int want);
 
-/* ---- stacks.c: capture and the lock-free dedup table. */
+/* ---- stacks.c: capture and the lock-free dedup table. A stack's hash is a sum of per-frame mixes (so the
+ * multiplies run in parallel, and the walk can add them as it goes) finished by stacks.c. */
+static inline uint64_t ls_frame_mix(uint64_t ip, uint64_t i) {
+    uint64_t x = (ip ^ i << 50) * 0xff51afd7ed558ccdull; /* user addresses stop below bit 47: i stays apart */
+    return x ^ (x >> 29);
+}
 struct ls_stack {
     uint64_t hash;
     uint32_t id;

@@ -5,6 +5,7 @@
  * pthread_getattr_np; any other thread (the main one, threads started before the shim or by libc itself)
  * finds the mapping its stack pointer lies in from /proc/self/maps, read with raw system calls. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -56,7 +57,16 @@ static int mapping_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi, int *is_stac
     return found;
 }
 
+static int range_slow(uintptr_t sp, struct ls_range *r);
+
 int ls_stack_range_slow(uintptr_t sp, struct ls_range *r) {
+    int saved = errno; /* system calls below */
+    int found = range_slow(sp, r);
+    errno = saved;
+    return found;
+}
+
+static int range_slow(uintptr_t sp, struct ls_range *r) {
     struct ls_thread *t = &ls_tls;
     /* A signal handler on sigaltstack: exact bounds from the kernel, good while we run on them. */
     stack_t ss;

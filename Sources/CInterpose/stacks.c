@@ -1,5 +1,6 @@
 /* stacks.c: captures the caller's stack (unwind.c) and gives each distinct stack a stable id through a
  * lock-free open-addressing table whose memory comes from mmap, never from the allocator we wrap. */
+#include <errno.h>
 #include <link.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,22 +50,25 @@ int ls_stacks_init(void) {
     return ls_unwind_init(own_lo, own_hi);
 }
 
-/* Each frame is mixed on its own (with its position) and the results summed, so the multiplies run in
- * parallel instead of as one serial chain: this is on every allocation. */
-static uint64_t hash_frames(const uint64_t *f, uint32_t n, uint32_t modgen, int truncated) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)modgen << 1 | (uint64_t)truncated) ^ n;
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t x = (f[i] + i * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
-        h += x ^ (x >> 29);
-    }
+static uint64_t frames_mix(const uint64_t *f, uint32_t n) {
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) sum += ls_frame_mix(f[i], i);
+    return sum;
+}
+
+static uint64_t finish_hash(uint64_t sum, uint32_t n, uint32_t modgen, int truncated) {
+    uint64_t h = sum + (0x9e3779b97f4a7c15ull ^ ((uint64_t)modgen << 1 | (uint64_t)truncated) ^ n);
     h ^= h >> 32;
     h *= 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
 
-static int same(const struct ls_stack *s, uint64_t h, const uint64_t *f, uint32_t n, int truncated, uint32_t modgen) {
-    return s->hash == h && s->depth == n && s->truncated == truncated && s->modgen == modgen &&
-           memcmp(s->frames, f, 8u * n) == 0;
+static inline int same(const struct ls_stack *s, uint64_t h, const uint64_t *f, uint32_t n, int truncated,
+                       uint32_t modgen) {
+    if (s->hash != h || s->depth != n || s->truncated != truncated || s->modgen != modgen) return 0;
+    for (uint32_t i = 0; i < n; i++) /* short: a loop beats a call to memcmp */
+        if (s->frames[i] != f[i]) return 0;
+    return 1;
 }
 
 /* A complete node, not yet visible to anyone; 0 when the table or its pool is full. */
@@ -82,13 +86,15 @@ static uint32_t new_node(uint64_t h, const uint64_t *f, uint32_t n, int truncate
     s->truncated = (uint16_t)truncated;
     memcpy(s->frames, f, 8u * n);
     /* Before anyone can use this stack, the modules its frames lie in must be known, so they are sent first. */
+    int saved = errno;
     ls_modules_refresh();
+    errno = saved;
     return (uint32_t)off;
 }
 
-__attribute__((noinline)) static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated) {
+__attribute__((noinline)) static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated, uint64_t sum) {
     uint32_t modgen = __atomic_load_n(&ls_modgen, __ATOMIC_ACQUIRE);
-    uint64_t h = hash_frames(f, n, modgen, truncated);
+    uint64_t h = finish_hash(sum, n, modgen, truncated);
     uint32_t mine = 0;
     for (uint32_t probe = 0, i = (uint32_t)h & (TABLE_SLOTS - 1); probe < TABLE_SLOTS;
          probe++, i = (i + 1) & (TABLE_SLOTS - 1)) {
@@ -111,11 +117,12 @@ __attribute__((noinline)) static struct ls_stack *intern(const uint64_t *f, uint
 /* LEAKSHIM_UNWIND=compare: libunwind's stack is kept; a walk of ours that differs from it is counted.
  * A walk that hands the stack to libunwind (-1) agrees by definition. */
 static int compare(uint64_t *buf, uint32_t depth) {
-    uint64_t mine[depth + 1];
-    int n = ls_unwind_cfi(mine, (int)depth + 1);
+    uint64_t mine[depth + 1], mix;
+    int n = ls_unwind_cfi(mine, (int)depth + 1, &mix);
     int got = ls_unwind_libunwind(buf, (int)(depth + 1 + SLACK));
     if (got > (int)depth + 1) got = (int)depth + 1;
-    if (n >= 0 && (n != got || memcmp(mine, buf, 8u * (uint32_t)n) != 0)) ls_ring_count(&ls_ring.hdr->unwind_mismatches);
+    if (n >= 0 && (n != got || memcmp(mine, buf, 8u * (uint32_t)n) != 0 || mix != frames_mix(buf, (uint32_t)got)))
+        ls_ring_count(&ls_ring.hdr->unwind_mismatches);
     return got;
 }
 
@@ -123,17 +130,24 @@ static int compare(uint64_t *buf, uint32_t depth) {
  * shim's own frames (at most SLACK) before they are dropped. */
 struct ls_stack *ls_stack_capture(void) {
     uint32_t depth = ls_config.depth;
-    uint64_t buf[depth + 1 + SLACK];
-    int got = -1;
-    if (ls_config.unwind == LS_UNWIND_CFI) got = ls_unwind_cfi(buf, (int)depth + 1);
-    else if (ls_config.unwind == LS_UNWIND_FP) got = ls_unwind_fp(buf, (int)depth + 1);
-    else if (ls_config.unwind == LS_UNWIND_COMPARE) got = compare(buf, depth);
-    if (got < (ls_config.unwind == LS_UNWIND_FP ? 2 : 0)) got = ls_unwind_libunwind(buf, (int)(depth + 1 + SLACK));
+    uint64_t buf[depth + 1 + SLACK], sum = 0;
+    int got = -1, summed = 0;
+    if (LS_LIKELY(ls_config.unwind == LS_UNWIND_CFI)) {
+        got = ls_unwind_cfi(buf, (int)depth + 1, &sum);
+        summed = got >= 0;
+    } else if (ls_config.unwind == LS_UNWIND_FP) {
+        got = ls_unwind_fp(buf, (int)depth + 1);
+        if (got < 2) got = -1;
+    } else if (ls_config.unwind == LS_UNWIND_COMPARE) {
+        got = compare(buf, depth);
+    }
+    if (got < 0) got = ls_unwind_libunwind(buf, (int)(depth + 1 + SLACK));
     if (got <= 0) return NULL;
     uint32_t n = (uint32_t)got;
+    if (!summed) sum = frames_mix(buf, n);
     int truncated = n > depth;
-    if (truncated) n = depth;
-    return intern(buf, n, truncated);
+    for (; n > depth; n--) sum -= ls_frame_mix(buf[n - 1], n - 1); /* the frames past the limit are not kept */
+    return intern(buf, n, truncated, sum);
 }
 
 uint32_t ls_stack_record_size(const struct ls_stack *s) { return (uint32_t)sizeof(lr_stack) + 8u * s->depth; }

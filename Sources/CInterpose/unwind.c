@@ -4,6 +4,7 @@
  * frame pointers only; LEAKSHIM_UNWIND=libunwind uses unw_backtrace for every stack.
  * Every stack read is bounds-checked against the range of the stack it is on (stackbounds.c). */
 #define UNW_LOCAL_ONLY /* the _UL variants: fast local unwinding, in libunwind.so.8 itself */
+#include <errno.h>
 #include <libunwind.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -55,7 +56,10 @@ static inline struct slot *set_of(uint64_t key) {
  * saw the key before and after reading the rule has the rule that goes with it. */
 __attribute__((noinline)) static struct ls_rule miss(uint64_t key, uintptr_t pc) {
     struct ls_rule r;
+    int saved = errno; /* the loader's iteration is not ours to let change it */
     ls_cfi_rule(pc, &r);
+    errno = saved;
+    if (own(pc)) r.flags |= LS_RULE_OWN;
     struct slot *set = set_of(key);
     uint64_t epoch = key >> 48;
     int victim = (int)((key >> 4) & (WAYS - 1));
@@ -98,10 +102,11 @@ struct frame {
     uintptr_t ip, sp, bp; /* sp and bp: the values in the function ip returns into */
 };
 
-/* The innermost frame outside the shim, found through the shim's own frame pointers (it keeps them):
- * its return address, and the sp and rbp its function sees. */
+/* The innermost frame outside the shim, found through the shim's own frame pointers (it keeps them),
+ * from the wrapper's frame that enter() noted: its return address, and the sp and rbp its function sees. */
 static inline __attribute__((always_inline)) int leave_shim(struct frame *f, const struct ls_range *r) {
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t fp = ls_tls.entry_fp, here = (uintptr_t)__builtin_frame_address(0);
+    if (fp < here || !inside(r, fp, 16)) fp = here; /* not above us: not this call's */
     for (int i = 0; i < 16 && inside(r, fp, 16); i++) {
         uintptr_t ret = load(fp + 8), next = load(fp);
         if (!own(ret)) {
@@ -126,52 +131,82 @@ static int through_signal(struct frame *f, struct ls_range *r) {
     return inside(r, f->sp, 8) || ls_stack_range(f->sp, r); /* a handler on sigaltstack returns to another stack */
 }
 
-__attribute__((noinline)) int ls_unwind_cfi(uint64_t *buf, int want) {
+enum { STEP_STOP = 0, STEP_FRAME = 1, STEP_SIGNAL = 2, STEP_FALLBACK = 3 };
+
+/* The rules other than "CFA = rsp/rbp + k": one step of f, or what to do instead. */
+__attribute__((noinline)) static int rare_step(struct frame *f, struct ls_rule rule, struct ls_range *r) {
+    uintptr_t cfa;
+    switch (rule.kind) {
+    case LS_R_BP_DEREF:
+        if (!inside(r, f->bp + (intptr_t)rule.cfa_off, 8)) return STEP_STOP;
+        cfa = load(f->bp + (intptr_t)rule.cfa_off);
+        break;
+    case LS_R_SIGNAL: return through_signal(f, r) ? STEP_SIGNAL : STEP_STOP;
+    case LS_R_NOINFO: /* generated code or code without CFI: guess a frame-pointer frame, as libunwind does */
+        if (f->bp < f->sp) return STEP_STOP;
+        cfa = f->bp + 16;
+        rule.flags |= LS_RULE_BP_SAVED;
+        rule.bp_off = -16;
+        break;
+    case LS_R_END: return STEP_STOP;
+    default: return STEP_FALLBACK; /* LS_R_FALLBACK: libunwind takes this stack */
+    }
+    if (cfa < f->sp + 8 || !inside(r, cfa - 8, 8)) return STEP_STOP;
+    if (rule.flags & LS_RULE_BP_SAVED) {
+        if (!inside(r, cfa + rule.bp_off, 8)) return STEP_STOP;
+        f->bp = load(cfa + rule.bp_off);
+    }
+    f->ip = load(cfa - 8);
+    f->sp = cfa;
+    return f->ip < 4096 ? STEP_STOP : STEP_FRAME;
+}
+
+__attribute__((noinline)) int ls_unwind_cfi(uint64_t *buf, int want, uint64_t *mix) {
     struct ls_range r;
     struct frame f;
     if (!ls_stack_range((uintptr_t)__builtin_frame_address(0), &r) || !leave_shim(&f, &r)) return -1;
-    uint64_t epoch = __atomic_load_n(&ls_modgen, __ATOMIC_ACQUIRE) & 0x7fff;
-    int n = 0, exact = 0;
-    uintptr_t last_ip = 0;
+    const uint64_t epoch = (uint64_t)(__atomic_load_n(&ls_modgen, __ATOMIC_ACQUIRE) & 0x7fff) << 48;
+    uintptr_t hi = r.hi;
+    uintptr_t ip = f.ip, sp = f.sp, bp = f.bp, last_ip = 0;
+    int exact = 0;
+    uint64_t sum = 0;
     struct ls_rule rule = {0, 0, 0, 0};
-    while (n < want) {
-        if (LS_LIKELY(!own(f.ip))) buf[n++] = f.ip; /* a shim frame deeper down (dlclose's) is cut too */
-        if (f.ip != last_ip || exact) rule = rule_at(f.ip, exact, epoch); /* recursion repeats an ip */
-        last_ip = exact ? 0 : f.ip;
-        exact = 0;
+    int n = 0;
+    for (;;) {
+        if (ip != last_ip) rule = rule_at(ip, exact, epoch); /* recursion repeats an ip: one probe */
+        last_ip = ip;
+        if (LS_LIKELY(!(rule.flags & LS_RULE_OWN))) { /* a shim frame deeper down (dlclose's) is cut */
+            sum += ls_frame_mix(ip, (uint64_t)n);
+            buf[n++] = ip;
+            if (n == want) break;
+        }
         uintptr_t cfa;
-        switch (rule.kind) {
-        case LS_R_SP: cfa = f.sp + (intptr_t)rule.cfa_off; break;
-        case LS_R_BP: cfa = f.bp + (intptr_t)rule.cfa_off; break;
-        case LS_R_BP_DEREF:
-            if (!inside(&r, f.bp + (intptr_t)rule.cfa_off, 8)) return n;
-            cfa = load(f.bp + (intptr_t)rule.cfa_off);
-            break;
-        case LS_R_SIGNAL:
-            if (!through_signal(&f, &r)) return n;
-            exact = 1; /* the interrupted ip is no return address: its own rule applies */
-            continue;
-        case LS_R_NOINFO: /* generated code or code without CFI: guess a frame-pointer frame, as libunwind does */
-            if (f.bp < f.sp) return n;
-            cfa = f.bp + 16;
-            rule.bp_saved = 1;
-            rule.bp_off = -16;
+        if (LS_LIKELY(rule.kind == LS_R_SP)) cfa = sp + (intptr_t)rule.cfa_off;
+        else if (rule.kind == LS_R_BP) cfa = bp + (intptr_t)rule.cfa_off;
+        else {
+            f = (struct frame){ip, sp, bp};
+            int step = rare_step(&f, rule, &r);
+            if (step == STEP_STOP) break;
+            if (step == STEP_FALLBACK) return -1;
+            exact = step == STEP_SIGNAL; /* the interrupted ip is no return address: its own rule applies */
             last_ip = 0;
-            break;
-        case LS_R_END: return n;
-        default: return -1; /* LS_R_FALLBACK: libunwind takes this stack */
+            ip = f.ip, sp = f.sp, bp = f.bp;
+            hi = r.hi; /* a handler on sigaltstack returned to another stack */
+            continue;
         }
-        if (cfa <= f.sp || !inside(&r, cfa - 8, 8)) return n;
-        uintptr_t bp = f.bp;
-        if (rule.bp_saved) {
-            if (!inside(&r, cfa + rule.bp_off, 8)) return n;
-            bp = load(cfa + rule.bp_off);
+        /* The return address at cfa - 8 and the saved rbp must lie in [sp, hi). */
+        if (cfa < sp + 8 || cfa > hi) break;
+        if (rule.flags & LS_RULE_BP_SAVED) {
+            uintptr_t at = cfa + (intptr_t)rule.bp_off;
+            if (at < sp || at > hi - 8) break;
+            bp = load(at);
         }
-        f.ip = load(cfa - 8);
-        f.sp = cfa;
-        f.bp = bp;
-        if (f.ip < 4096) return n;
+        ip = load(cfa - 8);
+        sp = cfa;
+        exact = 0;
+        if (ip < 4096) break;
     }
+    *mix = sum;
     return n;
 }
 
@@ -196,7 +231,9 @@ __attribute__((noinline)) int ls_unwind_fp(uint64_t *buf, int want) {
 
 /* libunwind, the shim's own frames left out wherever they are. */
 __attribute__((noinline)) int ls_unwind_libunwind(uint64_t *buf, int want) {
+    int saved = errno; /* libunwind may make system calls (mincore) to validate addresses */
     int got = unw_backtrace((void **)buf, want);
+    errno = saved;
     int n = 0;
     for (int i = 0; i < got; i++)
         if (!own(buf[i])) buf[n++] = buf[i];
