@@ -15,6 +15,7 @@ packages=(
   zlib1g-dev
   util-linux             # setpriv/runuser for the privilege tests
   procps
+  openjdk-17-jre-headless # the JVM start-up test of the shim (ShimStackBoundsTests)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(heaptrack bpftrace hyperfine valgrind linux-perf python3 sqlite3)

@@ -10,7 +10,7 @@
 #include "shim.h"
 
 enum { REG_RBP = 6, REG_RSP = 7, REG_RA = 16 };
-enum { RULE_SAME, RULE_UNDEF, RULE_OFFSET, RULE_OTHER };
+enum { RULE_SAME, RULE_UNDEF, RULE_OFFSET, RULE_AT_BP, RULE_OTHER }; /* RULE_AT_BP: saved at rbp + off */
 #define MAX_REMEMBER 8
 
 struct reg_rule {
@@ -231,8 +231,16 @@ static int run(const uint8_t *p, const uint8_t *end, const struct cie *c, uint64
             reg = uleb(&r);
             uint64_t n = uleb(&r);
             if (n > (uint64_t)(r.end - r.p)) return -1;
+            struct reader e = {r.p, r.p + n, 0};
+            uint8_t how = RULE_OTHER;
+            off = 0;
+            if (op == 0x10 && n >= 2 && *e.p == 0x76) { /* DW_OP_breg6 k: saved at rbp + k (a realigned stack) */
+                e.p++;
+                off = sleb(&e);
+                if (!e.bad && e.p == e.end) how = RULE_AT_BP;
+            }
             r.p += n;
-            set_reg(s, reg, RULE_OTHER, 0);
+            set_reg(s, reg, how, off);
             break;
         }
         case 0x11: reg = uleb(&r); set_reg(s, reg, RULE_OFFSET, sleb(&r) * c->data_align); break;
@@ -299,9 +307,10 @@ static void rule_from_fde(const uint8_t *fde, uintptr_t pc, uintptr_t hdr, struc
     else if (s.cfa_expr == 0 && s.cfa_reg == REG_RSP) rule.kind = LS_R_SP;
     else if (s.cfa_expr == 0 && s.cfa_reg == REG_RBP) rule.kind = LS_R_BP;
     else return fallback(out);
-    if (s.bp.how == RULE_OFFSET) {
+    if (s.bp.how == RULE_OFFSET || s.bp.how == RULE_AT_BP) {
         if (s.bp.off < INT16_MIN || s.bp.off > INT16_MAX) return fallback(out);
-        rule.flags = LS_RULE_BP_SAVED;
+        if (s.bp.how == RULE_AT_BP && rule.kind != LS_R_BP_DEREF) return fallback(out);
+        rule.flags = LS_RULE_BP_SAVED | (s.bp.how == RULE_AT_BP ? LS_RULE_BP_AT_BP : 0);
         rule.bp_off = (int16_t)s.bp.off;
     } else if (s.bp.how == RULE_OTHER) {
         return fallback(out);

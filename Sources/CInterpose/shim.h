@@ -174,11 +174,13 @@ struct ls_rule {
 };
 #define LS_RULE_BP_SAVED 1u /* else the caller's rbp is the one we have */
 #define LS_RULE_OWN 2u      /* the address is the shim's own: the frame is walked through, not kept */
+#define LS_RULE_BP_AT_BP 4u /* LS_R_BP_DEREF only: the caller's rbp is saved at rbp + bp_off, not CFA + bp_off */
 void ls_cfi_rule(uintptr_t pc, struct ls_rule *out); /* pc: the call instruction's address, or an exact ip */
 int ls_unwind_init(uintptr_t text_lo, uintptr_t text_hi);
 int ls_unwind_cfi(uint64_t *buf, int want, uint64_t *mix); /* also sums ls_frame_mix of what it keeps */
 int ls_unwind_fp(uint64_t *buf, int want);
 int ls_unwind_libunwind(uint64_t *buf, int want);
+void ls_unwind_flush(void); /* after a dlclose; the shim's own rule cache goes by ls_modgen */
 
 /* ---- stacks.c: capture and the lock-free dedup table. A stack's hash is a sum of per-frame mixes (so the
  * multiplies run in parallel, and the walk can add them as it goes) finished by stacks.c. */

@@ -135,6 +135,7 @@ struct ls_stack *ls_stack_capture(void) {
     if (LS_LIKELY(ls_config.unwind == LS_UNWIND_CFI)) {
         got = ls_unwind_cfi(buf, (int)depth + 1, &sum);
         summed = got >= 0;
+        if (!summed) ls_ring_count(&ls_ring.hdr->unwind_fallbacks);
     } else if (ls_config.unwind == LS_UNWIND_FP) {
         got = ls_unwind_fp(buf, (int)depth + 1);
         if (got < 2) got = -1;

@@ -80,8 +80,9 @@ __attribute__((noinline)) static struct ls_rule miss(uint64_t key, uintptr_t pc)
     return r;
 }
 
+/* epoch: the dlclose count, already in place (bits 48 and up) */
 static inline struct ls_rule rule_at(uintptr_t ip, int exact, uint64_t epoch) {
-    uint64_t key = ip | (uint64_t)exact << 47 | epoch << 48;
+    uint64_t key = ip | (uint64_t)exact << 47 | epoch;
     struct slot *set = set_of(key);
     for (int w = 0; w < WAYS; w++) {
         if (__atomic_load_n(&set[w].key, __ATOMIC_ACQUIRE) == key) {
@@ -153,8 +154,9 @@ __attribute__((noinline)) static int rare_step(struct frame *f, struct ls_rule r
     }
     if (cfa < f->sp + 8 || !inside(r, cfa - 8, 8)) return STEP_STOP;
     if (rule.flags & LS_RULE_BP_SAVED) {
-        if (!inside(r, cfa + rule.bp_off, 8)) return STEP_STOP;
-        f->bp = load(cfa + rule.bp_off);
+        uintptr_t at = (rule.flags & LS_RULE_BP_AT_BP ? f->bp : cfa) + (intptr_t)rule.bp_off;
+        if (!inside(r, at, 8)) return STEP_STOP;
+        f->bp = load(at);
     }
     f->ip = load(cfa - 8);
     f->sp = cfa;
@@ -228,6 +230,9 @@ __attribute__((noinline)) int ls_unwind_fp(uint64_t *buf, int want) {
     }
     return n;
 }
+
+/* After a dlclose: libunwind's caches are keyed by address as well, and another object may come to use it. */
+void ls_unwind_flush(void) { unw_flush_cache(unw_local_addr_space, 0, 0); }
 
 /* libunwind, the shim's own frames left out wherever they are. */
 __attribute__((noinline)) int ls_unwind_libunwind(uint64_t *buf, int want) {

@@ -14,6 +14,8 @@ public struct RingCounters: Sendable, Equatable {
     public var waitNs: UInt64 = 0
     /// LEAKSHIM_UNWIND=compare: stacks where the shim's own walk and libunwind's differed.
     public var unwindMismatches: UInt64 = 0
+    /// Stacks the shim's own walk could not take and handed to libunwind.
+    public var unwindFallbacks: UInt64 = 0
 
     public init() {}
 
@@ -28,6 +30,7 @@ public struct RingCounters: Sendable, Equatable {
         d.truncatedStacks = truncatedStacks &- base.truncatedStacks
         d.waitNs = waitNs &- base.waitNs
         d.unwindMismatches = unwindMismatches &- base.unwindMismatches
+        d.unwindFallbacks = unwindFallbacks &- base.unwindFallbacks
         return d
     }
 }
@@ -123,6 +126,7 @@ public final class RingReader {
         c.truncatedStacks = lr_load_acquire_u64(&header.pointee.truncated_stacks)
         c.waitNs = lr_load_acquire_u64(&header.pointee.wait_ns)
         c.unwindMismatches = lr_load_acquire_u64(&header.pointee.unwind_mismatches)
+        c.unwindFallbacks = lr_load_acquire_u64(&header.pointee.unwind_fallbacks)
         return c
     }
 
