@@ -332,6 +332,12 @@ def main():
             lc["vs_heaptrack"], goal, "met" if lc["vs_heaptrack"] <= goal else "NOT MET")]
         verdicts.append("writers waited on a full ring %.3f s at most, %.1f%% of the run (target at most 5%%): %s" % (
             lc["ring_wait_s"], 100 * lc["ring_wait_share"], "met" if lc["ring_wait_share"] <= 0.05 else "NOT MET"))
+        ht = next(r for r in rows if r["tool"] == "heaptrack")
+        base = next(r for r in rows if r["tool"] == "uninstrumented")
+        verdicts.append("CPU added inside the program: leakcollect %.2f s, heaptrack %.2f s; CPU of the tool itself: "
+                        "leakcollect %.2f s, heaptrack %.2f s" % (
+                            lc["app_cpu_s"] - base["app_cpu_s"], ht["app_cpu_s"] - base["app_cpu_s"],
+                            lc["tool_cpu_s"], ht["tool_cpu_s"]))
         verdicts.append("the collector spent %.0f ns of CPU per event (%.1f M events)" % (
             lc["collector_ns_per_event"], lc["events"] / 1e6))
         verdicts.append("exact (known leaks, lost_events 0, same output and exit status): %s" % (
