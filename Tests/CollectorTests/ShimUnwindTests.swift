@@ -58,6 +58,23 @@ func assertChain(_ names: [String], _ prefix: [String], through others: Bool, th
 /// libunwind), and the rule cache across dlclose and a reload. LEAKSHIM_UNWIND=compare runs libunwind's walk
 /// next to ours on every allocation and counts any difference.
 final class ShimUnwindTests: XCTestCase {
+    /// Runs `program` with the default walk and with LEAKSHIM_UNWIND=compare, checks what every run must show
+    /// (exit 0, libunwind agreeing, no stack handed to libunwind, nothing lost), then hands each run and its
+    /// named frames to `check`.
+    func runBothWalks(_ program: CProgram, file: StaticString = #filePath, line: UInt = #line,
+                      _ check: (ShimRun, FrameNames) throws -> Void) throws {
+        for mode in [nil, "compare"] {
+            let run = try Shim.run(program.path, environment: ["LEAKSHIM_UNWIND": mode])
+            XCTAssertEqual(run.status, 0, run.stderr, file: file, line: line)
+            var n = FrameNames()
+            try n.add(program, run)
+            try check(run, n)
+            XCTAssertEqual(run.counters.unwindMismatches, 0, "LEAKSHIM_UNWIND=\(mode ?? "")", file: file, line: line)
+            XCTAssertEqual(run.counters.unwindFallbacks, 0, "every stack here is one the shim's walk takes", file: file, line: line)
+            XCTAssertEqual(run.counters.lostEvents, 0, file: file, line: line)
+        }
+    }
+
     static let chainSource = """
         #include <stdio.h>
         #include <stdlib.h>
@@ -107,19 +124,12 @@ final class ShimUnwindTests: XCTestCase {
             let asm = try Run.capture(["/usr/bin/env", "objdump", "-d", "--disassemble=\(f)", program.path]).stdout
             XCTAssertEqual(asm.contains("mov    %rsp,%rbp"), framePointers, "\(f):\n\(asm)")
         }
-        for mode in ["", "compare"] {
-            let run = try Shim.run(program.path, environment: ["LEAKSHIM_UNWIND": mode.isEmpty ? nil : mode])
-            XCTAssertEqual(run.status, 0, run.stderr)
+        try runBothWalks(program) { run, n in
             XCTAssertTrue(run.stdout.contains("sorted 0 63 37"), run.stdout)
-            var n = FrameNames()
-            try n.add(program, run)
             assertChain(n.stack(run, size: 4242), ["c_fn", "b_fn", "a_fn", "main"], through: false, then: [])
             assertChain(n.stack(run, size: 4343), ["aligned_fn", "main"], through: false, then: [])
             assertChain(n.stack(run, size: 37), [], through: true, then: ["dup_site", "main"])
             assertChain(n.stack(run, size: 5151), ["cmp"], through: true, then: ["sort_site", "main"])
-            XCTAssertEqual(run.counters.unwindMismatches, 0, "LEAKSHIM_UNWIND=\(mode)")
-            XCTAssertEqual(run.counters.unwindFallbacks, 0, "every stack here is one the shim's walk takes")
-            XCTAssertEqual(run.counters.lostEvents, 0)
         }
     }
 
@@ -150,16 +160,10 @@ final class ShimUnwindTests: XCTestCase {
                 return 0;
             }
             """, language: "c++", extraFlags: ["-O2", "-fomit-frame-pointer"])
-        for mode in ["", "compare"] {
-            let run = try Shim.run(program.path, environment: ["LEAKSHIM_UNWIND": mode.isEmpty ? nil : mode])
-            XCTAssertEqual(run.status, 0, run.stderr)
-            var n = FrameNames()
-            try n.add(program, run)
+        try runBothWalks(program) { run, n in
             assertChain(n.stack(run, size: 5001), [], through: true, then: ["make_string", "main"])
             // 700 longs: the vector's buffer doubles up to 1024 elements
             assertChain(n.stack(run, size: 8192), [], through: true, then: ["grow", "main"])
-            XCTAssertEqual(run.counters.unwindMismatches, 0)
-            XCTAssertEqual(run.counters.unwindFallbacks, 0)
         }
     }
 
@@ -213,15 +217,9 @@ final class ShimUnwindTests: XCTestCase {
                 return 0;
             }
             """, extraFlags: ["-O2", "-fomit-frame-pointer"])
-        for mode in ["", "compare"] {
-            let run = try Shim.run(program.path, environment: ["LEAKSHIM_UNWIND": mode.isEmpty ? nil : mode])
-            XCTAssertEqual(run.status, 0, run.stderr)
-            var n = FrameNames()
-            try n.add(program, run)
+        try runBothWalks(program) { run, n in
             assertChain(n.stack(run, size: 6001), ["handler_alloc", "on_signal"], through: true, then: ["spin", "main"])
             assertChain(n.stack(run, size: 6002), ["handler_alloc", "on_signal"], through: true, then: ["spin_alt", "main"])
-            XCTAssertEqual(run.counters.unwindMismatches, 0)
-            XCTAssertEqual(run.counters.unwindFallbacks, 0)
         }
     }
 
