@@ -122,6 +122,7 @@ LS_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
         __atomic_load_n(&real_create, __ATOMIC_ACQUIRE);
     if (!real) {
         real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_NEXT, "pthread_create");
+        if (!real) return ENOSYS; /* no libc pthread_create to pass on to: nothing could have linked this call */
         __atomic_store_n(&real_create, real, __ATOMIC_RELEASE);
     }
     struct start *s = ls_resolve() ? ls_real.malloc(sizeof *s) : NULL; /* the real allocator: not tracked */
