@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -222,9 +221,13 @@ def summarize(w, ts, results):
         row["app_cpu_x"] = row["app_cpu_s"] / bc if bc else None
         row["app_rss_x"] = row["app_rss_mb"] / br if br else None
         row["tool_cpu_x"] = row["tool_cpu_s"] / bc if bc else None
+        row["tool_rss_x"] = row["tool_rss_mb"] / br if br else None
         if not t.small:
             hw = median(heap, "wall_s")
             row["vs_heaptrack"] = (row["wall_s"] - bw) / (hw - bw)
+            # The same with CPU time (program and tool together): far less sensitive to other load.
+            hc = median(heap, "app_cpu_s") + median(heap, "tool_cpu_s")
+            row["cpu_vs_heaptrack"] = (row["app_cpu_s"] + row["tool_cpu_s"] - bc) / (hc - bc)
         if t.checked:
             waits = [r["counters"].get("ring_wait_ns", 0) / 1e9 for r in rs if "counters" in r]
             events = [r["counters"].get("events", 0) for r in rs if "counters" in r]
@@ -242,18 +245,19 @@ def fmt(x, spec, suffix=""):
 
 def table(w, rows):
     out = ["#### %s" % w.name, "",
-           "| how it ran | wall | app CPU | app peak RSS | tool CPU | tool peak RSS | overhead / heaptrack's |",
-           "|---|---|---|---|---|---|---|"]
+           "| how it ran | wall | app CPU | app peak RSS | tool CPU | tool peak RSS | overhead / heaptrack's | CPU overhead / heaptrack's |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "missing" in r:
-            out.append("| %s | %s | | | | | |" % (r["tool"], r["missing"]))
+            out.append("| %s | %s | | | | | | |" % (r["tool"], r["missing"]))
             continue
-        out.append("| %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s | %s |" % (
+        out.append("| %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s | %s |" % (
             r["tool"], fmt(r["wall_s"], ".2f", " s"), fmt(r["wall_x"], ".2f", "×"),
             fmt(r["app_cpu_s"], ".2f", " s"), fmt(r["app_cpu_x"], ".2f", "×"),
             fmt(r["app_rss_mb"], ".0f", " MB"), fmt(r["app_rss_x"], ".2f", "×"),
             fmt(r["tool_cpu_s"], ".2f", " s"), fmt(r["tool_cpu_x"], ".2f", "×"),
-            fmt(r["tool_rss_mb"], ".0f", " MB"), fmt(r.get("vs_heaptrack"), ".2f")))
+            fmt(r["tool_rss_mb"], ".0f", " MB"), fmt(r["tool_rss_x"], ".1f", "×"), fmt(r.get("vs_heaptrack"), ".2f"),
+            fmt(r.get("cpu_vs_heaptrack"), ".2f")))
     return out
 
 
@@ -316,8 +320,10 @@ def main():
     md = ["Machine: " + report["machine"] + ".", "",
           "Wall time to the command's return, CPU time and peak RSS of the program and of its tool (every "
           "other process of the run), median of %d interleaved runs; in brackets the ratio to the "
-          "uninstrumented run of the same size. Overhead / heaptrack's: (wall − uninstrumented) / "
-          "(heaptrack − uninstrumented)." % args.runs, ""]
+          "uninstrumented program of the same size (the tool's too). Overhead / heaptrack's: "
+          "(wall − uninstrumented) / (heaptrack − uninstrumented); CPU overhead / heaptrack's: the same with "
+          "the CPU time of the program and its tool together. Load average when it started: %s." % (
+              args.runs, open("/proc/loadavg").read().split()[0]), ""]
     failed = []
     for w in workloads(args.pairs):
         if args.only and args.only not in w.name:
