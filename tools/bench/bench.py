@@ -235,6 +235,7 @@ def summarize(w, ts, results):
             # ring_wait_ns sums every thread's waits: its share of the threads' time together.
             row["ring_wait_share"] = max(x / (w.threads * r["wall_s"]) for x, r in zip(waits, rs)) if waits else None
             row["events"] = statistics.median(events) if events else None
+            row["unwind_fallbacks"] = max((r["counters"].get("unwind_fallbacks", 0) for r in rs if "counters" in r), default=None)
             row["collector_ns_per_event"] = row["tool_cpu_s"] * 1e9 / row["events"] if row["events"] else None
         rows.append(row)
     return rows
@@ -346,8 +347,8 @@ def main():
                         "leakcollect %.2f s, heaptrack %.2f s" % (
                             lc["app_cpu_s"] - base["app_cpu_s"], ht["app_cpu_s"] - base["app_cpu_s"],
                             lc["tool_cpu_s"], ht["tool_cpu_s"]))
-        verdicts.append("the collector spent %.0f ns of CPU per event (%.1f M events)" % (
-            lc["collector_ns_per_event"], lc["events"] / 1e6))
+        verdicts.append("the collector spent %.0f ns of CPU per event (%.1f M events); stacks the shim handed to "
+                        "libunwind: %d" % (lc["collector_ns_per_event"], lc["events"] / 1e6, lc["unwind_fallbacks"]))
         verdicts.append("exact (known leaks, lost_events 0, same output and exit status): %s" % (
             "yes" if not problems else "NO: " + "; ".join(problems)))
         if w.allocations:
