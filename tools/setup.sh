@@ -19,6 +19,7 @@ packages=(
   procps
   golang-go              # `go tool pprof` reads the pprof files in the report-format tests
   chromium               # headless, renders the flame graph SVG in the report-format tests
+  openjdk-17-jre-headless # the JVM start-up test of the shim (ShimStackBoundsTests)
 )
 # The JIT test runs node with a native addon; machines come with node, else Debian's and its headers.
 if ! command -v node >/dev/null 2>&1; then
@@ -29,7 +30,7 @@ if ! command -v rustc >/dev/null 2>&1 && [[ ! -x "${HOME:-/root}/.cargo/bin/rust
   packages+=(rustc)
 fi
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(heaptrack bpftrace hyperfine valgrind linux-perf)
+  packages+=(heaptrack bpftrace hyperfine valgrind linux-perf python3 sqlite3)
 fi
 
 missing=()

@@ -10,28 +10,26 @@
 
 struct ls_real ls_real;
 
-#define ARENA_SIZE (256u << 10)
-static unsigned char arena[ARENA_SIZE] __attribute__((aligned(64)));
+unsigned char ls_arena[LS_ARENA_SIZE] __attribute__((aligned(64)));
 static size_t arena_used;
 static int resolve_state; /* 0 not started, 1 a thread is resolving, 2 done */
 
 /* Every block carries its size 16 bytes before it, so realloc can copy one out. */
 void *ls_arena_alloc(size_t size, size_t align) {
     if (align < 16) align = 16;
-    if (align > 4096 || size > ARENA_SIZE) return NULL;
+    if (align > 4096 || size > LS_ARENA_SIZE) return NULL;
     size_t cur = __atomic_load_n(&arena_used, __ATOMIC_RELAXED);
     for (;;) {
         size_t start = (cur + 16 + align - 1) & ~(align - 1);
         size_t end = start + ((size + 15) & ~(size_t)15);
-        if (end > ARENA_SIZE) return NULL;
+        if (end > LS_ARENA_SIZE) return NULL;
         if (__atomic_compare_exchange_n(&arena_used, &cur, end, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            *(size_t *)(arena + start - 16) = size;
-            return arena + start; /* static storage is zeroed and never reused: calloc needs no memset */
+            *(size_t *)(ls_arena + start - 16) = size;
+            return ls_arena + start; /* static storage is zeroed and never reused: calloc needs no memset */
         }
     }
 }
 
-int ls_in_arena(const void *p) { return (uintptr_t)p - (uintptr_t)arena < ARENA_SIZE; }
 size_t ls_arena_block_size(const void *p) { return *(const size_t *)((const unsigned char *)p - 16); }
 
 void *ls_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {

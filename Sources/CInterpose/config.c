@@ -47,5 +47,9 @@ void ls_config_load(void) {
     ls_config.collector_pid = (pid_t)env_number("LEAKSHIM_COLLECTOR_PID", 0);
 
     const char *u = getenv("LEAKSHIM_UNWIND");
-    ls_config.fp_unwind = u && strcmp(u, "fp") == 0;
+    ls_config.unwind = !u ? LS_UNWIND_CFI
+                       : strcmp(u, "fp") == 0 ? LS_UNWIND_FP
+                       : strcmp(u, "libunwind") == 0 ? LS_UNWIND_LIBUNWIND
+                       : strcmp(u, "compare") == 0 ? LS_UNWIND_COMPARE
+                       : LS_UNWIND_CFI;
 }

@@ -49,23 +49,26 @@ static void init(void) {
 static int enter_slow(void) {
     struct ls_thread *t = &ls_tls;
     if (t->guard) {
-        if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE) ls_ring_count(&ls_ring.hdr->reentrant_calls);
+        if (!(t->guard & LS_GUARD_QUIET) && __atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE)
+            ls_ring_count(&ls_ring.hdr->reentrant_calls);
         return ls_resolve() ? 0 : -1;
     }
     if (!ls_resolve()) return -1;
     if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_UNINIT) {
-        t->guard = 1;
+        t->guard = LS_GUARD_ON;
         init();
         t->guard = 0;
     }
     if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != ST_ACTIVE) return 0;
-    t->guard = 1;
+    t->guard = LS_GUARD_ON;
+    t->entry_fp = (uintptr_t)__builtin_frame_address(0); /* our own: the walk climbs out of the shim from here */
     return 1;
 }
 
 static inline int enter(void) {
     if (LS_LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE && !ls_tls.guard)) {
-        ls_tls.guard = 1; /* plain store: only this thread (or a signal handler on it) reads its guard */
+        ls_tls.guard = LS_GUARD_ON; /* plain store: only this thread (or a signal handler on it) reads its guard */
+        ls_tls.entry_fp = (uintptr_t)__builtin_frame_address(0); /* inlined: the wrapper's own frame */
         return 1;
     }
     return enter_slow();
@@ -73,9 +76,10 @@ static inline int enter(void) {
 static inline void leave(void) { ls_tls.guard = 0; }
 
 /* ALLOC or MMAP, preceded in the same reservation by its STACK when this generation has not seen it. */
+/* Neither emit function saves errno: their fast paths make no call that can set it, and every slow path
+ * that does (system calls, the loader) keeps the app's errno itself. */
 static void emit_block(int is_mmap, uint8_t fn, const void *addr, uint64_t size, const void *old, int prot,
                        int map_flags, uint16_t flags) {
-    int saved = errno;
     struct ls_stack *s = ls_stack_capture();
     uint64_t now = ls_now_coarse();
     uint32_t tid = ls_tid(), len = is_mmap ? sizeof(lr_mmap) : sizeof(lr_alloc);
@@ -130,12 +134,10 @@ static void emit_block(int is_mmap, uint8_t fn, const void *addr, uint64_t size,
         ls_after_commit(end);
         break;
     }
-    errno = saved;
 }
 
 /* FREE, MUNMAP or UNDO: no stack, any generation. */
 static void emit_release(uint8_t type, uint8_t fn, uint16_t flags, const void *addr, uint64_t len) {
-    int saved = errno;
     uint32_t size = type == LR_T_MUNMAP ? sizeof(lr_munmap) : sizeof(lr_free);
     unsigned char *rec;
     uint64_t end;
@@ -148,7 +150,6 @@ static void emit_release(uint8_t type, uint8_t fn, uint16_t flags, const void *a
     } else {
         ls_ring_lost(1, 0);
     }
-    errno = saved;
 }
 
 /* One body for every "returns a pointer or NULL" allocator. */

@@ -214,6 +214,7 @@ void ls_modules_after_dlclose(void) {
             break;
         }
     }
-    __atomic_fetch_add(&ls_modgen, 1, __ATOMIC_RELEASE); /* stacks captured from now on get fresh ids */
+    __atomic_fetch_add(&ls_modgen, 1, __ATOMIC_RELEASE); /* fresh stack ids and unwind rules from now on */
+    ls_unwind_flush();
     ls_modules_unlock();
 }

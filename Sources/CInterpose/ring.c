@@ -23,10 +23,7 @@ static uint64_t clock_ns(clockid_t clock) {
 }
 uint64_t ls_now_coarse(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
-uint32_t ls_tid(void) {
-    if (LS_UNLIKELY(ls_tls.tid == 0)) ls_tls.tid = (uint32_t)syscall(SYS_gettid);
-    return ls_tls.tid;
-}
+uint32_t ls_tid_slow(void) { return ls_tls.tid = (uint32_t)syscall(SYS_gettid); }
 
 int ls_ring_create(uint32_t gen, int expect_collector) {
     uint64_t size = ls_config.ring_size;
@@ -127,21 +124,32 @@ static int wait_for_space(struct ls_wait *w) {
     return 1;
 }
 
-int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end) {
+static void waited(const struct ls_wait *w) {
+    if (w->rounds) __atomic_fetch_add(&ls_ring.hdr->wait_ns, clock_ns(CLOCK_MONOTONIC) - w->start, __ATOMIC_RELAXED);
+}
+
+int ls_ring_reserve_slow(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end) {
     lr_header *h = ls_ring.hdr;
     struct ls_thread *t = &ls_tls;
     struct ls_wait w = {0, 0};
-    int saved = errno;
+    int saved = errno; /* waiting makes system calls; the app's errno must survive them */
+    ls_prefetch_cursor();
     uint64_t c = lr_load_acquire_u64(&h->cursor);
     for (;;) {
-        if (gen != LS_ANY_GEN && LR_CURSOR_GEN(c) != gen) return LS_RETRY;
+        if (gen != LS_ANY_GEN && LR_CURSOR_GEN(c) != gen) {
+            waited(&w);
+            return LS_RETRY;
+        }
         uint64_t p = LR_CURSOR_POS(c);
         if (LS_UNLIKELY(((p + len - t->read_pos) & LR_POS_MASK) > ls_ring.size)) {
             t->read_pos = lr_load_acquire_u64(&h->read_pos); /* acquire: the reader zeroed what it released */
             if (((p + len - t->read_pos) & LR_POS_MASK) > ls_ring.size) {
                 int again = wait_for_space(&w);
                 errno = saved;
-                if (!again) return LS_DROP;
+                if (!again) {
+                    waited(&w);
+                    return LS_DROP;
+                }
                 c = lr_load_acquire_u64(&h->cursor);
                 continue;
             }
@@ -149,6 +157,8 @@ int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *e
         if (lr_cas_u64(&h->cursor, &c, LR_CURSOR(LR_CURSOR_GEN(c), p + len))) {
             *rec = ls_ring.data + (p & (ls_ring.size - 1)); /* may run into the second mapping: that is the point */
             *end = (p + len) & LR_POS_MASK;
+            if (LS_UNLIKELY(w.rounds)) waited(&w);
+            errno = saved;
             return LS_OK;
         }
     }

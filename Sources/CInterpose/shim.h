@@ -33,7 +33,9 @@ struct ls_real {
 extern struct ls_real ls_real;
 int ls_resolve(void); /* 1 once every ls_real pointer is set; 0 while another thread is still resolving */
 void *ls_arena_alloc(size_t size, size_t align);
-int ls_in_arena(const void *p);
+#define LS_ARENA_SIZE (256u << 10)
+extern unsigned char ls_arena[LS_ARENA_SIZE];
+static inline int ls_in_arena(const void *p) { return (uintptr_t)p - (uintptr_t)ls_arena < LS_ARENA_SIZE; }
 size_t ls_arena_block_size(const void *p);
 void *ls_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off); /* never interposed */
 int ls_sys_munmap(void *addr, size_t len);
@@ -45,7 +47,13 @@ struct ls_config {
     uint32_t depth;       /* frames kept per stack */
     uint64_t max_wait_ns; /* longest a writer waits for a full ring */
     pid_t collector_pid;  /* 0 when unset */
-    int fp_unwind;        /* LEAKSHIM_UNWIND=fp */
+    int unwind;           /* LEAKSHIM_UNWIND: enum ls_unwind_mode */
+};
+enum ls_unwind_mode {
+    LS_UNWIND_CFI = 0,       /* the default: cached DWARF rules (unwind.c) */
+    LS_UNWIND_FP = 1,        /* frame pointers only */
+    LS_UNWIND_LIBUNWIND = 2, /* unw_backtrace for every stack */
+    LS_UNWIND_COMPARE = 3,   /* both the default walk and libunwind's, counting where they differ (for tests) */
 };
 extern struct ls_config ls_config;
 void ls_config_load(void);
@@ -55,7 +63,12 @@ struct ls_thread {
     int guard;         /* nonzero while the shim runs on this thread: nested allocator calls pass through */
     uint32_t tid;      /* 0 until the first record; reset in a fork child */
     uint64_t read_pos; /* last read_pos seen: always <= the real one, so a space check on it is conservative */
+    uintptr_t stack_lo, stack_hi; /* the stack this thread runs on; 0, 0 until known (stackbounds.c) */
+    uintptr_t entry_fp;           /* the frame of the wrapper that took the guard: walks start there */
+    uint32_t maps_reads;          /* /proc/self/maps reads this thread made looking for its stack */
 };
+#define LS_GUARD_ON 1
+#define LS_GUARD_QUIET 0x10000 /* a bit: the shim's own libc calls: nested allocator calls pass through, not counted */
 extern __thread struct ls_thread ls_tls;
 
 /* ---- ring.c: the memfd ring and its writer. */
@@ -76,14 +89,40 @@ enum { LS_OK = 0, LS_RETRY = 1, LS_DROP = 2 };
 
 int ls_ring_create(uint32_t gen, int expect_collector); /* 0 on success; nothing is left behind on failure */
 void ls_ring_forget(void);        /* fork child: drop the parent's ring without touching it */
-static inline uint32_t ls_ring_gen(void) { return LR_CURSOR_GEN(lr_load_acquire_u64(&ls_ring.hdr->cursor)); }
-int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end);
+/* Asks for the cursor's line in exclusive state before reading it: the CAS that follows then does not
+ * need a second transfer between cores (prefetchw is a no-op on CPUs that lack it). */
+static inline void ls_prefetch_cursor(void) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("prefetchw %0" ::"m"(ls_ring.hdr->cursor));
+#endif
+}
+static inline uint32_t ls_ring_gen(void) {
+    ls_prefetch_cursor();
+    return LR_CURSOR_GEN(lr_load_acquire_u64(&ls_ring.hdr->cursor));
+}
+int ls_ring_reserve_slow(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end);
+/* Reserves len bytes in generation gen (or LS_ANY_GEN): LS_OK with the record's place and end position,
+ * LS_RETRY when the generation moved on, LS_DROP when there is no room and no reader to make some.
+ * The fast path is one CAS; a full ring, a lost race or a new generation take the slow one. */
+static inline int ls_ring_reserve(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end) {
+    lr_header *h = ls_ring.hdr;
+    uint64_t c = lr_load_acquire_u64(&h->cursor), p = LR_CURSOR_POS(c);
+    if (LS_LIKELY((gen == LS_ANY_GEN || LR_CURSOR_GEN(c) == gen) &&
+                  ((p + len - ls_tls.read_pos) & LR_POS_MASK) <= ls_ring.size &&
+                  lr_cas_u64(&h->cursor, &c, LR_CURSOR(LR_CURSOR_GEN(c), p + len)))) {
+        *rec = ls_ring.data + (p & (ls_ring.size - 1)); /* may run into the second mapping: that is the point */
+        *end = (p + len) & LR_POS_MASK;
+        return LS_OK;
+    }
+    return ls_ring_reserve_slow(gen, len, rec, end);
+}
 void ls_ring_wake(uint64_t end);
 void ls_ring_lost(uint64_t events, uint64_t bytes);
 void ls_ring_count(uint64_t *counter);
 void ls_ring_wait_reader(void); /* LR_FLAG_EXPECT_COLLECTOR: until a reader claims the ring, or the grace ends */
 uint64_t ls_now_coarse(void);
-uint32_t ls_tid(void);
+uint32_t ls_tid_slow(void);
+static inline uint32_t ls_tid(void) { return LS_LIKELY(ls_tls.tid) ? ls_tls.tid : ls_tid_slow(); }
 
 static inline void ls_commit(unsigned char *rec, uint32_t size) {
     lr_store_release_u32(&((lr_record *)rec)->size, size); /* the reader's acquire load of size sees every field */
@@ -99,7 +138,56 @@ static inline void ls_rec_header(unsigned char *rec, uint8_t type, uint8_t fn, u
     h->flags = flags;
 }
 
-/* ---- stacks.c: capture and the lock-free dedup table. */
+/* ---- stackbounds.c: where a walk may read. */
+struct ls_range {
+    uintptr_t lo, hi;
+};
+int ls_stack_range_slow(uintptr_t sp, struct ls_range *r);
+/* 1 and the bounds of the stack `sp` is on; 0 when unknown (the caller then lets libunwind walk). */
+static inline int ls_stack_range(uintptr_t sp, struct ls_range *r) {
+    if (LS_LIKELY(sp - ls_tls.stack_lo < ls_tls.stack_hi - ls_tls.stack_lo)) {
+        r->lo = ls_tls.stack_lo;
+        r->hi = ls_tls.stack_hi;
+        return 1;
+    }
+    return ls_stack_range_slow(sp, r);
+}
+
+/* ---- cfi.c and unwind.c: a frame's unwind rule (x86-64: the return address is at CFA - 8), its cache,
+ * and the walks. Each walk fills buf with return addresses, innermost first, the shim's own cut; it
+ * returns how many, or -1 when this stack needs libunwind. */
+enum ls_rule_kind {
+    LS_R_EMPTY = 0,
+    LS_R_SP,       /* CFA = rsp + cfa_off */
+    LS_R_BP,       /* CFA = rbp + cfa_off */
+    LS_R_BP_DEREF, /* CFA = *(rbp + cfa_off): a function that realigned its stack */
+    LS_R_END,      /* the return address is undefined: the outermost frame */
+    LS_R_SIGNAL,   /* the signal trampoline: the registers are in the ucontext at rsp */
+    LS_R_NOINFO,   /* no unwind information: generated code; guessed as a frame-pointer frame */
+    LS_R_FALLBACK, /* unwind information this walker does not model */
+};
+struct ls_rule {
+    int32_t cfa_off;
+    int16_t bp_off; /* where the caller's rbp is saved, from the CFA, when LS_RULE_BP_SAVED */
+    uint8_t kind;   /* enum ls_rule_kind */
+    uint8_t flags;
+};
+#define LS_RULE_BP_SAVED 1u /* else the caller's rbp is the one we have */
+#define LS_RULE_OWN 2u      /* the address is the shim's own: the frame is walked through, not kept */
+#define LS_RULE_BP_AT_BP 4u /* LS_R_BP_DEREF only: the caller's rbp is saved at rbp + bp_off, not CFA + bp_off */
+void ls_cfi_rule(uintptr_t pc, struct ls_rule *out); /* pc: the call instruction's address, or an exact ip */
+int ls_unwind_init(uintptr_t text_lo, uintptr_t text_hi);
+int ls_unwind_cfi(uint64_t *buf, int want, uint64_t *mix); /* also sums ls_frame_mix of what it keeps */
+int ls_unwind_fp(uint64_t *buf, int want);
+int ls_unwind_libunwind(uint64_t *buf, int want);
+void ls_unwind_flush(void); /* after a dlclose; the shim's own rule cache goes by ls_modgen */
+
+/* ---- stacks.c: capture and the lock-free dedup table. A stack's hash is a sum of per-frame mixes (so the
+ * multiplies run in parallel, and the walk can add them as it goes) finished by stacks.c. */
+static inline uint64_t ls_frame_mix(uint64_t ip, uint64_t i) {
+    uint64_t x = (ip ^ i << 50) * 0xff51afd7ed558ccdull; /* user addresses stop below bit 47: i stays apart */
+    return x ^ (x >> 29);
+}
 struct ls_stack {
     uint64_t hash;
     uint32_t id;

@@ -1,9 +1,7 @@
-/* stacks.c: captures the caller's stack with libunwind and gives each distinct stack a stable id through a
+/* stacks.c: captures the caller's stack (unwind.c) and gives each distinct stack a stable id through a
  * lock-free open-addressing table whose memory comes from mmap, never from the allocator we wrap. */
-#define UNW_LOCAL_ONLY /* the _UL variants: fast local unwinding, in libunwind.so.8 itself */
-#include <libunwind.h>
+#include <errno.h>
 #include <link.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -11,7 +9,7 @@
 
 #define TABLE_SLOTS (1u << 20)
 #define MAX_STACKS (TABLE_SLOTS / 4 * 3) /* keep probes short */
-#define SLACK 8                          /* room for the shim's own frames, cut before the stack is kept */
+#define SLACK 8                          /* room for the shim's own frames in libunwind's walk */
 
 static uint32_t *table;     /* slot -> node offset in pool words; 0 = empty */
 static uint64_t *pool;      /* nodes, bump-allocated; word 0 unused so that offset 0 can mean empty */
@@ -49,26 +47,28 @@ int ls_stacks_init(void) {
     if (!table || !pool) return -1;
     dl_iterate_phdr(find_own_text, (void *)(uintptr_t)ls_stacks_init);
     if (own_hi == 0) return -1;
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    return 0;
+    return ls_unwind_init(own_lo, own_hi);
 }
 
-/* Each frame is mixed on its own (with its position) and the results summed, so the multiplies run in
- * parallel instead of as one serial chain: this is on every allocation. */
-static uint64_t hash_frames(const uint64_t *f, uint32_t n, uint32_t modgen, int truncated) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)modgen << 1 | (uint64_t)truncated) ^ n;
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t x = (f[i] + i * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
-        h += x ^ (x >> 29);
-    }
+static uint64_t frames_mix(const uint64_t *f, uint32_t n) {
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) sum += ls_frame_mix(f[i], i);
+    return sum;
+}
+
+static uint64_t finish_hash(uint64_t sum, uint32_t n, uint32_t modgen, int truncated) {
+    uint64_t h = sum + (0x9e3779b97f4a7c15ull ^ ((uint64_t)modgen << 1 | (uint64_t)truncated) ^ n);
     h ^= h >> 32;
     h *= 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
 
-static int same(const struct ls_stack *s, uint64_t h, const uint64_t *f, uint32_t n, int truncated, uint32_t modgen) {
-    return s->hash == h && s->depth == n && s->truncated == truncated && s->modgen == modgen &&
-           memcmp(s->frames, f, 8u * n) == 0;
+static inline int same(const struct ls_stack *s, uint64_t h, const uint64_t *f, uint32_t n, int truncated,
+                       uint32_t modgen) {
+    if (s->hash != h || s->depth != n || s->truncated != truncated || s->modgen != modgen) return 0;
+    for (uint32_t i = 0; i < n; i++) /* short: a loop beats a call to memcmp */
+        if (s->frames[i] != f[i]) return 0;
+    return 1;
 }
 
 /* A complete node, not yet visible to anyone; 0 when the table or its pool is full. */
@@ -86,13 +86,15 @@ static uint32_t new_node(uint64_t h, const uint64_t *f, uint32_t n, int truncate
     s->truncated = (uint16_t)truncated;
     memcpy(s->frames, f, 8u * n);
     /* Before anyone can use this stack, the modules its frames lie in must be known, so they are sent first. */
+    int saved = errno;
     ls_modules_refresh();
+    errno = saved;
     return (uint32_t)off;
 }
 
-static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated) {
+__attribute__((noinline)) static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated, uint64_t sum) {
     uint32_t modgen = __atomic_load_n(&ls_modgen, __ATOMIC_ACQUIRE);
-    uint64_t h = hash_frames(f, n, modgen, truncated);
+    uint64_t h = finish_hash(sum, n, modgen, truncated);
     uint32_t mine = 0;
     for (uint32_t probe = 0, i = (uint32_t)h & (TABLE_SLOTS - 1); probe < TABLE_SLOTS;
          probe++, i = (i + 1) & (TABLE_SLOTS - 1)) {
@@ -112,54 +114,41 @@ static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated) {
     return NULL;
 }
 
-static __thread uintptr_t stack_lo, stack_hi; /* this thread's stack; lo == hi == 1 when unknown */
-
-static void find_stack(void) {
-    pthread_attr_t attr;
-    void *addr;
-    size_t size;
-    stack_lo = stack_hi = 1;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0) return; /* may allocate: we hold the guard */
-    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-        stack_lo = (uintptr_t)addr;
-        stack_hi = (uintptr_t)addr + size;
-    }
-    pthread_attr_destroy(&attr);
+/* LEAKSHIM_UNWIND=compare: libunwind's stack is kept; a walk of ours that differs from it is counted.
+ * A walk that hands the stack to libunwind (-1) agrees by definition. */
+static int compare(uint64_t *buf, uint32_t depth) {
+    uint64_t mine[depth + 1], mix;
+    int n = ls_unwind_cfi(mine, (int)depth + 1, &mix);
+    int got = ls_unwind_libunwind(buf, (int)(depth + 1 + SLACK));
+    if (got > (int)depth + 1) got = (int)depth + 1;
+    if (n >= 0 && (n != got || memcmp(mine, buf, 8u * (uint32_t)n) != 0 || mix != frames_mix(buf, (uint32_t)got)))
+        ls_ring_count(&ls_ring.hdr->unwind_mismatches);
+    return got;
 }
 
-/* LEAKSHIM_UNWIND=fp: follows saved frame pointers, only ever upwards inside this thread's stack, so it
- * reads nothing unmapped. A function built without frame pointers hides its caller's frame, as with
- * every frame-pointer unwinder; 0 frames (another stack, no pointers) falls back to libunwind. */
-__attribute__((noinline)) static int fp_backtrace(uint64_t *buf, int want) {
-    if (LS_UNLIKELY(stack_hi == 0)) find_stack();
-    const uintptr_t *fp = __builtin_frame_address(0);
-    int n = 0;
-    while (n < want && (uintptr_t)fp >= stack_lo && (uintptr_t)fp + 16 <= stack_hi && !((uintptr_t)fp & 7)) {
-        uintptr_t ret = fp[1];
-        const uintptr_t *next = (const uintptr_t *)fp[0];
-        if (ret < 4096) break;
-        buf[n++] = ret;
-        if (next <= fp) break;
-        fp = next;
-    }
-    return n;
-}
-
+/* Walks one frame past the depth limit, so that a cut stack is known to be cut. libunwind also sees the
+ * shim's own frames (at most SLACK) before they are dropped. */
 struct ls_stack *ls_stack_capture(void) {
-    uint32_t want = ls_config.depth + SLACK;
-    uint64_t buf[want];
-    int got = ls_config.fp_unwind ? fp_backtrace(buf, (int)want) : 0;
-    if (got < 2) got = unw_backtrace((void **)buf, (int)want);
-    if (got <= 0) return NULL;
-    uint32_t skip = 0;
-    while (skip < (uint32_t)got && buf[skip] - own_lo < own_hi - own_lo) skip++;
-    uint32_t n = (uint32_t)got - skip;
-    int truncated = (uint32_t)got == want;
-    if (n > ls_config.depth) {
-        n = ls_config.depth;
-        truncated = 1;
+    uint32_t depth = ls_config.depth;
+    uint64_t buf[depth + 1 + SLACK], sum = 0;
+    int got = -1, summed = 0;
+    if (LS_LIKELY(ls_config.unwind == LS_UNWIND_CFI)) {
+        got = ls_unwind_cfi(buf, (int)depth + 1, &sum);
+        summed = got >= 0;
+        if (!summed) ls_ring_count(&ls_ring.hdr->unwind_fallbacks);
+    } else if (ls_config.unwind == LS_UNWIND_FP) {
+        got = ls_unwind_fp(buf, (int)depth + 1);
+        if (got < 2) got = -1;
+    } else if (ls_config.unwind == LS_UNWIND_COMPARE) {
+        got = compare(buf, depth);
     }
-    return n ? intern(buf + skip, n, truncated) : NULL;
+    if (got < 0) got = ls_unwind_libunwind(buf, (int)(depth + 1 + SLACK));
+    if (got <= 0) return NULL;
+    uint32_t n = (uint32_t)got;
+    if (!summed) sum = frames_mix(buf, n);
+    int truncated = n > depth;
+    for (; n > depth; n--) sum -= ls_frame_mix(buf[n - 1], n - 1); /* the frames past the limit are not kept */
+    return intern(buf, n, truncated, sum);
 }
 
 uint32_t ls_stack_record_size(const struct ls_stack *s) { return (uint32_t)sizeof(lr_stack) + 8u * s->depth; }

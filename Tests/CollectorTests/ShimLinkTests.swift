@@ -1,14 +1,15 @@
 import TestSupport
 import XCTest
 
-/// What libleakshim.so brings into a traced process: only the wrapped entry points, and no Swift runtime.
+/// What libleakshim.so brings into a traced process: only the wrapped entry points (pthread_create, so each
+/// thread learns its stack's bounds before user code runs), and no Swift runtime.
 final class ShimLinkTests: XCTestCase {
     func testExportsOnlyTheWrappedFunctions() throws {
         let nm = try Run.capture(["/usr/bin/env", "nm", "-D", "--defined-only", try BuildProducts.shim]).stdout
         let exported = Set(nm.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
         XCTAssertEqual(exported, [
             "malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign", "aligned_alloc", "memalign",
-            "valloc", "pvalloc", "mmap", "mmap64", "munmap", "mremap", "dlclose",
+            "valloc", "pvalloc", "mmap", "mmap64", "munmap", "mremap", "dlclose", "pthread_create",
         ])
     }
 

@@ -10,6 +10,12 @@ public struct RingCounters: Sendable, Equatable {
     public var reentrantCalls: UInt64 = 0
     public var stackTableFull: UInt64 = 0
     public var truncatedStacks: UInt64 = 0
+    /// Nanoseconds writers spent waiting for the collector on a full ring, summed over threads.
+    public var waitNs: UInt64 = 0
+    /// LEAKSHIM_UNWIND=compare: stacks where the shim's own walk and libunwind's differed.
+    public var unwindMismatches: UInt64 = 0
+    /// Stacks the shim's own walk could not take and handed to libunwind.
+    public var unwindFallbacks: UInt64 = 0
 
     public init() {}
 
@@ -22,6 +28,9 @@ public struct RingCounters: Sendable, Equatable {
         d.reentrantCalls = reentrantCalls &- base.reentrantCalls
         d.stackTableFull = stackTableFull &- base.stackTableFull
         d.truncatedStacks = truncatedStacks &- base.truncatedStacks
+        d.waitNs = waitNs &- base.waitNs
+        d.unwindMismatches = unwindMismatches &- base.unwindMismatches
+        d.unwindFallbacks = unwindFallbacks &- base.unwindFallbacks
         return d
     }
 }
@@ -115,6 +124,9 @@ public final class RingReader {
         c.reentrantCalls = lr_load_acquire_u64(&header.pointee.reentrant_calls)
         c.stackTableFull = lr_load_acquire_u64(&header.pointee.stack_table_full)
         c.truncatedStacks = lr_load_acquire_u64(&header.pointee.truncated_stacks)
+        c.waitNs = lr_load_acquire_u64(&header.pointee.wait_ns)
+        c.unwindMismatches = lr_load_acquire_u64(&header.pointee.unwind_mismatches)
+        c.unwindFallbacks = lr_load_acquire_u64(&header.pointee.unwind_fallbacks)
         return c
     }
 

@@ -114,7 +114,8 @@ public final class RingSource: EventSource {
         let c = reader.counters
         return [
             .lostEvents: c.lostEvents, .lostBytes: c.lostBytes, .ringWaits: c.waits, .reentrantCalls: c.reentrantCalls,
-            .stackTableFull: c.stackTableFull, .truncatedStacks: c.truncatedStacks,
+            .stackTableFull: c.stackTableFull, .truncatedStacks: c.truncatedStacks, .ringWaitNs: c.waitNs,
+            .unwindMismatches: c.unwindMismatches, .unwindFallbacks: c.unwindFallbacks,
         ]
     }
 }
@@ -122,6 +123,12 @@ public final class RingSource: EventSource {
 extension CounterName {
     /// Times a writer in the app waited for the collector on a full ring.
     public static let ringWaits = CounterName("ring_waits")
+    /// Nanoseconds the app's threads spent waiting for the collector on a full ring, summed over threads.
+    public static let ringWaitNs = CounterName("ring_wait_ns")
+    /// LEAKSHIM_UNWIND=compare: stacks where the shim's own walk and libunwind's differed.
+    public static let unwindMismatches = CounterName("unwind_mismatches")
+    /// Stacks the shim's own walk handed to libunwind (unwind information it does not model).
+    public static let unwindFallbacks = CounterName("unwind_fallbacks")
     /// Allocator calls made while the shim itself was running (its own bookkeeping); not tracked.
     public static let reentrantCalls = CounterName("reentrant_calls")
     /// Allocations charged to no stack because the shim's stack table was full.

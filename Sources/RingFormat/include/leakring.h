@@ -130,14 +130,20 @@ typedef struct lr_header {
     uint64_t reentrant_calls; /* allocator calls made while the shim itself was running: not tracked */
     uint64_t stack_table_full;/* allocations charged to LR_NO_STACK because the stack table was full */
     uint64_t truncated_stacks;/* stacks cut at max_depth */
-    uint8_t pad4[64 - 48];
+    uint64_t wait_ns;         /* time writers spent waiting for the reader on a full ring, summed over threads */
+    uint64_t unwind_mismatches; /* LEAKSHIM_UNWIND=compare: stacks where the shim's walk and libunwind's differ */
+
+    /* More shim counters. */
+    uint64_t unwind_fallbacks; /* stacks the shim's own walk handed to libunwind (unmodelled unwind info) */
+    uint8_t pad5[64 - 8];
 } lr_header;
 
-_Static_assert(sizeof(lr_header) == 320, "lr_header layout is part of the protocol");
+_Static_assert(sizeof(lr_header) == 384, "lr_header layout is part of the protocol");
 _Static_assert(__builtin_offsetof(lr_header, cursor) == 64, "cursor owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, read_pos) == 128, "reader owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, reader_sleeping) == 192, "futex word owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, lost_events) == 256, "counters own a cache line");
+_Static_assert(__builtin_offsetof(lr_header, unwind_fallbacks) == 320, "more counters");
 
 /* Record types. */
 enum lr_type {
