@@ -18,6 +18,10 @@ final class KernelEventSource: EventSource {
     /// the callbacks run inside `ring_buffer__consume` while `poll`'s caller holds the tracker.
     private var tracker: Unmanaged<Tracker>?
     private var handled = 0
+    private var stopped = false
+    fileprivate var handledThisPoll: Int { handled }
+    /// Records one poll applies at most, so the runner flushes on time however fast the kernel produces.
+    fileprivate static let pollBudget = 1 << 16
     private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
     /// The kernel's OOM kill count already attributed to an event (see `oomEvent`).
     private var oomKillsSeen: UInt64?
@@ -57,11 +61,13 @@ final class KernelEventSource: EventSource {
     }
 
     func poll(into tracker: Tracker) throws -> Int {
+        // The kernel never stops producing: after the stop's own poll, the runner's drain loop must end.
+        if stopped { return 0 }
         self.tracker = Unmanaged.passUnretained(tracker)
         handled = 0
         let r = ring_buffer__consume(ring)
         self.tracker = nil
-        if r < 0 { throw KernelError.ringBuffer(String(cString: strerror(-r))) }
+        if r < 0 && r != pollBudgetSpent { throw KernelError.ringBuffer(String(cString: strerror(-r))) }
         let now = monotonicNow()
         if now >= nextTablesNs {
             emitTables(tracker, at: now)
@@ -75,6 +81,7 @@ final class KernelEventSource: EventSource {
     func stop(tracker: Tracker) -> SessionEnd {
         // What arrived up to now, then the kernel tables' last rows.
         _ = try? poll(into: tracker)
+        stopped = true
         emitTables(tracker, at: monotonicNow())
         tracker.closeSpace(space, at: monotonicNow(), end: .detached)
         return .stopped
@@ -264,6 +271,14 @@ typealias KernelComm = (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, 
 private let kernelRingSample: ring_buffer_sample_fn = { ctx, data, size in
     guard let ctx, let data else { return 0 }
     // The source outlives its ring (deinit frees it), so the callback borrows it without a retain.
-    Unmanaged<KernelEventSource>.fromOpaque(ctx)._withUnsafeGuaranteedRef { $0.handle(UnsafeRawPointer(data), size: size) }
-    return 0
+    return Unmanaged<KernelEventSource>.fromOpaque(ctx)._withUnsafeGuaranteedRef {
+        $0.handle(UnsafeRawPointer(data), size: size)
+        // libbpf 1.1 has no ring_buffer__consume_n, and consume drains for as long as the kernel produces:
+        // on a busy machine it would never return to the runner, which then never flushes. A negative
+        // return stops it after this record, which libbpf has already counted as consumed.
+        return $0.handledThisPoll >= KernelEventSource.pollBudget ? pollBudgetSpent : 0
+    }
 }
+
+/// What the sample callback returns to end one poll early (not an errno libbpf itself returns).
+private let pollBudgetSpent: Int32 = -Int32(ECANCELED)
