@@ -32,18 +32,24 @@ public struct LiveSession {
             lostEvents: sp.lostEvents, elapsedNs: sp.profile.durationNs, peakBytes: peak, totalSeries: total, sort: sort)
         model.outstandingBytes = sp.profile.stacks.reduce(UInt64(0)) { $0 &+ $1.inUseBytes }
         let finished = info.end != nil || Self.abandoned(info)
+        // While it runs, the clock runs: the time since the start, not since the last flush.
+        if info.end == nil { model.elapsedNs = SessionProfile.relative(Self.monotonicNow(), info.startMonotonicNs) }
         return LiveSession(
             model: model, finished: finished, intervalNs: UInt64(max(info.intervalMs, 10)) * 1_000_000,
             loadNs: DispatchTime.now().uptimeNanoseconds - started)
+    }
+
+    static func monotonicNow() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     /// A session without an end whose process is gone and whose collector stopped flushing: its
     /// collector died, so nothing more will come.
     static func abandoned(_ info: SessionInfo) -> Bool {
         guard let pid = info.pid, kill(pid, 0) != 0, errno == ESRCH else { return false }
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        let nowNs = monotonicNow()
         let last = info.lastFlushNs ?? info.startMonotonicNs
         return nowNs > last && nowNs - last > max(3 * UInt64(max(info.intervalMs, 10)) * 1_000_000, 2_000_000_000)
     }

@@ -55,7 +55,8 @@ public final class LiveTerminal {
     }
 
     /// Runs until the collection ends, the user quits or `stop()`; the last screen stays on the
-    /// terminal. Waits up to `waitForSession` for the file to appear (a collector just starting).
+    /// terminal. Waits up to `waitForSession` for the file to appear and become readable (a collector
+    /// just starting).
     public func run(waitForSession: TimeInterval = 10) throws(SessionError) -> Ending {
         var sort = options.sort, selected = 0, expanded = false, paused = false
         var session: LiveSession?
@@ -64,7 +65,8 @@ public final class LiveTerminal {
             do {
                 session = try LiveSession.read(path, request: options.request, sort: sort)
             } catch {
-                guard case .notFound = error, Date() < deadline, !shouldStop else { throw error }
+                // A collector just starting has no file yet, or one it has not written its first batch to.
+                guard Date() < deadline, !shouldStop else { throw error }
                 usleep(100_000)
             }
         }

@@ -118,7 +118,7 @@ final class DiffAndExportTests: XCTestCase {
         let total = try Pipeline.top(run.session).totals.outstandingBytes
         let all = frames.first { $0.name == "all" }
         XCTAssertEqual(all?.rendered ?? 0, 1180, accuracy: 0.01)
-        for (name, bytes) in [("read_body", 2 << 20), ("handle", 2 << 20), ("grow_site", 4 * 4096), ("steady", 3 * 512)] as [(String, Double)] {
+        for (name, bytes) in [("read_body", 2_097_152), ("handle", 2_097_152), ("grow_site", 4 * 4096), ("steady", 3 * 512)] as [(String, Double)] {
             let f = frames.first { $0.name == name }
             XCTAssertNotNil(f, "\(name) drawn; frames: \(frames.map(\.name))")
             XCTAssertEqual(f?.rendered ?? 0, 1180 * bytes / Double(total), accuracy: 0.05, name)
