@@ -135,7 +135,9 @@ final class GrowthPeakChurnTests: XCTestCase {
                     usleep(60000);
                     for (int i = 0; i < 50; i++) free(slow_kept[i]);
                 }
-                int main(void) { churn_site(); medium(); slow(); return 0; }
+                // Frees carry no time: the collector dates them by its clock, so it must be following
+                // the program (it is, 300 ms after the start) for lifetimes to be measured.
+                int main(void) { usleep(300000); churn_site(); medium(); slow(); return 0; }
                 """)
         let run = try Pipeline.collect(prog)
         XCTAssertEqual(run.result.status, 0, run.result.stderr)
@@ -148,7 +150,7 @@ final class GrowthPeakChurnTests: XCTestCase {
         XCTAssertEqual(stack(churn, "churn_site")?.allocatedBlocks, 1000)
         // Only the last of the 200 was freed before the next allocation.
         XCTAssertLessThanOrEqual(stack(churn, "medium")?.temporaryBlocks ?? 0, 1)
-        XCTAssertNil(stack(churn, "slow"))
+        XCTAssertLessThanOrEqual(stack(churn, "slow")?.temporaryBlocks ?? 0, 1)
         XCTAssertGreaterThanOrEqual(churn.totalAllocations, 1250)
         XCTAssertEqual(stack(churn, "churn_site")?.shareOfAll ?? 0, 1000 / Double(churn.totalAllocations), accuracy: 1e-9)
 

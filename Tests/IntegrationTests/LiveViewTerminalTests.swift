@@ -115,15 +115,18 @@ final class Tmux {
         return Tmux(tmux: path)
     }
 
-    /// Runs `command` in a new 120×32 session; `EXIT=status` is printed when it ends.
+    /// Runs `command` in a new 120×32 session on a server of the test's own; `EXIT=status` is printed
+    /// when it ends. The server outlives the client and keeps the fds it inherited, so it gets none of
+    /// the test's pipes.
     func run(_ command: String) throws {
-        let r = try Run.capture([tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "32", "\(command); echo EXIT=$?; sleep 120"])
-        guard r.status == 0 else { throw TestSupportError("tmux new-session failed: \(r.stderr)") }
+        let argv = [tmux, "-L", name, "new-session", "-d", "-s", name, "-x", "120", "-y", "32", "\(command); echo EXIT=$?; sleep 120"]
+        let r = try Run.capture(["/bin/sh", "-c", "exec \"$@\" </dev/null >/dev/null 2>&1", "sh"] + argv)
+        guard r.status == 0 else { throw TestSupportError("tmux new-session failed (\(r.status))") }
     }
 
-    func send(_ key: String) { _ = try? Run.capture([tmux, "send-keys", "-t", name, key]) }
+    func send(_ key: String) { _ = try? Run.capture([tmux, "-L", name, "send-keys", "-t", name, key]) }
 
-    func capture() throws -> String { try Run.capture([tmux, "capture-pane", "-p", "-t", name]).stdout }
+    func capture() throws -> String { try Run.capture([tmux, "-L", name, "capture-pane", "-p", "-t", name]).stdout }
 
     func waitFor(_ text: String, timeout: TimeInterval = 15) throws -> String {
         try waitFor(timeout: timeout, what: text) { $0.contains(text) }
@@ -140,5 +143,5 @@ final class Tmux {
         throw TestSupportError("the screen did not show \(what) in \(Int(timeout)) s:\n\(screen)")
     }
 
-    func close() { _ = try? Run.capture([tmux, "kill-session", "-t", name]) }
+    func close() { _ = try? Run.capture([tmux, "-L", name, "kill-server"]) }
 }
