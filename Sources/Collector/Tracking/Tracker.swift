@@ -71,6 +71,14 @@ public final class Tracker {
         return id
     }
 
+    /// Moves every open space's clock to at least `time`, a moment every event still to come follows
+    /// (the start of a poll that found nothing). Frees carry no time, so without this a block freed
+    /// after a quiet spell (no allocation between) would be dated at the last allocation and its
+    /// lifetime read as about zero.
+    public func observe(time: UInt64) {
+        for s in spaces where !s.closed && time > s.clock { s.clock = time }
+    }
+
     /// Ends a space: its live blocks stay outstanding in the session (they are what it left behind).
     public func closeSpace(_ id: SpaceID, at time: UInt64, end: SpaceEnd) {
         guard let s = space(id), !s.closed else { return }
