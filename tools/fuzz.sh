@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tools/fuzz/build.sh) and runs each for SECONDS (default 60), one after
+# the other, then prints per target the executions it survived and the crashes it found.
+#   tools/fuzz.sh [SECONDS]                   every target
+#   FUZZ_TARGETS="ring session" tools/fuzz.sh 600
+# Each target starts from the committed seeds (tools/fuzz/corpus/TARGET) and keeps what it learns in
+# .build/fuzz/corpus/TARGET; a crashing input is saved in .build/fuzz/crashes/TARGET/. Reproduce one
+# with: LEAKFUZZ_TARGET=TARGET .build/fuzz/leakfuzz FILE
+# Exits non-zero when any target crashed, leaked, timed out or could not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+[[ $seconds =~ ^[0-9]+$ ]] || { echo "tools/fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
+targets=${FUZZ_TARGETS:-ring proc blobs session kernel elf}
+binary=$(tools/fuzz/build.sh)
+out=.build/fuzz
+status=0
+for t in $targets; do
+    [[ -d tools/fuzz/corpus/$t ]] || { echo "tools/fuzz.sh: no target '$t' (no tools/fuzz/corpus/$t)" >&2; exit 2; }
+    mkdir -p "$out/corpus/$t" "$out/crashes/$t"
+    log=$out/$t.log
+    rc=0
+    LEAKFUZZ_TARGET=$t nice "$binary" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$out/crashes/$t/" "$out/corpus/$t" "tools/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+    execs=$(awk '/stat::number_of_executed_units/ {n = $2} END {print n}' "$log")
+    crashes=$(find "$out/crashes/$t" -type f | wc -l)
+    printf '%-8s %12s executions in %ss, %s saved crash inputs, exit %s\n' "$t" "${execs:-?}" "$seconds" "$crashes" "$rc"
+    if [[ $rc != 0 ]]; then
+        status=1
+        grep -m1 -E 'ERROR: |==ERROR|Fatal error|SUMMARY' "$log" | sed 's/^/         /' || true
+        echo "         log: $log"
+    fi
+done
+exit $status
