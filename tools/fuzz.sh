@@ -6,14 +6,16 @@
 # Each target starts from the committed seeds (tools/fuzz/corpus/TARGET) and keeps what it learns in
 # .build/fuzz/corpus/TARGET; a crashing input is saved in .build/fuzz/crashes/TARGET/. Reproduce one
 # with: LEAKFUZZ_TARGET=TARGET .build/fuzz/leakfuzz FILE
+# FUZZ_BINARY=PATH runs an already built binary (a copy, for a long run beside rebuilds) and FUZZ_OUT=DIR
+# keeps that run's corpus, crashes and logs apart (default .build/fuzz).
 # Exits non-zero when any target crashed, leaked, timed out or could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "tools/fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
 targets=${FUZZ_TARGETS:-ring proc blobs session kernel elf}
-binary=$(tools/fuzz/build.sh)
-out=.build/fuzz
+binary=${FUZZ_BINARY:-$(tools/fuzz/build.sh)}
+out=${FUZZ_OUT:-.build/fuzz}
 status=0
 for t in $targets; do
     [[ -d tools/fuzz/corpus/$t ]] || { echo "tools/fuzz.sh: no target '$t' (no tools/fuzz/corpus/$t)" >&2; exit 2; }
