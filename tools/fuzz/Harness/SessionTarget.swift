@@ -25,10 +25,6 @@ enum SessionTarget {
         _ = try? reader.modules()
         _ = try? reader.peaks()
         _ = try? reader.history()
-        if let catalog = try? reader.stackCatalog() {
-            _ = catalog.nodesReaching { $0.function != nil }
-            for id in catalog.stacks.keys.prefix(256) { _ = catalog.row(id) }
-        }
         for options in [
             TopOptions(top: 10, sort: .bytes, filter: LiveFilter(), addresses: false, suppressions: Suppressions()),
             TopOptions(
