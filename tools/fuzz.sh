@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "tools/fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
-targets=${FUZZ_TARGETS:-ring proc blobs session kernel elf}
+targets=${FUZZ_TARGETS:-ring proc blobs session sessionedit kernel elf}
 binary=${FUZZ_BINARY:-$(tools/fuzz/build.sh)}
 out=${FUZZ_OUT:-.build/fuzz}
 status=0
@@ -22,12 +22,14 @@ for t in $targets; do
     mkdir -p "$out/corpus/$t" "$out/crashes/$t"
     log=$out/$t.log
     rc=0
+    stamp=$out/$t.started
+    touch "$stamp"
     # A shorter allocation stack per malloc: the session target mallocs a lot through SQLite.
     LEAKFUZZ_TARGET=$t ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=8} nice "$binary" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$out/crashes/$t/" "$out/corpus/$t" "tools/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
     execs=$(awk '/stat::number_of_executed_units/ {n = $2} END {print n}' "$log")
-    crashes=$(find "$out/crashes/$t" -type f | wc -l)
-    printf '%-8s %12s executions in %ss, %s saved crash inputs, exit %s\n' "$t" "${execs:-?}" "$seconds" "$crashes" "$rc"
+    crashes=$(find "$out/crashes/$t" -type f -newer "$stamp" | wc -l)
+    printf '%-11s %10s executions in %ss, %s new crash inputs, exit %s\n' "$t" "${execs:-?}" "$seconds" "$crashes" "$rc"
     if [[ $rc != 0 ]]; then
         status=1
         grep -m1 -E 'ERROR: |==ERROR|Fatal error|SUMMARY' "$log" | sed 's/^/         /' || true

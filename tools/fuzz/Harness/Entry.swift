@@ -5,7 +5,7 @@ import Glibc
 /// A target returns normally for every input, valid or not: a thrown error is the expected answer to
 /// garbage, and anything else (a trap, an ASan report, a leak) is a finding.
 enum FuzzTarget: String, CaseIterable {
-    case ring, proc, blobs, session, kernel, elf
+    case ring, proc, blobs, session, sessionedit, kernel, elf
 
     var run: (UnsafeRawBufferPointer) -> Void {
         switch self {
@@ -13,6 +13,7 @@ enum FuzzTarget: String, CaseIterable {
         case .proc: return ProcTarget.run
         case .blobs: return BlobTarget.run
         case .session: return SessionTarget.run
+        case .sessionedit: return SessionEditTarget.run
         case .kernel: return KernelTarget.run
         case .elf: return ElfTarget.run
         }

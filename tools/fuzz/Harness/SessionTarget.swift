@@ -10,7 +10,11 @@ import Vocabulary
 /// range) is a finding.
 enum SessionTarget {
     static func run(_ input: UnsafeRawBufferPointer) {
-        let path = Scratch.write(input, name: "fuzz.leaks")
+        read(Scratch.write(input, name: "fuzz.leaks"))
+    }
+
+    /// Opens and reports on the session at `path`, as `leakreport` does.
+    static func read(_ path: String) {
         // A -wal or -shm left by an earlier input would be read with this one.
         unlink(path + "-wal")
         unlink(path + "-shm")

@@ -3,6 +3,7 @@
 #   ring     rings dumped by a program running under libleakshim.so, plus the same records wrapped
 #            around the end of the data region and around the 2^48 position space;
 #   session  sessions leakcollect wrote for real programs (the demo, a dlopen user), compacted;
+#   sessionedit  cell edits of each kind over the demo session (the base the target edits);
 #   blobs    every packed blob of those sessions, prefixed with its decoder's selector byte;
 #   proc     this machine's /proc files (maps, status, meminfo, vmstat, cmdline, kallsyms head) and a perf map;
 #   kernel   one record of each type the kernel programs write (built from bpf/kernel_events.h);
@@ -16,7 +17,7 @@ corpus=$root/tools/fuzz/corpus
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rm -rf "$corpus"
-mkdir -p "$corpus"/{ring,session,blobs,proc,kernel,elf}
+mkdir -p "$corpus"/{ring,session,sessionedit,blobs,proc,kernel,elf}
 seeds=$root/tools/fuzz/seeds
 
 # ring
@@ -31,6 +32,7 @@ cc -O0 -g -o "$work/leaky" tools/demo/leaky.c -lpthread
 "$bin/leakcollect" --quiet -o "$work/demo.leaks" -- "$work/leaky" >/dev/null
 RING_DUMP_MODE=1 "$bin/leakcollect" --quiet -o "$work/dlopen.leaks" -- "$work/ring-dump" "$work/unused" >/dev/null
 python3 "$seeds/sessions.py" "$corpus/session" "$corpus/blobs" "$work/demo.leaks" "$work/dlopen.leaks"
+python3 "$seeds/edits.py" "$corpus/sessionedit"
 
 # proc
 cat /proc/self/maps >"$corpus/proc/maps"
