@@ -25,7 +25,7 @@ for t in $targets; do
     stamp=$out/$t.started
     touch "$stamp"
     # A shorter allocation stack per malloc: the session target mallocs a lot through SQLite.
-    LEAKFUZZ_TARGET=$t ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=8} nice "$binary" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+    LEAKFUZZ_TARGET=$t ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=8} nice "$binary" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$out/crashes/$t/" "$out/corpus/$t" "tools/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
     execs=$(awk '/stat::number_of_executed_units/ {n = $2} END {print n}' "$log")
     crashes=$(find "$out/crashes/$t" -type f -newer "$stamp" | wc -l)
