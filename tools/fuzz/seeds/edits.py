@@ -16,6 +16,8 @@ seeds = {
     "extreme": b"".join(bytes([t, c, 0, 5, e]) for t in range(12) for c in range(3) for e in (3, 4)),
     "delete": b"".join(bytes([t, 0, 0, 6]) for t in range(12)),
 }
-for name, data in seeds.items():
-    with open(os.path.join(out, name), "wb") as f:
-        f.write(data)
+# The first byte picks the base session (0: demo, 1: kernel).
+for base, prefix in (("demo", 0), ("kernel", 1)):
+    for name, data in seeds.items():
+        with open(os.path.join(out, f"{base}-{name}"), "wb") as f:
+            f.write(bytes([prefix]) + data)

@@ -2,7 +2,8 @@
 # Regenerates the fuzzers' committed seed corpus (tools/fuzz/corpus/TARGET/) from real runs:
 #   ring     rings dumped by a program running under libleakshim.so, plus the same records wrapped
 #            around the end of the data region and around the 2^48 position space;
-#   session  sessions leakcollect wrote for real programs (the demo, a dlopen user), compacted;
+#   session  sessions leakcollect wrote for real programs (the demo, a dlopen user, a kernel-mode run
+#            with a row added to each OOM and reclaim table), compacted;
 #   sessionedit  cell edits of each kind over the demo session (the base the target edits);
 #   blobs    every packed blob of those sessions, prefixed with its decoder's selector byte;
 #   proc     this machine's /proc files (maps, status, meminfo, vmstat, cmdline, kallsyms head) and a perf map;
@@ -32,6 +33,14 @@ cc -O0 -g -o "$work/leaky" tools/demo/leaky.c -lpthread
 "$bin/leakcollect" --quiet -o "$work/demo.leaks" -- "$work/leaky" >/dev/null
 RING_DUMP_MODE=1 "$bin/leakcollect" --quiet -o "$work/dlopen.leaks" -- "$work/ring-dump" "$work/unused" >/dev/null
 python3 "$seeds/sessions.py" "$corpus/session" "$corpus/blobs" "$work/demo.leaks" "$work/dlopen.leaks"
+# A kernel-mode session of one short-lived command (root and BPF; skipped where they are missing).
+cp /bin/sleep "$work/kfuzzseed"
+if "$bin/leakcollect" --kernel --quiet --duration 3s --comm kfuzzseed -o "$work/kernel.leaks" >/dev/null 2>&1 &
+    sleep 1.5 && for i in 1 2 3 4; do "$work/kfuzzseed" 0.2; done && wait $! && [[ -s $work/kernel.leaks ]]; then
+    python3 "$seeds/kernel-session.py" "$work/kernel.leaks" "$corpus/session/kernel"
+else
+    echo "make-corpus: no kernel session (needs root and BPF): the kernel seed is left out" >&2
+fi
 python3 "$seeds/edits.py" "$corpus/sessionedit"
 
 # proc
