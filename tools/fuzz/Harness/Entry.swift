@@ -39,8 +39,12 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 /// A scratch file in memory (/dev/shm) holding one input, for parsers that read a path.
 enum Scratch {
     static let directory: String = {
-        let dir = "/dev/shm/leakfuzz.\(getpid())"
-        mkdir(dir, 0o700)
+        var dir = "/dev/shm/leakfuzz.\(getpid())"
+        if mkdir(dir, 0o700) != 0 {
+            // A machine without /dev/shm: the temporary directory, on disk.
+            dir = (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/leakfuzz.\(getpid())"
+            guard mkdir(dir, 0o700) == 0 else { fatalError("leakfuzz: cannot create \(dir): \(String(cString: strerror(errno)))") }
+        }
         atexit { Scratch.removeAll() }
         return dir
     }()
