@@ -35,6 +35,9 @@ public struct TopStack: Sendable, Equatable {
     public var blocks: UInt64
     public var frames: [FrameRow]
     public var truncated: Bool
+    /// Walked through frame pointers past code that may not keep them (BPF-only mode): callers may be
+    /// missing.
+    public var mayBeIncomplete: Bool = false
     /// Kernel stacks: the task whose allocations these are.
     public var taskPid: Int32?
     public var taskComm: String?
@@ -109,8 +112,8 @@ public struct TopReport: Sendable {
             let ids = members[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? [a.stackID]
             return TopStack(
                 stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
-                taskPid: s?.taskPid, taskComm: s?.taskComm, liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] },
-                mergedStackIDs: Array(ids.dropFirst()))
+                mayBeIncomplete: s?.mayBeIncomplete ?? false, taskPid: s?.taskPid, taskComm: s?.taskComm,
+                liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] }, mergedStackIDs: Array(ids.dropFirst()))
         }
         return TopReport(
             info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },
