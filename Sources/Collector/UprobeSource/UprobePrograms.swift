@@ -53,7 +53,7 @@ final class UprobePrograms {
 
     /// Removes every probe: the process runs on untraced. Records already in the ring stay readable.
     func detach() {
-        for l in links + loaderLinks { bpf_link__destroy(l) }
+        BPFLinks.destroyAll(links + loaderLinks)
         links.removeAll()
         loaderLinks.removeAll()
     }
