@@ -92,11 +92,13 @@ let package = Package(
 
         // A fork that waits for its parent's word before it execs: BPF-only launch attaches in between.
         .target(name: "PausedSpawn", path: "Sources/Collector/PausedSpawn"),
+        // One BPF link for many uprobes (uprobe_multi), which this libbpf does not wrap.
+        .target(name: "UprobeMultiLink", path: "Sources/Collector/UprobeMultiLink"),
         // BPF-only mode: uprobes on the allocator of a process started without the shim, as an event source.
         .target(
             name: "UprobeSource",
             dependencies: [
-                "Vocabulary", "SessionStore", "Tracking", "CollectionRunner", "ShimSource", "BPFSupport", "CLibBPF", "CLibDW", "PausedSpawn",
+                "Vocabulary", "SessionStore", "Tracking", "CollectionRunner", "ShimSource", "BPFSupport", "CLibBPF", "CLibDW", "PausedSpawn", "UprobeMultiLink",
             ],
             path: "Sources/Collector/UprobeSource"),
 

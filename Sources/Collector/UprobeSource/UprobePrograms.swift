@@ -1,6 +1,7 @@
 import BPFSupport
 import CLibBPF
 import Glibc
+import UprobeMultiLink
 
 /// The uprobes BPF object (bpf/uprobes.bpf.c) loaded for one process, and the links that attach its
 /// programs: an entry and a return probe on each allocator function of each allocator module, the
@@ -21,6 +22,8 @@ final class UprobePrograms {
     let pid: Int32
     private let object: BPFObject
     private var links: [OpaquePointer] = []
+    /// uprobe_multi links: one per module and direction.
+    private var multiLinks: [Int32] = []
     private var loaderLinks: [OpaquePointer] = []
     private var control = ue_control()
     private var probedModules = 0
@@ -39,6 +42,9 @@ final class UprobePrograms {
                 bpf_map__set_value_size(m, UInt32(self.depth * 8))
             }
             try object.setReadOnly(ue_config(tgid: UInt32(bitPattern: pid), page_size: UInt32(sysconf(Int32(_SC_PAGESIZE)))))
+            for name in ["on_entry", "on_return"] {
+                if let p = object.program(name) { bpf_program__set_expected_attach_type(p, bpf_attach_type(rawValue: UInt32(LEAK_BPF_TRACE_UPROBE_MULTI))) }
+            }
             try object.load()
         } catch {
             throw .bpf(error)
@@ -54,6 +60,8 @@ final class UprobePrograms {
     /// Removes every probe: the process runs on untraced. Records already in the ring stay readable.
     func detach() {
         BPFLinks.destroyAll(links + loaderLinks)
+        for fd in multiLinks { close(fd) }
+        multiLinks.removeAll()
         links.removeAll()
         loaderLinks.removeAll()
     }
@@ -71,14 +79,16 @@ final class UprobePrograms {
         guard probedModules < Int(UE_MAX_MODULES), probedIDs.insert(module).inserted else { return [] }
         var seen: Set<UInt64> = []
         var probed: [String] = []
+        var entries: [(offset: UInt64, cookie: UInt64)] = []
+        var returns: [(offset: UInt64, cookie: UInt64)] = []
         for (name, function) in Self.functions {
             guard let offset = offsets[name], seen.insert(offset).inserted else { continue }
-            try attach("on_entry", path: path, offset: offset, cookie: UInt64(function.rawValue), retprobe: false, what: name, into: &links)
-            if !Self.entryOnly.contains(function.rawValue) {
-                try attach("on_return", path: path, offset: offset, cookie: UInt64(function.rawValue), retprobe: true, what: name, into: &links)
-            }
+            entries.append((offset, UInt64(function.rawValue)))
+            if !Self.entryOnly.contains(function.rawValue) { returns.append((offset, UInt64(function.rawValue))) }
             probed.append(name)
         }
+        try attachMulti("on_entry", path: path, entries, retprobe: false)
+        try attachMulti("on_return", path: path, returns, retprobe: true)
         withUnsafeMutableBytes(of: &control.lo) { $0.storeBytes(of: lo, toByteOffset: probedModules * 8, as: UInt64.self) }
         withUnsafeMutableBytes(of: &control.hi) { $0.storeBytes(of: hi, toByteOffset: probedModules * 8, as: UInt64.self) }
         probedModules += 1
@@ -112,6 +122,16 @@ final class UprobePrograms {
         if bpf_map_update_elem(object.mapFD("control"), &key, &control, UInt64(BPF_ANY)) != 0 {
             throw .attach(what: "the control map", errno: errno)
         }
+    }
+
+    /// One uprobe_multi link for every (offset, cookie) of the file at `path`.
+    private func attachMulti(_ programName: String, path: String, _ probes: [(offset: UInt64, cookie: UInt64)], retprobe: Bool) throws(UprobeError) {
+        guard !probes.isEmpty else { return }
+        guard let prog = object.program(programName) else { throw .bpf(BPFLoadError(name: "uprobes", detail: "no program \(programName)")) }
+        let offsets = probes.map(\.offset), cookies = probes.map(\.cookie)
+        let fd = leak_uprobe_multi_attach(bpf_program__fd(prog), path, offsets, cookies, UInt32(probes.count), pid, retprobe ? 1 : 0)
+        guard fd >= 0 else { throw .attach(what: "the allocator functions of \(path)\(retprobe ? " (returns)" : "")", errno: -fd) }
+        multiLinks.append(fd)
     }
 
     private func attach(
