@@ -1,4 +1,6 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Tracking
 import Foundation
 import Glibc
 import TestSupport
