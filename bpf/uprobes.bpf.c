@@ -5,11 +5,12 @@
  * One entry program and one return program serve every function: the attach cookie says which function
  * (low byte). An entry remembers its arguments per thread, keyed by the stack pointer at entry, so that
  *  - a call the allocator makes itself (malloc inside realloc, free inside realloc(p, 0)) is recognized
- *    by its lower stack pointer and left out, as the shim never sees it either;
+ *    by its lower stack pointer, and a tail call (reallocarray jumping to realloc) by the same one, and
+ *    left out, as the shim never sees them either;
  *  - a return belongs to its entry only if the stack pointer is above the entry's (a nested call's
  *    return is below);
- *  - an entry that finds an older call still open at or below its own stack pointer knows that call's
- *    return never fired, and counts it. */
+ *  - an entry that finds an older call still open below its own stack pointer (a deeper frame) knows
+ *    that call's return never fired, and counts it. */
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
@@ -168,11 +169,13 @@ int on_entry(struct pt_regs *ctx)
 	__u64 sp = PT_REGS_SP(ctx);
 	struct call *open = bpf_map_lookup_elem(&calls, &pid_tgid);
 	if (open && open->active) {
-		if (sp < open->sp) {
+		/* Below the open call's frame: a call it makes. At the same stack pointer: a tail call it makes
+		 * (glibc's reallocarray jumps to realloc), which returns where the open call would. */
+		if (sp <= open->sp) {
 			count(UC_NESTED, 1);
 			return 0;
 		}
-		/* At or above the open call's frame: that call returned without its return probe firing. */
+		/* Above the open call's frame: that call returned without its return probe firing. */
 		count(UC_RETURN_MISSED, 1);
 		open->active = 0;
 	}

@@ -59,4 +59,7 @@ final class BPFAllocatorFunctionTests: AllocatorFunctionTests {
     }
 
     override func tearDown() { Pipeline.modeOptions = [] }
+
+    // Declared here so that test discovery on Linux lists the inherited test for this class too.
+    override func testEveryAllocatorFunctionIsChargedExactlyToItsCaller() throws { try super.testEveryAllocatorFunctionIsChargedExactlyToItsCaller() }
 }
