@@ -85,6 +85,9 @@ public struct TopJSON: Codable, Equatable {
         public var blocks: UInt64
         public var stackID: UInt32
         public var truncated: Bool
+        /// Present (true) when the stack was walked through frame pointers past code that may not keep
+        /// them, so callers may be missing (BPF-only mode).
+        public var mayBeIncomplete: Bool?
         public var frames: [Frame]
         public var addresses: [Block]?
         /// Other stacks merged into this one because their symbolized frames are equal (a library
@@ -97,6 +100,7 @@ public struct TopJSON: Codable, Equatable {
             case stackID = "stack_id"
             case mergedStackIDs = "merged_stack_ids"
             case growthScore = "growth_score"
+            case mayBeIncomplete = "may_be_incomplete"
         }
     }
 
@@ -131,7 +135,7 @@ public struct TopJSON: Codable, Equatable {
         stacks = r.stacks.map { s in
             Stack(
                 kind: s.kind.rawValue, bytes: s.bytes, blocks: s.blocks, stackID: s.stackID, truncated: s.truncated,
-                frames: s.frames.map(Frame.init),
+                mayBeIncomplete: s.mayBeIncomplete ? true : nil, frames: s.frames.map(Frame.init),
                 addresses: r.options.addresses
                     ? s.liveBlocks.map { b in
                         Block(

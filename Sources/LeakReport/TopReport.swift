@@ -38,6 +38,9 @@ public struct TopStack: Sendable, Equatable {
     public var blocks: UInt64
     public var frames: [FrameRow]
     public var truncated: Bool
+    /// Walked through frame pointers past code that may not keep them (BPF-only mode): callers may be
+    /// missing.
+    public var mayBeIncomplete: Bool = false
     /// Kernel stacks: the task whose allocations these are.
     public var taskPid: Int32?
     public var taskComm: String?
@@ -125,8 +128,9 @@ public struct TopReport: Sendable {
             let ids = members[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? [a.stackID]
             return TopStack(
                 stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
-                taskPid: s?.taskPid, taskComm: s?.taskComm, liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] },
-                mergedStackIDs: Array(ids.dropFirst()), growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? .none : nil)
+                mayBeIncomplete: s?.mayBeIncomplete ?? false, taskPid: s?.taskPid, taskComm: s?.taskComm,
+                liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] }, mergedStackIDs: Array(ids.dropFirst()),
+                growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? .none : nil)
         }
         return TopReport(
             info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },

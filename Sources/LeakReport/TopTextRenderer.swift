@@ -16,6 +16,9 @@ public enum TopTextRenderer {
         if r.lostEvents > 0 {
             out += "warning: \(r.lostEvents) events were lost; some frees may be missing, so some blocks may be reported live that are not\n"
         }
+        if let cut = r.counters[.stacksCutShort], cut > 0 {
+            out += "note: \(cut) stacks may be cut short: BPF-only mode walks stacks through frame pointers, which code built without them breaks (marked below)\n"
+        }
         if r.stacks.isEmpty {
             out += "No outstanding allocations.\n"
             return out
@@ -33,6 +36,7 @@ public enum TopTextRenderer {
             let end = s.frames.firstIndex { $0.function == "main" }.map { $0 + 1 } ?? s.frames.count
             for f in s.frames[..<end] { out += "\t\t" + Formatting.frame(f) + "\n" }
             if s.truncated { out += "\t\t[stack truncated]\n" }
+            if s.mayBeIncomplete { out += "\t\t[stack may be cut short: its frame-pointer walk ended outside every module]\n" }
             for b in s.liveBlocks {
                 let age = r.info.asOfNs >= b.timeNs ? Formatting.duration(ns: r.info.asOfNs - b.timeNs) : "0 s"
                 var line = "\t\t\(Formatting.hex(b.address)) size \(b.size) age \(age) \(b.function.rawValue)"

@@ -16,6 +16,8 @@ public struct CounterName: RawRepresentable, Hashable, Sendable, Comparable {
     public static let unmatchedFrees = CounterName("unmatched_frees")
     /// Allocations at an address that was still live: its free was missed. The old block is replaced.
     public static let missedFrees = CounterName("missed_frees")
+    /// Stacks a frame-pointer walk (BPF-only mode) may have cut short: it ended outside every module.
+    public static let stacksCutShort = CounterName("stacks_cut_short")
     /// Allocations whose stack the source never described; charged to the empty stack.
     public static let unknownStacks = CounterName("unknown_stacks")
 }
