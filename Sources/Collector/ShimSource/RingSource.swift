@@ -103,7 +103,6 @@ public final class RingSource: EventSource {
                 programEnd = .gone
             }
         }
-        // After the exit, keep going until the ring is empty.
         // After the exit, keep going until a poll finds nothing (a writer killed between reserving and
         // committing leaves bytes that never become readable: they end the drain too).
         guard let end = programEnd, lastPoll == 0 else { return nil }
