@@ -1,4 +1,7 @@
-import Collector
+import CollectionRunner
+import ShimSource
+import Tracking
+import Vocabulary
 import Foundation
 import Glibc
 import TestSupport

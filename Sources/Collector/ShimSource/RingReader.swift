@@ -155,26 +155,42 @@ public final class RingReader {
             position = start
             baseline = RingCounters()
         case .attach:
-            var c = lr_load_acquire_u64(&header.pointee.cursor)
-            var next: UInt64
-            repeat {
-                let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
-                next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
-            } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
-            let attachPoint = c & Self.posMask
-            guard attachPoint & 7 == 0 else {
-                throw .corrupt(pid: pid, position: attachPoint, problem: .cursorUnaligned(position: attachPoint))
-            }
-            var from = start
-            if (attachPoint &- from) & Self.posMask > dataSize || from & 7 != 0 { from = (attachPoint &- dataSize) & Self.posMask }
-            settleInFlight(from: from, to: attachPoint, bound: settle)
-            zero(from: from, to: attachPoint)
-            position = attachPoint
-            publish()
+            try jumpToNewGeneration(from: start, settle: settle)
             baseline = rawCounters()
         }
         zeroedUpTo = position
         isAttached = true
+    }
+
+    /// Bumps the generation in the cursor (its position is the new start P), waits up to `settle` for the
+    /// records reserved before P to commit, discards them and reads from P on. Every record after P was
+    /// reserved in the new generation, so the modules and stacks it needs come after P too.
+    private func jumpToNewGeneration(from start: UInt64, settle: Duration) throws(RingError) {
+        var c = lr_load_acquire_u64(&header.pointee.cursor)
+        var next: UInt64
+        repeat {
+            let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
+            next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
+        } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
+        let attachPoint = c & Self.posMask
+        guard attachPoint & 7 == 0 else {
+            throw .corrupt(pid: pid, position: attachPoint, problem: .cursorUnaligned(position: attachPoint))
+        }
+        var from = start
+        if (attachPoint &- from) & Self.posMask > dataSize || from & 7 != 0 { from = (attachPoint &- dataSize) & Self.posMask }
+        settleInFlight(from: from, to: attachPoint, bound: settle)
+        zero(from: from, to: attachPoint)
+        position = attachPoint
+        zeroedUpTo = position
+        publish()
+    }
+
+    /// Resync: drops what is still unread, starts a new generation and follows the ring from its start.
+    /// The caller then reads the shim's live table, which holds what the dropped records would have said.
+    public func skipToNewGeneration(settle: Duration = .milliseconds(200)) throws(RingError) {
+        guard isAttached else { return }
+        publish()
+        try jumpToNewGeneration(from: position, settle: settle)
     }
 
     /// Waits (bounded) until every record in [from, to) is committed, so that none lands after we zero it.
@@ -293,7 +309,7 @@ public final class RingReader {
 
     private func corrupt(_ problem: RingCorruption) -> RingError { .corrupt(pid: pid, position: position, problem: problem) }
 
-    private static let allocFunctions: [AllocFunction?] = {
+    static let allocFunctions: [AllocFunction?] = {
         var t = [AllocFunction?](repeating: nil, count: Int(LR_FN_COUNT.rawValue))
         t[Int(LR_FN_MALLOC.rawValue)] = .malloc
         t[Int(LR_FN_CALLOC.rawValue)] = .calloc
@@ -321,7 +337,8 @@ public final class RingReader {
     }()
 
     /// One committed record, copied out of shared memory field by field and checked before use.
-    private func decode(_ rec: UnsafeMutableRawPointer, size: UInt32, written: UInt64) throws(RingError) -> Event {
+    /// Also decodes the records of the live table's module log, which have the ring's format.
+    func decode(_ rec: UnsafeMutableRawPointer, size: UInt32, written: UInt64) throws(RingError) -> Event {
         guard size & 7 == 0 else { throw corrupt(.sizeNotMultipleOf8(size: size)) }
         guard size <= LR_MAX_RECORD else { throw corrupt(.sizeTooLarge(size: size)) }
         guard UInt64(size) <= written else { throw corrupt(.sizeBeyondWritten(size: size, written: written)) }
