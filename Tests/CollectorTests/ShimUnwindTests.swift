@@ -1,7 +1,6 @@
 import CollectionRunner
 import ShimSource
 import Tracking
-import Vocabulary
 import Foundation
 import Glibc
 import TestSupport
