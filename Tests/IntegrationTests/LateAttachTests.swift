@@ -250,3 +250,169 @@ final class LateAttachTests: XCTestCase {
         print("64 threads: lost_events \(report.totals.lostEvents), resyncs \(report.counters?["resyncs"] ?? 0)")
     }
 }
+
+/// A forked child's live table starts as a copy of its parent's: attached to, the child reports the
+/// blocks it inherited and its own, and the parent's table is untouched by the child.
+final class LateAttachForkTests: XCTestCase {
+    func testAnAttachToAForkedChildSeesWhatItInheritedAndWhatItLeaked() throws {
+        let prog = try CProgram.build(
+            "forkattach",
+            source: """
+                #include <signal.h>
+                #include <stdio.h>
+                #include <stdlib.h>
+                #include <sys/wait.h>
+                #include <unistd.h>
+                void *parent_leak(void) { return malloc(3333); } // FA-PARENT
+                void *child_leak(void) { return malloc(2222); } // FA-CHILD
+                int main(void) {
+                    for (int i = 0; i < 4; i++) parent_leak();
+                    pid_t pid = fork();
+                    if (pid == 0) {
+                        for (int i = 0; i < 2; i++) child_leak();
+                        printf("child %d\\n", getpid());
+                        fflush(stdout);
+                        pause();
+                        _exit(0);
+                    }
+                    int st;
+                    waitpid(pid, &st, 0);
+                    return 0;
+                }
+                """)
+        var env = ProcessInfo.processInfo.environment
+        env["LD_PRELOAD"] = try BuildProducts.shim
+        let app = try RunningProcess([prog.path], environment: env)
+        defer { app.signal(SIGKILL) }
+        try app.waitFor("child ", timeout: 20)
+        guard let line = app.stdout.split(separator: "\n").first(where: { $0.hasPrefix("child ") }), let child = Int32(line.dropFirst(6)) else {
+            return XCTFail("no child pid in \(app.stdout)")
+        }
+        defer { kill(child, SIGKILL) }
+        let childSession = Pipeline.sessionPath("forkchild")
+        let r = try Run.capture([try BuildProducts.leakcollect, "--attach", String(child), "--duration", "300ms", "-o", childSession])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try Pipeline.top(childSession)
+        assertLeak(report, function: "child_leak", bytes: 2 * 2222, blocks: 2, program: prog, marker: "FA-CHILD")
+        assertLeak(report, function: "parent_leak", bytes: 4 * 3333, blocks: 4, program: prog, marker: "FA-PARENT")
+
+        let parentSession = Pipeline.sessionPath("forkparent")
+        let p = try Run.capture([try BuildProducts.leakcollect, "--attach", String(app.pid), "--duration", "300ms", "-o", parentSession])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        let parent = try Pipeline.top(parentSession)
+        assertLeak(parent, function: "parent_leak", bytes: 4 * 3333, blocks: 4, program: prog, marker: "FA-PARENT")
+        XCTAssertNil(parent.stack(function: "child_leak"), "the child wrote into its parent's table")
+    }
+}
+
+/// The live table is written by the traced process, which may be hostile: a collector (perhaps root)
+/// that reads a damaged one gives one line and a non-zero exit, or skips what it cannot trust; it never
+/// crashes or believes a bogus block.
+final class HostileLiveTableTests: XCTestCase {
+    private static let ringInclude = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Sources/RingFormat/include").path
+
+    /// A program that leaks 5 blocks of 1234 bytes from kept(), then damages its own live table as argv[1] says.
+    private func damagingProgram() throws -> CProgram {
+        try CProgram.build(
+            "livedamage",
+            source: """
+                #include <dirent.h>
+                #include <stdio.h>
+                #include <stdlib.h>
+                #include <string.h>
+                #include <sys/mman.h>
+                #include <unistd.h>
+                #include "leakring.h"
+                void *kept(void) { return malloc(1234); } // HL-KEPT
+                static unsigned char *table(void) {
+                    DIR *d = opendir("/proc/self/fd");
+                    struct dirent *e;
+                    char path[300], target[300];
+                    while ((e = readdir(d))) {
+                        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+                        ssize_t n = readlink(path, target, sizeof target - 1);
+                        if (n <= 0) continue;
+                        target[n] = 0;
+                        if (strstr(target, LR_LIVE_MEMFD_NAME)) {
+                            int fd = atoi(e->d_name);
+                            return mmap(NULL, LR_LIVE_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                        }
+                    }
+                    return NULL;
+                }
+                int main(int argc, char **argv) {
+                    (void)argc;
+                    for (int i = 0; i < 5; i++) kept();
+                    unsigned char *t = table();
+                    if (!t || t == MAP_FAILED) { printf("no table\\n"); return 1; }
+                    lr_live_header *h = (lr_live_header *)t;
+                    lr_live_slot *seg = (lr_live_slot *)(t + lr_live_segment_offset(0));
+                    if (!strcmp(argv[1], "segments")) h->segments = 999;
+                    if (!strcmp(argv[1], "modlog")) h->modlog_used = 1ull << 40;
+                    if (!strcmp(argv[1], "modlog-record")) ((lr_record *)(t + LR_LIVE_MODLOG_OFF))->size = 4096;
+                    if (!strcmp(argv[1], "slots")) {
+                        unsigned seed = 1;
+                        for (int i = 0; i < 4096; i++) {
+                            if (seg[i].addr >= LR_LIVE_FIRST_ADDR) continue; /* the real blocks stay */
+                            seg[i].addr = 0x100000 + 16 * (uint64_t)i;
+                            seg[i].size = rand_r(&seed);
+                            seg[i].fn = (uint8_t)(i % 2 ? 200 : LR_FN_MALLOC);
+                            seg[i].stack_id = i % 2 ? 5 : 0xfffffff0u;
+                            seg[i].seq = 0;
+                        }
+                    }
+                    if (!strcmp(argv[1], "stackindex")) {
+                        uint32_t *index = (uint32_t *)(t + LR_LIVE_STACKIDX_OFF);
+                        for (int i = 0; i < 64; i++) index[i] = i % 2 ? 0xffffffffu : 7;
+                    }
+                    printf("damaged\\n");
+                    fflush(stdout);
+                    pause();
+                    return 0;
+                }
+                """, extraFlags: ["-I", Self.ringInclude])
+    }
+
+    private func attach(_ damage: String) throws -> (Run.Result, String, CProgram) {
+        let prog = try damagingProgram()
+        var env = ProcessInfo.processInfo.environment
+        env["LD_PRELOAD"] = try BuildProducts.shim
+        let app = try RunningProcess([prog.path, damage], environment: env)
+        defer { app.signal(SIGKILL) }
+        try app.waitFor("damaged", timeout: 20)
+        let session = Pipeline.sessionPath("damage-\(damage)")
+        let r = try Run.capture([try BuildProducts.leakcollect, "--attach", String(app.pid), "--duration", "300ms", "-o", session])
+        return (r, session, prog)
+    }
+
+    func testAnImpossibleHeaderOrModuleLogIsRefusedInOneLine() throws {
+        for damage in ["segments", "modlog", "modlog-record"] {
+            let (r, _, _) = try attach(damage)
+            XCTAssertNotEqual(r.status, 0, damage)
+            // After the line that says it attached, one line that says what is wrong, and nothing else.
+            let lines = r.stderr.split(separator: "\n").filter { !$0.contains("attached to pid") }
+            XCTAssertEqual(lines.count, 1, "\(damage): \(r.stderr)")
+            XCTAssertTrue(lines.first?.contains("leakshim live table of pid") == true && lines.first?.contains("is corrupt") == true, "\(damage): \(r.stderr)")
+        }
+    }
+
+    func testBogusSlotsAndStackOffsetsAreSkippedAndTheRealBlocksKept() throws {
+        for damage in ["slots", "stackindex"] {
+            let (r, session, prog) = try attach(damage)
+            XCTAssertEqual(r.status, 0, "\(damage): \(r.stderr)")
+            let report = try Pipeline.top(session)
+            if damage == "slots" {
+                assertLeak(report, function: "kept", bytes: 5 * 1234, blocks: 5, program: prog, marker: "HL-KEPT")
+                XCTAssertGreaterThanOrEqual(report.counters?["live_table_unreadable_slots"] ?? 0, 2000, "slots with a bad function or stack id")
+                // Slots with a valid function and no stack are believed: only a bounds check can be done on them.
+            } else {
+                // Stacks whose index points outside the pool are unknown: their blocks keep no stack, none is invented.
+                XCTAssertTrue(
+                    report.stacks.contains { $0.bytes == 5 * 1234 && $0.blocks == 5 && ($0.frames.isEmpty || $0.userFrame?.function == "kept") },
+                    "\(report.stacks.map { ($0.bytes, $0.blocks, $0.userFrame?.function) })")
+                XCTAssertFalse(report.stacks.contains { $0.userFrame?.function != "kept" && $0.frames.contains { $0.function == "kept" } })
+            }
+        }
+    }
+}

@@ -208,7 +208,13 @@ public final class LiveTable: @unchecked Sendable {
             guard left >= MemoryLayout<lr_record>.size else { throw .liveTableCorrupt(pid: pid, problem: "module log ends inside a record") }
             let size = buffer.load(fromByteOffset: pos, as: UInt32.self)
             guard size >= UInt32(MemoryLayout<lr_record>.size) else { throw .liveTableCorrupt(pid: pid, problem: "module log record of size \(size)") }
-            let event = try decoder.decode(buffer + pos, size: size, written: UInt64(left))
+            let event: Event
+            do {
+                event = try decoder.decode(buffer + pos, size: size, written: UInt64(left))
+            } catch {
+                guard case .corrupt(_, _, let problem) = error else { throw error }
+                throw .liveTableCorrupt(pid: pid, problem: "module log at byte \(UInt64(pos) + modlogRead): \(problem)")
+            }
             switch event {
             case .module, .moduleUnload: snap.moduleEvents.append(event)
             default: throw .liveTableCorrupt(pid: pid, problem: "module log holds a record that is not a module's")
