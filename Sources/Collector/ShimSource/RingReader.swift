@@ -185,12 +185,31 @@ public final class RingReader {
         publish()
     }
 
-    /// Resync: drops what is still unread, starts a new generation and follows the ring from its start.
-    /// The caller then reads the shim's live table, which holds what the dropped records would have said.
-    public func skipToNewGeneration(settle: Duration = .milliseconds(200)) throws(RingError) {
-        guard isAttached else { return }
+    /// Resync: starts a new generation at the current write position P and returns P. The records before
+    /// P stay readable (`drain(until:)` stops at P); every record after it was reserved in the new one.
+    public func beginGeneration() throws(RingError) -> UInt64 {
+        var c = lr_load_acquire_u64(&header.pointee.cursor)
+        var next: UInt64
+        repeat {
+            let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
+            next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
+        } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
+        let point = c & Self.posMask
+        guard point & 7 == 0, (point &- position) & Self.posMask <= dataSize else {
+            throw .corrupt(pid: pid, position: point, problem: .cursorUnaligned(position: point))
+        }
+        return point
+    }
+
+    /// Gives up on the records before `point` that never committed (a writer died between reserving and
+    /// committing): waits briefly, zeroes them and reads from `point` on.
+    public func skip(to point: UInt64, settle: Duration = .milliseconds(100)) {
+        guard (point &- position) & Self.posMask <= dataSize else { return }
+        settleInFlight(from: position, to: point, bound: settle)
+        zero(from: position, to: point)
+        position = point
+        zeroedUpTo = point
         publish()
-        try jumpToNewGeneration(from: position, settle: settle)
     }
 
     /// Waits (bounded) until every record in [from, to) is committed, so that none lands after we zero it.
@@ -263,7 +282,8 @@ public final class RingReader {
     /// each record's event after the record is consumed. Stops at the first uncommitted record.
     /// Throws `RingError.corrupt` (with the position) on anything the protocol does not allow.
     @discardableResult
-    public func drain(maxRecords: Int = .max, _ sink: (Event) throws -> Void) throws -> DrainResult {
+    /// `until`: stop there (a generation's start that `beginGeneration` returned; no record crosses it).
+    public func drain(maxRecords: Int = .max, until limit: UInt64? = nil, _ sink: (Event) throws -> Void) throws -> DrainResult {
         var result = DrainResult()
         let writePos = writePosition
         var written = (writePos &- position) & Self.posMask
@@ -273,6 +293,7 @@ public final class RingReader {
         guard writePos & 7 == 0 else {
             throw RingError.corrupt(pid: pid, position: position, problem: .cursorUnaligned(position: writePos))
         }
+        if let limit { written = min(written, (limit &- position) & Self.posMask) }
         let publishEvery = dataSize / 8
         var sincePublish: UInt64 = 0
         defer { publish() }

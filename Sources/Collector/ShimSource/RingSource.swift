@@ -72,36 +72,56 @@ public final class RingSource: EventSource {
         stats.tableFull = snap.tableFull
     }
 
-    /// After lost records: drop what is unread, start a new generation, and make the live heap blocks
-    /// those of the shim's table. Totals are exact again; the history between the loss and now is not.
-    private func resynchronize(into tracker: Tracker) throws {
+    /// A resync under way: the table was read just after the ring's generation `point` began; the records
+    /// before `point` are still applied (only the lost ones are missing), then the snapshot replaces the heap.
+    private var pendingResync: (snapshot: LiveSnapshot, point: UInt64, since: UInt64)?
+
+    /// After lost records: start a new generation, read the shim's live table. It is applied once the
+    /// reader reaches the generation's start (`finishResync`).
+    private func beginResync() throws {
         guard let live else { return }
-        let lost = reader.counters.lostEvents
-        try reader.skipToNewGeneration()
-        let snap = try live.snapshot(decoder: reader)
-        apply(snap, into: tracker)
-        let (removed, added) = tracker.resynchronize(space, kind: .heap, to: snap.blocks)
+        lostAtResync = reader.counters.lostEvents
+        let point = try reader.beginGeneration()
+        pendingResync = (try live.snapshot(decoder: reader), point, monotonicNow())
+        if stats.firstLossNs == 0 { stats.firstLossNs = lossSeenNs }
+    }
+
+    /// Makes the live heap blocks those of the snapshot: totals are exact again; the history between the
+    /// loss and now is not.
+    private func finishResync(into tracker: Tracker) {
+        guard let p = pendingResync else { return }
+        pendingResync = nil
+        apply(p.snapshot, into: tracker)
+        let (removed, added) = tracker.resynchronize(space, kind: .heap, to: p.snapshot.blocks)
         stats.resyncs &+= 1
         stats.resyncRemoved &+= UInt64(removed)
         stats.resyncAdded &+= UInt64(added)
         stats.lastResyncNs = monotonicNow()
-        if stats.firstLossNs == 0 { stats.firstLossNs = lossSeenNs }
-        lostAtResync = lost
         lastResync = stats.lastResyncNs
     }
 
     /// When this collector first saw records lost.
     private var lossSeenNs: UInt64 = 0
 
-    /// Resyncs when records were lost since the last one; `force` at the end, else at most every interval.
-    private func resyncIfLost(into tracker: Tracker, force: Bool) throws {
-        guard reader.counters.lostEvents != lostAtResync else { return }
-        // A launched program may create its table just after the ring the collector found first.
-        if live == nil { live = try? LiveTable.open(for: reader.mapping) }
-        guard live != nil else { return }
-        let now = monotonicNow()
-        if lossSeenNs == 0 { lossSeenNs = now }
-        if force || now &- lastResync >= resyncInterval { try resynchronize(into: tracker) }
+    /// Starts a resync when records were lost since the last one: at most every interval while running;
+    /// `final` at the end, which also completes it at once (what never committed is given up).
+    private func resyncIfLost(into tracker: Tracker, final: Bool) throws {
+        if pendingResync == nil && reader.counters.lostEvents != lostAtResync {
+            // A launched program may create its table just after the ring the collector found first.
+            if live == nil { live = try? LiveTable.open(for: reader.mapping) }
+            let now = monotonicNow()
+            if lossSeenNs == 0 { lossSeenNs = now }
+            if live != nil && (final || now &- lastResync >= resyncInterval) { try beginResync() }
+        }
+        guard final, let p = pendingResync else { return }
+        while reader.position != p.point {
+            let r = try reader.drain(until: p.point) { deliver($0, tracker) }
+            if r.records == 0 {
+                reader.skip(to: p.point)
+                break
+            }
+        }
+        finishResync(into: tracker)
     }
 
     private func deliver(_ event: Event, _ tracker: Tracker) {
@@ -140,19 +160,15 @@ public final class RingSource: EventSource {
         reader.heartbeat()
         maps = nil
         let space = self.space
-        lastPoll = try reader.drain(maxRecords: batch) { event in
-            switch event {
-            case .module(var m):
-                m.time = monotonicNow()
-                m.file = file(for: m)
-                tracker.apply(.module(m), in: space)
-            case .moduleUnload(let id, _):
-                tracker.apply(.moduleUnload(id: id, time: monotonicNow()), in: space)
-            default:
-                tracker.apply(event, in: space)
-            }
-        }.records
-        try resyncIfLost(into: tracker, force: false)
+        if let p = pendingResync {
+            let r = try reader.drain(maxRecords: batch, until: p.point) { deliver($0, tracker) }
+            if reader.position != p.point && r.records == 0 && monotonicNow() &- p.since > 1_000_000_000 { reader.skip(to: p.point) }
+            if reader.position == p.point { finishResync(into: tracker) }
+            lastPoll = r.records + (pendingResync == nil ? 1 : 0)  // a poll that finished a resync did work
+            return lastPoll
+        }
+        lastPoll = try reader.drain(maxRecords: batch) { deliver($0, tracker) }.records
+        try resyncIfLost(into: tracker, final: false)
         return lastPoll
     }
 
@@ -173,14 +189,14 @@ public final class RingSource: EventSource {
         // committing leaves bytes that never become readable: they end the drain too).
         guard let end = programEnd, lastPoll == 0 else { return nil }
         // The app is gone and its table final: what records were lost, it still says.
-        try? resyncIfLost(into: tracker, force: true)
+        try? resyncIfLost(into: tracker, final: true)
         reader.detach()
         tracker.closeSpace(space, at: monotonicNow(), end: .exited)
         return end
     }
 
     public func stop(tracker: Tracker) -> SessionEnd {
-        try? resyncIfLost(into: tracker, force: true)
+        try? resyncIfLost(into: tracker, final: true)
         reader.detach()
         tracker.closeSpace(space, at: monotonicNow(), end: .detached)
         return .detached
