@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@ static inline lr_live_slot *segment(uint32_t k) { return (lr_live_slot *)(ls_liv
 
 /* A new sized, mode-0600 memfd mapped at `at` (MAP_FIXED) or anywhere; MAP_FAILED on failure (fd closed). */
 static unsigned char *map_file(int *fd_out, void *at) {
+    struct rlimit lim; /* a file-size limit below the table's size would make ftruncate raise SIGXFSZ in the app */
+    if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < LR_LIVE_FILE_SIZE) return MAP_FAILED;
     int fd = lr_memfd_create(LR_LIVE_MEMFD_NAME, LR_MFD_CLOEXEC | LR_MFD_ALLOW_SEALING);
     if (fd < 0) return MAP_FAILED;
     unsigned char *base = MAP_FAILED;
