@@ -38,14 +38,16 @@
  *   - Attach mode: CAS-increments the generation in the cursor, which yields the start position P.
  *     Every record after P was reserved in the new generation, so modules and stacks it needs are
  *     re-sent after P. The reader waits for the records in [read_pos, P) to commit, zeroes them,
- *     and starts at P.
+ *     and starts at P, after applying the live table's snapshot (what was live before P).
  *   - Sets reader_pid and refreshes reader_heartbeat_ns at least every LR_HEARTBEAT_NS / 4.
  *     On detach it stores reader_pid = 0.
  *
- * Full ring (slow path, syscalls allowed): if reader_pid == 0 (and no collector is expected), or the
- * heartbeat is older than LR_HEARTBEAT_NS, the record is dropped and counted in lost_events. Otherwise
- * the writer waits with bounded backoff (LEAKSHIM_MAX_WAIT_MS) and then drops and counts. The app never
- * blocks on a collector that is gone.
+ * No reader: while reader_pid == 0 (and no collector is expected) writers write no records at all; the
+ * live table (below) alone keeps what is live, for the collector that attaches later.
+ * Full ring (slow path, syscalls allowed): if the heartbeat is older than LR_HEARTBEAT_NS, the record is
+ * dropped and counted in lost_events. Otherwise the writer waits with bounded backoff
+ * (LEAKSHIM_MAX_WAIT_MS) and then drops and counts. The app never blocks on a collector that is gone.
+ * A collector that sees lost_events grow resynchronizes from the live table.
  *
  * Wake-up: the reader sleeps (FUTEX_WAIT with a timeout) on reader_sleeping == 1 only when the ring is
  * empty. A writer that commits while reader_sleeping == 1 and the ring is at least 1/4 full wakes it.
