@@ -94,7 +94,7 @@ let package = Package(
         ),
 
         // Reads sessions, sorts and filters, renders text and JSON.
-        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession"], exclude: ["Formats"]),
+        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession", "ReportFormats"], exclude: ["Formats"]),
 
         // zlib: gzip for pprof files, CRC-32 for .gnu_debuglink files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "leakreport",
             dependencies: [
-                "LeakReport", "CLISupport",
+                "LeakReport", "ReportFormats", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -145,7 +145,7 @@ let package = Package(
                 "CLibBPF", .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .testTarget(name: "ReportFormatsTests", dependencies: ["ReportFormats", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "SessionStore", "LeakReport", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "SessionStore", "LeakReport", "ReportFormats", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

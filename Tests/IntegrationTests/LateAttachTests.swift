@@ -408,8 +408,12 @@ final class HostileLiveTableTests: XCTestCase {
                 // Slots with a valid function and no stack are believed: only a bounds check can be done on them.
             } else {
                 // Stacks whose index points outside the pool are unknown: their blocks keep no stack, none is invented.
+                // kept()'s blocks keep their stack if its index entry survived, else they join the blocks of no stack
+                // (with the others whose index entries were damaged, such as stdio's buffer).
+                let keptStack = report.stack(function: "kept")
+                let noStack = report.stacks.first { $0.frames.isEmpty }
                 XCTAssertTrue(
-                    report.stacks.contains { $0.bytes == 5 * 1234 && $0.blocks == 5 && ($0.frames.isEmpty || $0.userFrame?.function == "kept") },
+                    (keptStack?.bytes == 5 * 1234 && keptStack?.blocks == 5) || ((noStack?.blocks ?? 0) >= 5 && (noStack?.bytes ?? 0) >= 5 * 1234),
                     "\(report.stacks.map { ($0.bytes, $0.blocks, $0.userFrame?.function) })")
                 XCTAssertFalse(report.stacks.contains { $0.userFrame?.function != "kept" && $0.frames.contains { $0.function == "kept" } })
             }

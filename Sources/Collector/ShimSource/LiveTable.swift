@@ -107,7 +107,6 @@ public final class LiveTable: @unchecked Sendable {
             throw .liveTableCorrupt(pid: pid, problem: "\(segments) segments, at most \(LR_LIVE_MAX_SEGMENTS)")
         }
         var stackIDs = Set<UInt32>()
-        let functions = RingReader.allocFunctions
         for k in 0..<segments {
             let slots = base + Int(lr_live_segment_offset(k))
             for j in 0..<Int(lr_live_segment_slots(k)) {
@@ -118,7 +117,7 @@ public final class LiveTable: @unchecked Sendable {
                     snap.unreadableSlots += 1
                     continue
                 }
-                guard Int(s.fn) < functions.count, let function = functions[Int(s.fn)], s.stack_id < lr_max_stacks() else {
+                guard let function = RingReader.allocFunction(s.fn), s.stack_id < lr_max_stacks() else {
                     snap.unreadableSlots += 1
                     continue
                 }
@@ -208,15 +207,16 @@ public final class LiveTable: @unchecked Sendable {
             guard left >= MemoryLayout<lr_record>.size else { throw .liveTableCorrupt(pid: pid, problem: "module log ends inside a record") }
             let size = buffer.load(fromByteOffset: pos, as: UInt32.self)
             guard size >= UInt32(MemoryLayout<lr_record>.size) else { throw .liveTableCorrupt(pid: pid, problem: "module log record of size \(size)") }
-            let event: Event
+            let event: Event?
             do {
-                event = try decoder.decode(buffer + pos, size: size, written: UInt64(left))
+                event = try decoder.decodeRecord(buffer + pos, size: size, written: UInt64(left))
             } catch {
                 guard case .corrupt(_, _, let problem) = error else { throw error }
                 throw .liveTableCorrupt(pid: pid, problem: "module log at byte \(UInt64(pos) + modlogRead): \(problem)")
             }
             switch event {
-            case .module, .moduleUnload: snap.moduleEvents.append(event)
+            case .module(let m)?: snap.moduleEvents.append(.module(m))
+            case .moduleUnload(let id, let time)?: snap.moduleEvents.append(.moduleUnload(id: id, time: time))
             default: throw .liveTableCorrupt(pid: pid, problem: "module log holds a record that is not a module's")
             }
             pos += Int(size)
