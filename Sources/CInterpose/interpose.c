@@ -35,6 +35,7 @@ static void init(void) {
     int expect = ls_config.collector_pid != 0 && getppid() == ls_config.collector_pid;
     /* The ring first: it is the big mapping, the one most likely to be refused. */
     int ok = !ls_config.disable && ls_ring_create(0, expect) == 0;
+    if (ok) ls_live_init(); /* without it the shim still works; only a late attach sees less */
     if (ok && (ls_stacks_init() != 0 || ls_modules_init() != 0)) {
         ls_ring_forget(); /* no ring rather than one that never fills */
         ok = 0;
@@ -80,9 +81,11 @@ static inline void leave(void) { ls_tls.guard = 0; }
  * that does (system calls, the loader) keeps the app's errno itself. */
 static void emit_block(int is_mmap, uint8_t fn, const void *addr, uint64_t size, const void *old, int prot,
                        int map_flags, uint16_t flags) {
-    struct ls_stack *s = ls_stack_capture();
+    lr_stack_node *s = ls_stack_capture();
     uint64_t now = ls_now_coarse();
     uint32_t tid = ls_tid(), len = is_mmap ? sizeof(lr_mmap) : sizeof(lr_alloc);
+    if (!is_mmap) ls_live_insert((uintptr_t)addr, size, s ? s->id : LR_NO_STACK, fn, now); /* before the record */
+    if (!ls_ring_wanted()) return;
     for (;;) {
         uint32_t gen = ls_ring_gen();
         int send = s && __atomic_load_n(&s->sent_gen, __ATOMIC_ACQUIRE) != gen + 1;
@@ -139,6 +142,12 @@ static void emit_block(int is_mmap, uint8_t fn, const void *addr, uint64_t size,
 /* FREE, MUNMAP or UNDO: no stack, any generation. */
 static void emit_release(uint8_t type, uint8_t fn, uint16_t flags, const void *addr, uint64_t len) {
     uint32_t size = type == LR_T_MUNMAP ? sizeof(lr_munmap) : sizeof(lr_free);
+    /* The table changes before the record is reserved (leakring.h); a realloc keeps what it took out. */
+    if (type == LR_T_FREE)
+        ls_live_remove((uintptr_t)addr, (flags & LR_F_PENDING) ? &ls_tls.live_undo : NULL);
+    else if (type == LR_T_UNDO && fn != LR_FN_MREMAP)
+        ls_live_restore((uintptr_t)addr, &ls_tls.live_undo);
+    if (!ls_ring_wanted()) return;
     unsigned char *rec;
     uint64_t end;
     if (ls_ring_reserve(LS_ANY_GEN, size, &rec, &end) == LS_OK) {
@@ -348,7 +357,7 @@ static void fork_child(void) {
     ls_ring_forget();
     ls_tls.tid = 0;
     ls_tls.read_pos = 0;
-    if (ls_ring_create(gen + 1, 0) != 0) __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE);
+    if (ls_ring_create(gen + 1, 0) != 0 || ls_live_fork_child() != 0) __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE);
     ls_tls.guard--;
 }
 

@@ -89,6 +89,11 @@ static int reader_present(uint64_t now) {
     return age <= (int64_t)LR_HEARTBEAT_NS;
 }
 
+int ls_ring_wanted_slow(void) {
+    /* A launched app before its collector arrived: its records are kept for it (the app waits for it at start). */
+    return (ls_ring.flags & LR_FLAG_EXPECT_COLLECTOR) && clock_ns(CLOCK_MONOTONIC) - ls_ring.start_mono < LR_EXPECT_GRACE_NS;
+}
+
 struct ls_wait {
     uint64_t start;
     uint32_t rounds;

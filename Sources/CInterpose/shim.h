@@ -66,6 +66,11 @@ struct ls_thread {
     uintptr_t stack_lo, stack_hi; /* the stack this thread runs on; 0, 0 until known (stackbounds.c) */
     uintptr_t entry_fp;           /* the frame of the wrapper that took the guard: walks start there */
     uint32_t maps_reads;          /* /proc/self/maps reads this thread made looking for its stack */
+    struct ls_live_undo {         /* a realloc's pending free took this block out of the live table */
+        uint64_t size, time_ns;
+        uint32_t stack_id;
+        uint8_t fn, valid;
+    } live_undo;
 };
 #define LS_GUARD_ON 1
 #define LS_GUARD_QUIET 0x10000 /* a bit: the shim's own libc calls: nested allocator calls pass through, not counted */
@@ -188,19 +193,13 @@ static inline uint64_t ls_frame_mix(uint64_t ip, uint64_t i) {
     uint64_t x = (ip ^ i << 50) * 0xff51afd7ed558ccdull; /* user addresses stop below bit 47: i stays apart */
     return x ^ (x >> 29);
 }
-struct ls_stack {
-    uint64_t hash;
-    uint32_t id;
-    uint32_t sent_gen; /* ring generation + 1 in which its STACK record went out; 0 = never */
-    uint32_t modgen;
-    uint16_t depth;
-    uint16_t truncated;
-    uint64_t frames[];
-};
+/* The interned stack is lr_stack_node (leakring.h): its pool lives in the live table's memfd, where a
+ * collector that attaches late reads it. */
 int ls_stacks_init(void);
-struct ls_stack *ls_stack_capture(void); /* NULL: no stack (table full or capture failed) */
-uint32_t ls_stack_record_size(const struct ls_stack *s);
-void ls_stack_write(unsigned char *rec, const struct ls_stack *s);
+lr_stack_node *ls_stack_capture(void); /* NULL: no stack (table full or capture failed) */
+uint32_t ls_stack_record_size(const lr_stack_node *s);
+void ls_stack_write(unsigned char *rec, const lr_stack_node *s);
+void ls_stacks_used(uint32_t *next_id, uint64_t *pool_words); /* for the fork child's copy of the live table */
 
 /* ---- modules.c: the loaded objects, their records, dlclose. */
 int ls_modules_init(void);
@@ -210,6 +209,33 @@ void ls_modules_after_dlclose(void);
 void ls_modules_lock(void);
 void ls_modules_unlock(void);
 extern uint32_t ls_modgen; /* bumped on every dlclose: salts stack hashes so reused ranges get new ids */
+
+/* ---- livetable.c: the live table (leakring.h), kept whether or not a collector is attached. */
+struct ls_live {
+    lr_live_header *hdr; /* NULL: no table (creation failed); every call below is then a no-op */
+    unsigned char *base;
+    int fd;
+};
+extern struct ls_live ls_live;
+int ls_live_init(void);         /* after the ring: the header names the ring it belongs to */
+int ls_live_fork_child(void);   /* after the child's new ring: a copy of the table of its own; -1: none */
+void ls_live_insert(uint64_t addr, uint64_t size, uint32_t stack_id, uint8_t fn, uint64_t time_ns);
+void ls_live_remove(uint64_t addr, struct ls_live_undo *out); /* out (may be NULL): what was removed */
+void ls_live_restore(uint64_t addr, struct ls_live_undo *u);  /* a failed realloc: its block is live again */
+uint64_t *ls_live_pool(uint64_t *words);                      /* the stack pool in shared memory, or NULL */
+void ls_live_index_stack(uint32_t id, uint64_t word_off);     /* a complete node: readable by id from now on */
+/* Module log; the caller holds the module lock. */
+void ls_live_log_module(uint32_t id, const char *path, uint16_t path_len, const uint8_t *build_id, uint8_t build_id_len,
+                        uint64_t bias, uint64_t lo, uint64_t hi);
+void ls_live_log_unmodule(uint32_t id);
+
+/* Ring records are written only while a reader is there to read them; without one the live table alone
+ * keeps the state. Called after the table changed (its seq_cst CAS orders this load after it). */
+int ls_ring_wanted_slow(void);
+static inline int ls_ring_wanted(void) {
+    if (LS_LIKELY(lr_load_acquire_i32(&ls_ring.hdr->reader_pid) != 0)) return 1;
+    return ls_ring_wanted_slow();
+}
 
 /* ---- small spinlock for the slow paths. */
 #if defined(__x86_64__) || defined(__i386__)

@@ -5,6 +5,18 @@ import Vocabulary
 
 /// `leakreport top` as text, the way memleak prints outstanding allocations.
 public enum TopTextRenderer {
+    /// What a resync after lost events did, and what it means for the figures.
+    static func resyncLine(_ r: TopReport, resyncs: UInt64) -> String {
+        func at(_ ns: UInt64?) -> String {
+            guard let ns, ns >= r.info.startMonotonicNs else { return "?" }
+            return "+" + Formatting.duration(ns: ns - r.info.startMonotonicNs)
+        }
+        return "resynchronized: \(resyncs) time\(resyncs == 1 ? "" : "s") from the shim's live table after \(r.lostEvents) lost events "
+            + "(first loss seen at \(at(r.counters[.resyncFirstLossNs])), last resync at \(at(r.counters[.resyncLastNs])); "
+            + "\(r.counters[.resyncRemovedBlocks] ?? 0) blocks removed, \(r.counters[.resyncAddedBlocks] ?? 0) added): "
+            + "outstanding heap totals are exact; per-interval history between a loss and its resync is approximate\n"
+    }
+
     public static func render(_ r: TopReport) -> String {
         var out = "session: \(Formatting.sessionLine(r.info))\n"
         out += "outstanding: \(r.outstandingBytes) bytes in \(r.outstandingBlocks) allocations; lost_events: \(r.lostEvents)\n"
@@ -13,7 +25,13 @@ public enum TopTextRenderer {
             let each = r.suppressed.map { "\($0.rule): \($0.bytes) bytes in \($0.blocks)" }.joined(separator: "; ")
             out += "suppressed: \(bytes) bytes in \(blocks) allocations kept on purpose by the runtime or matched by --suppressions (\(each))\n"
         }
-        if r.lostEvents > 0 {
+        if let blocks = r.counters[.snapshotBlocks] {
+            out += "before the attach: \(blocks) blocks (\(r.counters[.snapshotBytes] ?? 0) bytes) were live, "
+                + "read from the shim's live table with their stacks and allocation times\n"
+        }
+        if let resyncs = r.counters[.resyncs], resyncs > 0 {
+            out += resyncLine(r, resyncs: resyncs)
+        } else if r.lostEvents > 0 {
             out += "warning: \(r.lostEvents) events were lost; some frees may be missing, so some blocks may be reported live that are not\n"
         }
         if let cut = r.counters[.stacksCutShort], cut > 0 {

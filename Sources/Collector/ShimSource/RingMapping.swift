@@ -160,7 +160,7 @@ public final class RingMapping: @unchecked Sendable {
     }
 
     /// The entries of a /proc directory whose link target is the shim's memfd.
-    private static func links(in dir: String, pid: Int32) throws(RingError) -> [String] {
+    static func links(in dir: String, pid: Int32, target linkName: String = linkName) throws(RingError) -> [String] {
         guard let d = opendir(dir) else {
             let err = errno
             if err == ENOENT { throw .noSuchProcess(pid: pid) }

@@ -155,26 +155,61 @@ public final class RingReader {
             position = start
             baseline = RingCounters()
         case .attach:
-            var c = lr_load_acquire_u64(&header.pointee.cursor)
-            var next: UInt64
-            repeat {
-                let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
-                next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
-            } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
-            let attachPoint = c & Self.posMask
-            guard attachPoint & 7 == 0 else {
-                throw .corrupt(pid: pid, position: attachPoint, problem: .cursorUnaligned(position: attachPoint))
-            }
-            var from = start
-            if (attachPoint &- from) & Self.posMask > dataSize || from & 7 != 0 { from = (attachPoint &- dataSize) & Self.posMask }
-            settleInFlight(from: from, to: attachPoint, bound: settle)
-            zero(from: from, to: attachPoint)
-            position = attachPoint
-            publish()
+            try jumpToNewGeneration(from: start, settle: settle)
             baseline = rawCounters()
         }
         zeroedUpTo = position
         isAttached = true
+    }
+
+    /// Bumps the generation in the cursor (its position is the new start P), waits up to `settle` for the
+    /// records reserved before P to commit, discards them and reads from P on. Every record after P was
+    /// reserved in the new generation, so the modules and stacks it needs come after P too.
+    private func jumpToNewGeneration(from start: UInt64, settle: Duration) throws(RingError) {
+        var c = lr_load_acquire_u64(&header.pointee.cursor)
+        var next: UInt64
+        repeat {
+            let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
+            next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
+        } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
+        let attachPoint = c & Self.posMask
+        guard attachPoint & 7 == 0 else {
+            throw .corrupt(pid: pid, position: attachPoint, problem: .cursorUnaligned(position: attachPoint))
+        }
+        var from = start
+        if (attachPoint &- from) & Self.posMask > dataSize || from & 7 != 0 { from = (attachPoint &- dataSize) & Self.posMask }
+        settleInFlight(from: from, to: attachPoint, bound: settle)
+        zero(from: from, to: attachPoint)
+        position = attachPoint
+        zeroedUpTo = position
+        publish()
+    }
+
+    /// Resync: starts a new generation at the current write position P and returns P. The records before
+    /// P stay readable (`drain(until:)` stops at P); every record after it was reserved in the new one.
+    public func beginGeneration() throws(RingError) -> UInt64 {
+        var c = lr_load_acquire_u64(&header.pointee.cursor)
+        var next: UInt64
+        repeat {
+            let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
+            next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
+        } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
+        let point = c & Self.posMask
+        guard point & 7 == 0, (point &- position) & Self.posMask <= dataSize else {
+            throw .corrupt(pid: pid, position: point, problem: .cursorUnaligned(position: point))
+        }
+        return point
+    }
+
+    /// Gives up on the records before `point` that never committed (a writer died between reserving and
+    /// committing): waits briefly, zeroes them and reads from `point` on.
+    public func skip(to point: UInt64, settle: Duration = .milliseconds(100)) {
+        guard (point &- position) & Self.posMask <= dataSize else { return }
+        settleInFlight(from: position, to: point, bound: settle)
+        zero(from: position, to: point)
+        position = point
+        zeroedUpTo = point
+        publish()
     }
 
     /// Waits (bounded) until every record in [from, to) is committed, so that none lands after we zero it.
@@ -247,16 +282,17 @@ public final class RingReader {
     /// each record's event after the record is consumed. Stops at the first uncommitted record.
     /// Throws `RingError.corrupt` (with the position) on anything the protocol does not allow.
     @discardableResult
-    public func drain(maxRecords: Int = .max, _ body: (Event) throws -> Void) throws -> DrainResult {
+    /// `until`: stop there (a generation's start that `beginGeneration` returned; no record crosses it).
+    public func drain(maxRecords: Int = .max, until limit: UInt64? = nil, _ body: (Event) throws -> Void) throws -> DrainResult {
         try withoutActuallyEscaping(body) { body in
             var sink = ClosureSink(body)
-            return try drain(maxRecords: maxRecords, into: &sink)
+            return try drain(maxRecords: maxRecords, until: limit, into: &sink)
         }
     }
 
     /// `drain`, delivering each record straight to a sink's methods (the collector's fast path).
     @discardableResult
-    public func drain<S: EventSink>(maxRecords: Int = .max, into sink: inout S) throws -> DrainResult {
+    public func drain<S: EventSink>(maxRecords: Int = .max, until limit: UInt64? = nil, into sink: inout S) throws -> DrainResult {
         var result = DrainResult()
         let writePos = writePosition
         var written = (writePos &- position) & Self.posMask
@@ -266,6 +302,7 @@ public final class RingReader {
         guard writePos & 7 == 0 else {
             throw RingError.corrupt(pid: pid, position: position, problem: .cursorUnaligned(position: writePos))
         }
+        if let limit { written = min(written, (limit &- position) & Self.posMask) }
         let publishEvery = dataSize / 8
         var sincePublish: UInt64 = 0
         defer { publish() }
@@ -303,7 +340,7 @@ public final class RingReader {
 
     /// The allocator function of an ALLOC record's `fn`; a switch, not a table: a static array is a
     /// lazily initialized global whose buffer is retained and released on every look-up.
-    @inline(__always) private static func allocFunction(_ fn: UInt8) -> AllocFunction? {
+    @inline(__always) static func allocFunction(_ fn: UInt8) -> AllocFunction? {
         switch UInt32(fn) {
         case LR_FN_MALLOC.rawValue: return .malloc
         case LR_FN_CALLOC.rawValue: return .calloc
@@ -331,6 +368,20 @@ public final class RingReader {
         case LR_T_UNMODULE.rawValue: return UInt32(MemoryLayout<lr_unmodule>.size)
         default: return 0
         }
+    }
+
+    /// One record of the live table's module log, which has the ring's format, decoded and checked the same way.
+    func decodeRecord(_ rec: UnsafeMutableRawPointer, size: UInt32, written: UInt64) throws(RingError) -> Event? {
+        var out: Event?
+        var sink = ClosureSink { out = $0 }
+        do {
+            try decode(rec, size: size, written: written, into: &sink)
+        } catch let e as RingError {
+            throw e
+        } catch {
+            throw .corrupt(pid: pid, position: 0, problem: .unknownType(0))  // the sink above never throws
+        }
+        return out
     }
 
     /// One committed record, copied out of shared memory field by field and checked before use.

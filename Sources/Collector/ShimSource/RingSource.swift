@@ -23,11 +23,26 @@ public final class RingSource: EventSource {
     /// opened at once by mapping start: a program that exits before its module records are read still
     /// has its modules opened the safe way.
     private var mappedFiles: [UInt64: (ProcMapping, ModuleFile)] = [:]
+    /// The shim's live table: read at an attach (what was live before it) and after lost records (resync).
+    private var live: LiveTable?
+    /// An attach applies the live table's snapshot before the first record it reads.
+    private let snapshotAtStart: Bool
+    private var stats = LiveStats()
+    /// Lost records the last resync made good (the shim's lost_events then).
+    private var lostAtResync: UInt64 = 0
+    private var lastResync: UInt64 = 0
+    /// Resyncs are at most this frequent while records keep being lost; the last comes at the end.
+    private let resyncInterval: UInt64 = 1_000_000_000
 
     /// `maps`: the process's mappings, read before the ring was claimed (a launched program waits for its
     /// collector then, so its modules are still there to open even if it exits at once afterwards).
-    init(reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], maps: [ProcMapping]?, batch: Int = 1 << 16) {
+    init(
+        reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], maps: [ProcMapping]?, live: LiveTable? = nil,
+        snapshotAtStart: Bool = false, batch: Int = 1 << 16
+    ) {
         self.reader = reader
+        self.live = live
+        self.snapshotAtStart = snapshotAtStart
         self.pid = pid
         self.program = program
         self.command = command
@@ -37,6 +52,89 @@ public final class RingSource: EventSource {
 
     public func begin(into tracker: Tracker) throws {
         space = tracker.openSpace(SpaceInfo(kind: .user, pid: pid, command: command, startNs: reader.info.startMonotonicNs))
+        if snapshotAtStart, let live {
+            // The reader claimed the ring and started its generation already: the snapshot comes after that
+            // point, and the stream from it (leakring.h: "Attach (and resync)").
+            let snap = try live.snapshot(decoder: reader)
+            apply(snap, into: tracker)
+            for b in snap.blocks { tracker.apply(.alloc(b), in: space) }
+            stats.snapshotBlocks = UInt64(snap.blocks.count)
+            stats.snapshotBytes = snap.bytes
+        }
+    }
+
+    /// The snapshot's modules and stacks, which its blocks (and later records) name.
+    private func apply(_ snap: LiveSnapshot, into tracker: Tracker) {
+        for event in snap.moduleEvents { deliver(event, tracker) }
+        for d in snap.stacks { tracker.apply(.stack(d), in: space) }
+        stats.unreadableSlots &+= UInt64(snap.unreadableSlots)
+        stats.unknownStacks &+= UInt64(snap.unknownStacks)
+        stats.tableFull = snap.tableFull
+    }
+
+    /// A resync under way: the table was read just after the ring's generation `point` began; the records
+    /// before `point` are still applied (only the lost ones are missing), then the snapshot replaces the heap.
+    private var pendingResync: (snapshot: LiveSnapshot, point: UInt64, since: UInt64)?
+
+    /// After lost records: start a new generation, read the shim's live table. It is applied once the
+    /// reader reaches the generation's start (`finishResync`).
+    private func beginResync() throws {
+        guard let live else { return }
+        lostAtResync = reader.counters.lostEvents
+        let point = try reader.beginGeneration()
+        pendingResync = (try live.snapshot(decoder: reader), point, monotonicNow())
+        if stats.firstLossNs == 0 { stats.firstLossNs = lossSeenNs }
+    }
+
+    /// Makes the live heap blocks those of the snapshot: totals are exact again; the history between the
+    /// loss and now is not.
+    private func finishResync(into tracker: Tracker) {
+        guard let p = pendingResync else { return }
+        pendingResync = nil
+        apply(p.snapshot, into: tracker)
+        let (removed, added) = tracker.resynchronize(space, kind: .heap, to: p.snapshot.blocks)
+        stats.resyncs &+= 1
+        stats.resyncRemoved &+= UInt64(removed)
+        stats.resyncAdded &+= UInt64(added)
+        stats.lastResyncNs = monotonicNow()
+        lastResync = stats.lastResyncNs
+    }
+
+    /// When this collector first saw records lost.
+    private var lossSeenNs: UInt64 = 0
+
+    /// Starts a resync when records were lost since the last one: at most every interval while running;
+    /// `final` at the end, which also completes it at once (what never committed is given up).
+    private func resyncIfLost(into tracker: Tracker, final: Bool) throws {
+        if pendingResync == nil && reader.counters.lostEvents != lostAtResync {
+            // A launched program may create its table just after the ring the collector found first.
+            if live == nil { live = try? LiveTable.open(for: reader.mapping) }
+            let now = monotonicNow()
+            if lossSeenNs == 0 { lossSeenNs = now }
+            if live != nil && (final || now &- lastResync >= resyncInterval) { try beginResync() }
+        }
+        guard final, let p = pendingResync else { return }
+        while reader.position != p.point {
+            let r = try reader.drain(until: p.point) { deliver($0, tracker) }
+            if r.records == 0 {
+                reader.skip(to: p.point)
+                break
+            }
+        }
+        finishResync(into: tracker)
+    }
+
+    private func deliver(_ event: Event, _ tracker: Tracker) {
+        switch event {
+        case .module(var m):
+            m.time = monotonicNow()
+            m.file = file(for: m)
+            tracker.apply(.module(m), in: space)
+        case .moduleUnload(let id, _):
+            tracker.apply(.moduleUnload(id: id, time: monotonicNow()), in: space)
+        default:
+            tracker.apply(event, in: space)
+        }
     }
 
     private func remember(_ maps: [ProcMapping]?) {
@@ -63,7 +161,15 @@ public final class RingSource: EventSource {
         maps = nil
         guard let inner = tracker.sink(for: space) else { return 0 }
         var sink = ModuleOpeningSink(inner: inner, source: self)
+        if let p = pendingResync {
+            let r = try reader.drain(maxRecords: batch, until: p.point, into: &sink)
+            if reader.position != p.point && r.records == 0 && monotonicNow() &- p.since > 1_000_000_000 { reader.skip(to: p.point) }
+            if reader.position == p.point { finishResync(into: tracker) }
+            lastPoll = r.records + (pendingResync == nil ? 1 : 0)  // a poll that finished a resync did work
+            return lastPoll
+        }
         lastPoll = try reader.drain(maxRecords: batch, into: &sink).records
+        try resyncIfLost(into: tracker, final: false)
         return lastPoll
     }
 
@@ -106,12 +212,15 @@ public final class RingSource: EventSource {
         // After the exit, keep going until a poll finds nothing (a writer killed between reserving and
         // committing leaves bytes that never become readable: they end the drain too).
         guard let end = programEnd, lastPoll == 0 else { return nil }
+        // The app is gone and its table final: what records were lost, it still says.
+        try? resyncIfLost(into: tracker, final: true)
         reader.detach()
         tracker.closeSpace(space, at: monotonicNow(), end: .exited)
         return end
     }
 
     public func stop(tracker: Tracker) -> SessionEnd {
+        try? resyncIfLost(into: tracker, final: true)
         reader.detach()
         tracker.closeSpace(space, at: monotonicNow(), end: .detached)
         return .detached
@@ -129,7 +238,40 @@ public final class RingSource: EventSource {
             .lostEvents: c.lostEvents, .lostBytes: c.lostBytes, .ringWaits: c.waits, .reentrantCalls: c.reentrantCalls,
             .stackTableFull: c.stackTableFull, .truncatedStacks: c.truncatedStacks, .ringWaitNs: c.waitNs,
             .unwindMismatches: c.unwindMismatches, .unwindFallbacks: c.unwindFallbacks,
-        ]
+        ].merging(stats.counters) { $1 }
+    }
+}
+
+/// What the live table gave this collection: the blocks from before the attach, and the resyncs.
+struct LiveStats {
+    var snapshotBlocks: UInt64 = 0
+    var snapshotBytes: UInt64 = 0
+    var unreadableSlots: UInt64 = 0
+    var unknownStacks: UInt64 = 0
+    var tableFull: UInt64 = 0
+    var resyncs: UInt64 = 0
+    var resyncRemoved: UInt64 = 0
+    var resyncAdded: UInt64 = 0
+    var firstLossNs: UInt64 = 0
+    var lastResyncNs: UInt64 = 0
+
+    var counters: [CounterName: UInt64] {
+        var c: [CounterName: UInt64] = [:]
+        if snapshotBlocks > 0 || snapshotBytes > 0 {
+            c[.snapshotBlocks] = snapshotBlocks
+            c[.snapshotBytes] = snapshotBytes
+        }
+        if unreadableSlots > 0 { c[.liveTableUnreadableSlots] = unreadableSlots }
+        if unknownStacks > 0 { c[.liveTableUnknownStacks] = unknownStacks }
+        if tableFull > 0 { c[.liveTableFull] = tableFull }
+        if resyncs > 0 {
+            c[.resyncs] = resyncs
+            c[.resyncRemovedBlocks] = resyncRemoved
+            c[.resyncAddedBlocks] = resyncAdded
+            c[.resyncFirstLossNs] = firstLossNs
+            c[.resyncLastNs] = lastResyncNs
+        }
+        return c
     }
 }
 

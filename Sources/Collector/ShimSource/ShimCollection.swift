@@ -48,15 +48,17 @@ public enum ShimCollection {
         }
         let reader = RingReader(mapping: mapping)
         let maps = ProcMaps.read(pid: program.pid)
+        // Only for resyncs: a launched program's ring holds everything from its start.
+        let live = try? LiveTable.open(for: mapping)
         do { try reader.attach(mode: .launch) } catch { throw .ring(error.description) }
         let info = SessionInfo(
             mode: .launch, command: command, pid: program.pid, startRealtimeNs: mapping.startRealtimeNs,
             startMonotonicNs: mapping.startMonotonicNs, intervalMs: 0, host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
-        return (RingSource(reader: reader, pid: program.pid, program: program, command: command, maps: maps), info)
+        return (RingSource(reader: reader, pid: program.pid, program: program, command: command, maps: maps, live: live ?? nil), info)
     }
 
-    /// Claims the ring of a running program that has the shim. Only allocations made after the attach
-    /// are seen.
+    /// Claims the ring of a running program that has the shim. The shim's live table gives the blocks
+    /// allocated before the attach that are still live, with their stacks; the ring what follows.
     public static func attach(pid: Int32) throws(CollectError) -> (RingSource, SessionInfo) {
         guard pid > 0, kill(pid, 0) == 0 || errno == EPERM, RingMapping.isAlive(pid: pid), let owner = ProcessOwner.of(pid: pid) else {
             throw .noSuchProcess(pid)
@@ -66,12 +68,14 @@ public enum ShimCollection {
         do { mapping = try RingMapping.open(pid: pid) } catch { throw .ring(error.description) }
         let reader = RingReader(mapping: mapping)
         let maps = ProcMaps.read(pid: pid)
+        let live: LiveTable?
+        do { live = try LiveTable.open(for: mapping) } catch { throw .ring(error.description) }
         do { try reader.attach(mode: .attach) } catch { throw .ring(error.description) }
         let command = commandLine(of: pid)
         let info = SessionInfo(
             mode: .attach, command: command, pid: pid, startRealtimeNs: realtimeNow(), startMonotonicNs: monotonicNow(), intervalMs: 0,
             host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
-        return (RingSource(reader: reader, pid: pid, program: nil, command: command, maps: maps), info)
+        return (RingSource(reader: reader, pid: pid, program: nil, command: command, maps: maps, live: live, snapshotAtStart: true), info)
     }
 
     /// Waits up to a second for a launched program to end; nil if it is still running.

@@ -216,6 +216,14 @@ public final class Tracker {
         if let old = a.replaces { s.pendingBlocks.removeValue(forKey: old) }
         let block = Block(size: a.size, tick: tick(a.time), stack: resolve(a.stack, s), function: a.function)
         if let replaced = s.table(a.kind).insert(a.address, block) {
+            if replaced.size == block.size && replaced.stack == block.stack && replaced.tick == block.tick
+                && replaced.function == block.function
+            {
+                // One allocation reported twice (a snapshot of what was live and the stream after it both
+                // carried it): it is counted already; keep the block as it was.
+                if replaced.persisted { s.table(a.kind).insert(a.address, replaced) }
+                return
+            }
             // Still live at a new allocation of the same address: its free was never seen.
             bump(.missedFrees)
             let w = s.weighted(replaced.size)
@@ -225,6 +233,34 @@ public final class Tracker {
         let w = s.weighted(a.size)
         totals.add(stack: block.stack, kind: a.kind, bytes: w.bytes, blocks: w.blocks, newAllocation: true, time: a.time)
         if a.kind == .heap && a.replaces == nil { s.temporaries.allocated(a.address, by: a.tid) }
+    }
+
+    /// Makes the live blocks of `kind` in space `id` exactly `blocks`: what the source's own table says is
+    /// live now, after the source lost events. A block held here but not there was freed unseen; one there
+    /// but not here (or different here) was allocated unseen. History cut before this stays as it was.
+    /// Returns how many blocks it removed and added.
+    public func resynchronize(_ id: SpaceID, kind: BlockKind, to blocks: [Allocation]) -> (removed: Int, added: Int) {
+        guard kind != .mmap, let s = space(id), !s.closed else { return (0, 0) }
+        var wanted = [UInt64: Int](minimumCapacity: blocks.count)
+        for (i, b) in blocks.enumerated() where b.kind == kind { wanted[b.address] = i }
+        let table = s.table(kind)
+        var stale: [UInt64] = []
+        table.forEach { address, blk in
+            if let i = wanted[address], blk.size == blocks[i].size, blk.stack == resolve(blocks[i].stack, s) {
+                wanted[address] = nil  // the same block: kept, with its own time
+            } else {
+                stale.append(address)
+            }
+        }
+        for address in stale {
+            guard let b = table.remove(address) else { continue }
+            let w = s.weighted(b.size)
+            totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
+            if b.persisted { s.removed[kind.slot].append(address) }
+        }
+        s.pendingBlocks = s.pendingBlocks.filter { $0.value.0 != kind }
+        for i in wanted.values { allocate(blocks[i], s) }
+        return (stale.count, wanted.count)
     }
 
     private func free(_ address: UInt64, kind: BlockKind, pending: Bool, _ s: SpaceState) {
