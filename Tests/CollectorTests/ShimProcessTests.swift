@@ -53,7 +53,9 @@ final class ShimProcessTests: XCTestCase {
         var tids = Set<UInt32>()
         var reusedByOtherThread = 0, heapAllocs = 0, violations: [UInt64] = []
         let run = try Shim.run(
-            program.path, environment: ["GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1"]
+            // A ring that holds the whole run: this test is about ordering, and its debug-built reader with a
+            // set per event must not lose records to a busy machine.
+            program.path, environment: ["GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1", "LEAKSHIM_RING_SIZE": "512m"]
         ) { e in
             switch e {
             case .alloc(let a) where a.kind == .heap:

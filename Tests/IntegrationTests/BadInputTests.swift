@@ -55,17 +55,12 @@ final class BadInputTests: XCTestCase {
         try expectOneLineError([lc, "--depth", "0", "--", "/bin/true"], contains: "--depth must be between 1 and 256")
     }
 
-    func testDeadPidsAndPidsWithoutTheShim() throws {
+    /// (A live pid without the shim is no longer an error: --attach traces it through BPF uprobes, which
+    /// BPFModeTests cover.)
+    func testDeadPids() throws {
         let lc = try BuildProducts.leakcollect
         try expectOneLineError([lc, "--attach", "999999999", "-o", Pipeline.sessionPath("dead")], contains: "no such process: 999999999")
-        let sleeper = Process()
-        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        sleeper.arguments = ["30"]
-        try sleeper.run()
-        defer { sleeper.terminate() }
-        try expectOneLineError(
-            [lc, "--attach", String(sleeper.processIdentifier), "-o", Pipeline.sessionPath("noshim")],
-            contains: "pid \(sleeper.processIdentifier) has no leakshim ring")
+        try expectOneLineError([lc, "--attach", "999999999", "--bpf", "-o", Pipeline.sessionPath("dead")], contains: "no such process: 999999999")
     }
 
     func testUnknownOptionsAndMissingCommands() throws {
