@@ -84,7 +84,7 @@ let package = Package(
         .plugin(name: "BPFCompile", capability: .buildTool()),
         // Every BPF object of this build (bpf/*.bpf.c, compiled and embedded by BPFCompile), how they are
         // opened, configured and loaded, libbpf's diagnostics and the capabilities tracing needs.
-        .target(name: "BPFSupport", dependencies: ["CLibBPF"], path: "Sources/BPFSupport", plugins: ["BPFCompile"]),
+        .target(name: "BPFSupport", dependencies: ["CLibBPF", "Vocabulary"], path: "Sources/BPFSupport", plugins: ["BPFCompile"]),
         .target(
             name: "KernelSide",
             dependencies: ["Vocabulary", "SessionStore", "Tracking", "Symbols", "CollectionRunner", "KernelSession", "CLibBPF", "BPFSupport"],
@@ -109,7 +109,7 @@ let package = Package(
         ),
 
         // Reads sessions, sorts and filters, renders text and JSON.
-        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession"], exclude: ["Formats"]),
+        .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession", "ReportFormats"], exclude: ["Formats"]),
 
         // zlib: gzip for pprof files, CRC-32 for .gnu_debuglink files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -133,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "leakreport",
             dependencies: [
-                "LeakReport", "CLISupport",
+                "LeakReport", "ReportFormats", "CLISupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -163,7 +163,7 @@ let package = Package(
                 "CLibBPF", .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .testTarget(name: "ReportFormatsTests", dependencies: ["ReportFormats", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "SessionStore", "LeakReport", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Vocabulary", "SessionStore", "LeakReport", "ReportFormats", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

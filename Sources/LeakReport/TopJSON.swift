@@ -93,10 +93,13 @@ public struct TopJSON: Codable, Equatable {
         /// Other stacks merged into this one because their symbolized frames are equal (a library
         /// loaded again at another address); absent when there are none.
         public var mergedStackIDs: [UInt32]?
+        /// With `--sort growth`: the growth score, bytes/s (see `leakreport growth`).
+        public var growthScore: Double?
         enum CodingKeys: String, CodingKey {
             case kind, bytes, blocks, truncated, frames, addresses
             case stackID = "stack_id"
             case mergedStackIDs = "merged_stack_ids"
+            case growthScore = "growth_score"
             case mayBeIncomplete = "may_be_incomplete"
         }
     }
@@ -139,7 +142,7 @@ public struct TopJSON: Codable, Equatable {
                             address: Formatting.hex(b.address), size: b.size, ageNs: r.info.asOfNs >= b.timeNs ? r.info.asOfNs - b.timeNs : 0,
                             function: b.function.rawValue, backing: b.backing?.rawValue, pid: s.taskPid, comm: s.taskComm)
                     } : nil,
-                mergedStackIDs: s.mergedStackIDs.isEmpty ? nil : s.mergedStackIDs)
+                mergedStackIDs: s.mergedStackIDs.isEmpty ? nil : s.mergedStackIDs, growthScore: s.growth?.score)
         }
     }
 

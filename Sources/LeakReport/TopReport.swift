@@ -1,9 +1,12 @@
+import ReportFormats
 import SessionStore
 import Vocabulary
 
 /// How stacks are ordered in `top`.
 public enum TopSort: String, CaseIterable, Sendable {
     case bytes, count
+    /// By the growth score of `leakreport growth`, from the session's interval history.
+    case growth
 }
 
 /// What `leakreport top` was asked for.
@@ -46,6 +49,8 @@ public struct TopStack: Sendable, Equatable {
     /// Other stacks whose symbolized frames equal this one's (a library reloaded at another address),
     /// merged into it: `stackID` is the largest of them.
     public var mergedStackIDs: [SessionStackID] = []
+    /// With `--sort growth`: the growth score (bytes/s that look like a leak), as `leakreport growth` ranks.
+    public var growth: GrowthScore? = nil
 }
 
 /// What one suppression rule took out of a report.
@@ -102,8 +107,19 @@ public struct TopReport: Sendable {
                 merged.append((a, [a.stackID]))
             }
         }
-        let totals = Self.sorted(merged.map(\.total), options.sort)
+        var totals = Self.sorted(merged.map(\.total), options.sort)
         let members = Dictionary(uniqueKeysWithValues: merged.map { (LiveAggregateKey(stackID: $0.total.stackID, kind: $0.total.kind), $0.members) })
+        var growth: [LiveAggregateKey: GrowthScore] = [:]
+        if options.sort == .growth {
+            growth = try Self.growthScores(reader, merged: merged)
+            // Highest score first; the byte order above breaks ties.
+            let rank = Dictionary(uniqueKeysWithValues: totals.enumerated().map { (LiveAggregateKey(stackID: $0.element.stackID, kind: $0.element.kind), $0.offset) })
+            func key(_ a: LiveAggregate) -> LiveAggregateKey { LiveAggregateKey(stackID: a.stackID, kind: a.kind) }
+            totals.sort { a, b in
+                let sa = growth[key(a)]?.score ?? 0, sb = growth[key(b)]?.score ?? 0
+                return sa != sb ? sa > sb : (rank[key(a)] ?? 0) < (rank[key(b)] ?? 0)
+            }
+        }
         let shown = totals.prefix(max(options.top, 0))
         let wanted = shown.flatMap { a in (members[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? []).map { LiveAggregateKey(stackID: $0, kind: a.kind) } }
         let blocks = options.addresses ? try reader.liveBlocks(of: Set(wanted), filter: options.filter) : [:]
@@ -113,7 +129,8 @@ public struct TopReport: Sendable {
             return TopStack(
                 stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
                 mayBeIncomplete: s?.mayBeIncomplete ?? false, taskPid: s?.taskPid, taskComm: s?.taskComm,
-                liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] }, mergedStackIDs: Array(ids.dropFirst()))
+                liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] }, mergedStackIDs: Array(ids.dropFirst()),
+                growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? .none : nil)
         }
         return TopReport(
             info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },
@@ -122,12 +139,28 @@ public struct TopReport: Sendable {
             matchingStacks: totals.count, stacks: stacks, options: options)
     }
 
+    /// Each merged stack's growth score, over its members' series added up.
+    static func growthScores(
+        _ reader: SessionReader, merged: [(total: LiveAggregate, members: [SessionStackID])]
+    ) throws(SessionError) -> [LiveAggregateKey: GrowthScore] {
+        let keys = merged.flatMap { m in m.members.map { LiveAggregateKey(stackID: $0, kind: m.total.kind) } }
+        let series = StackSeries.series(of: keys, history: try reader.history(), start: reader.info.startMonotonicNs)
+        var out: [LiveAggregateKey: GrowthScore] = [:]
+        var next = 0
+        for m in merged {
+            let own = Array(series[next..<next + m.members.count])
+            next += m.members.count
+            out[LiveAggregateKey(stackID: m.total.stackID, kind: m.total.kind)] = GrowthScore(StackSeries.sum(own))
+        }
+        return out
+    }
+
     /// Largest first by the sort key, then by the other measure, then by stack id and kind.
     static func sorted(_ aggregates: [LiveAggregate], _ sort: TopSort) -> [LiveAggregate] {
         aggregates.sorted { a, b in
-            let (ka, kb) = sort == .bytes ? (a.bytes, b.bytes) : (a.blocks, b.blocks)
+            let (ka, kb) = sort != .count ? (a.bytes, b.bytes) : (a.blocks, b.blocks)
             if ka != kb { return ka > kb }
-            let (sa, sb) = sort == .bytes ? (a.blocks, b.blocks) : (a.bytes, b.bytes)
+            let (sa, sb) = sort != .count ? (a.blocks, b.blocks) : (a.bytes, b.bytes)
             if sa != sb { return sa > sb }
             return (a.stackID, a.kind.rawValue) < (b.stackID, b.kind.rawValue)
         }

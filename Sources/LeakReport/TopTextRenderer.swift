@@ -1,4 +1,5 @@
 import KernelSession
+import ReportFormats
 import SessionStore
 import Vocabulary
 
@@ -23,10 +24,11 @@ public enum TopTextRenderer {
             return out
         }
         let shown = r.stacks.count < r.matchingStacks ? "Top \(r.stacks.count) of \(r.matchingStacks)" : "\(r.stacks.count)"
-        out += "\(shown) stacks with outstanding allocations (by \(r.options.sort == .bytes ? "bytes" : "count")):\n"
+        out += "\(shown) stacks with outstanding allocations (by \(r.options.sort == .growth ? "growth score" : r.options.sort.rawValue)):\n"
         for s in r.stacks {
             out += "\t\(s.bytes) bytes in \(s.blocks) allocations from stack"
             if s.kind != .heap { out += " (\(s.kind.rawValue))" }
+            if let g = s.growth { out += g.score > 0 ? ", growing \(ByteFormat.rate(g.score)) (score)" : ", not growing" }
             out += "\n"
             if s.frames.isEmpty { out += "\t\t[no stack captured]\n" }
             // Frames below main are the C runtime starting the program: the same in every stack, so

@@ -34,6 +34,7 @@ struct LeakCollectCommand: ParsableCommand {
     @Option(name: .customLong("ring-size"), help: "Ring size for the launched program (LEAKSHIM_RING_SIZE), 64K to 1G, e.g. 64M.")
     var ringSize: String?
     @Flag(help: "Print no summary at exit.") var quiet = false
+    @Flag(help: "Show the live view of `leakreport top --live` while collecting (q closes the view; collection goes on).") var live = false
     @OptionGroup(title: "Kernel mode") var kernelOptions: KernelModeOptions
     @Argument(parsing: .captureForPassthrough, help: "The program to run and its arguments, after --.") var command: [String] = []
 
@@ -60,6 +61,7 @@ struct LeakCollectCommand: ParsableCommand {
             // Before anything starts: a session that cannot be written makes the whole run useless.
             try SessionPath.check(output ?? SessionNaming.provisional)
             if kernelOptions.kernel {
+                guard !live else { throw UserError("--live shows a program's collection; for the kernel, run leakreport top --live on the session") }
                 guard program.isEmpty, attach == nil, !bpf else { throw UserError("--kernel traces the whole kernel: give no program, no --attach and no --bpf") }
                 guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --kernel") }
                 return try KernelMode.run(
@@ -92,7 +94,10 @@ struct LeakCollectCommand: ParsableCommand {
             // Another user's process: its allocations are its owner's business, not every local user's.
             if let owner = ProcessOwner.of(pid: chosen.pid), owner.uid != UInt32(geteuid()) { options.fileMode = 0o600 }
             let path = output ?? SessionNaming.defaultPath(program: info.command.first, pid: chosen.pid)
+            let view = live ? LiveCollection(path: path) : nil
+            if let view { options.log = view.log }
             let result = try CollectionRunner(source: source, sessionPath: path, info: sessionInfo, options: options).run()
+            view?.finish()
             if !quiet { printSummary(result) }
             if let failure = result.failure { throw UserError(failure) }
             // Like time(1) or strace, hand the program's status on to whoever ran us.

@@ -5,7 +5,10 @@ struct LeakReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leakreport",
         abstract: "Report on a session written by leakcollect.",
-        subcommands: [TopCommand.self, OOMCommand.self, ReclaimCommand.self],
+        subcommands: [
+            TopCommand.self, GrowthCommand.self, PeakCommand.self, ChurnCommand.self, DiffCommand.self, PprofCommand.self, FoldedCommand.self,
+            FlameGraphCommand.self, OOMCommand.self, ReclaimCommand.self,
+        ],
         defaultSubcommand: nil)
 }
 

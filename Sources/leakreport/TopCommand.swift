@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import LeakReport
+import ReportFormats
 import SessionStore
 import Vocabulary
 
@@ -27,7 +28,11 @@ struct TopCommand: ParsableCommand {
 
     @Argument(help: "Session file written by leakcollect.") var session: String
     @Option(help: "How many stacks to show.") var top: Int = 10
-    @Option(help: "Order by bytes or by count of allocations.") var sort: TopSort = .bytes
+    @Option(help: "Order by bytes, by count of allocations, or by growth (the score of `leakreport growth`).") var sort: TopSort = .bytes
+    @Flag(help: "Show temporary allocations instead, as `leakreport churn` does.") var temporary = false
+    @Flag(help: "A top-like view of a session a running leakcollect writes, refreshed every interval (keys: b c g sort, p pause, up/down, enter expand, q quit).")
+    var live = false
+    @Option(name: .customLong("shorter-than"), help: "With --temporary: blocks that lived shorter than this (e.g. 1ms).") var shorterThan: String?
     @Option(name: .customLong("min-size"), help: "Only blocks of at least this size (e.g. 4096, 1M).") var minSize: String?
     @Option(name: .customLong("max-size"), help: "Only blocks of at most this size.") var maxSize: String?
     @Option(name: .customLong("older-than"), help: "Only blocks alive at least this long when the session ended (e.g. 30s, 5m).")
@@ -42,9 +47,31 @@ struct TopCommand: ParsableCommand {
 
     func validate() throws {
         guard top >= 0 else { throw ValidationError("--top must be 0 or more") }
+        if shorterThan != nil, !temporary { throw ValidationError("--shorter-than goes with --temporary") }
+        if live, temporary || addresses || format != .text || minSize != nil || maxSize != nil || olderThan != nil {
+            throw ValidationError("--live takes only --sort, --kind and the suppression options")
+        }
     }
 
     func run() throws {
+        if live {
+            return try reporting {
+                let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
+                let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns))
+                let view = LiveTerminal(path: session, options: .init(request: request, sort: LiveView.Sort(rawValue: sort.rawValue) ?? .bytes, ownSignals: true))
+                if try view.run() == .collectionEnded {
+                    let info = try SessionReader(path: session).info
+                    print("collection ended: \(info.end?.summary ?? "its collector stopped without finishing the session"); session \(session)")
+                }
+            }
+        }
+        if temporary {
+            return try reporting {
+                let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
+                let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns))
+                try ChurnCommand.report(session, request: request, top: top, shorterThan: shorterThan, format: format == .json ? .json : .text)
+            }
+        }
         do {
             var filter = LiveFilter(kinds: kind.kinds)
             filter.minSize = try minSize.map(ValueParsers.size)

@@ -269,6 +269,13 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(stack?.truncated, true)
     }
 
+    func testLifetimeBucketsMatchTheirBounds() {
+        XCTAssertEqual(LifetimeHistogram.bucketCount, LifetimeHistogram.boundsNs.count + 1)
+        XCTAssertEqual(LifetimeHistogram.bucket(lifetimeNs: 999_999), 0)
+        XCTAssertEqual(LifetimeHistogram.bucket(lifetimeNs: 1_000_000), 1)
+        XCTAssertEqual(LifetimeHistogram.bucket(lifetimeNs: 2_000_000_000_000), LifetimeHistogram.bucketCount - 1)
+    }
+
     func testTaskNamesKeepFifteenBytes() {
         XCTAssertEqual(TaskName("pipehog").description, "pipehog")
         XCTAssertEqual(TaskName("a-very-long-command-name").description, "a-very-long-com")

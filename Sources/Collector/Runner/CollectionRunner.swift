@@ -103,12 +103,18 @@ public final class CollectionRunner {
         var cut: CutInProgress?
         loop: while true {
             let n: Int
+            // On the shim's coarse clock: a poll that finds nothing proves every later event came after it.
+            let pollStarted = coarseMonotonicNow()
             do {
                 n = try source.poll(into: tracker)
             } catch {
                 sourceError = error
                 break loop
             }
+            // Frees carry no time: the tracker dates them by its clock, which an empty poll moves on,
+            // so a block freed after a quiet spell is dated no earlier than that poll (a lifetime read
+            // at most one idle wait short), never later than it happened.
+            if n == 0 { tracker.observe(time: pollStarted) }
             if let e = source.finished(tracker: tracker) {
                 end = e
                 break loop

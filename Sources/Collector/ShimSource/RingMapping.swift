@@ -91,7 +91,10 @@ public final class RingMapping: @unchecked Sendable {
         var paths = try links(in: "/proc/\(pid)/fd", pid: pid)
         // Every mapping of the ring names the same file: one is enough. Unreadable without root: then no ring.
         if paths.isEmpty, let mapped = try? links(in: "/proc/\(pid)/map_files", pid: pid), let first = mapped.first {
-            paths = [first]
+            // A ring created between the two listings has a descriptor too, and that is what an unprivileged
+            // collector can open (map_files needs CAP_SYS_ADMIN): look again before falling back.
+            paths = try links(in: "/proc/\(pid)/fd", pid: pid)
+            if paths.isEmpty { paths = [first] }
         }
         var firstError: RingError?
         var fallback: RingMapping?

@@ -46,7 +46,7 @@ public final class RingSource: EventSource {
     }
 
     /// The module's file: from the mappings opened earlier, else what the process maps now.
-    private func file(for m: ModuleInfo) -> ModuleFile? {
+    fileprivate func file(for m: ModuleInfo) -> ModuleFile? {
         if let hit = mappedFiles.values.first(where: { $0.0.start < m.hi && m.lo < $0.0.end }) { return hit.1 }
         if maps == nil {
             // An exited process (a zombie included) shows no mappings: then it has none to ask about.
@@ -61,20 +61,34 @@ public final class RingSource: EventSource {
     public func poll(into tracker: Tracker) throws -> Int {
         reader.heartbeat()
         maps = nil
-        let space = self.space
-        lastPoll = try reader.drain(maxRecords: batch) { event in
-            switch event {
+        guard let inner = tracker.sink(for: space) else { return 0 }
+        var sink = ModuleOpeningSink(inner: inner, source: self)
+        lastPoll = try reader.drain(maxRecords: batch, into: &sink).records
+        return lastPoll
+    }
+
+    /// Passes events straight to the tracker, but stamps module records and opens their files first.
+    private struct ModuleOpeningSink: EventSink {
+        var inner: Tracker.SpaceSink
+        unowned(unsafe) let source: RingSource
+
+        mutating func alloc(_ a: Allocation) { inner.alloc(a) }
+        mutating func free(address: UInt64, kind: BlockKind, pending: Bool) { inner.free(address: address, kind: kind, pending: pending) }
+        mutating func unmap(address: UInt64, length: UInt64, pending: Bool) { inner.unmap(address: address, length: length, pending: pending) }
+        mutating func undo(address: UInt64, kind: BlockKind) { inner.undo(address: address, kind: kind) }
+
+        mutating func event(_ e: Event) {
+            switch e {
             case .module(var m):
                 m.time = monotonicNow()
-                m.file = file(for: m)
-                tracker.apply(.module(m), in: space)
+                m.file = source.file(for: m)
+                inner.event(.module(m))
             case .moduleUnload(let id, _):
-                tracker.apply(.moduleUnload(id: id, time: monotonicNow()), in: space)
+                inner.event(.moduleUnload(id: id, time: monotonicNow()))
             default:
-                tracker.apply(event, in: space)
+                inner.event(e)
             }
-        }.records
-        return lastPoll
+        }
     }
 
     public func wait(timeoutNs: UInt64) {

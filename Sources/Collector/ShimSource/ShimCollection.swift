@@ -102,7 +102,11 @@ public enum ShimCollection {
 
     /// A process's argv from /proc/PID/cmdline (empty when unreadable).
     public static func commandLine(of pid: Int32) -> [String] {
-        guard let text = ProcFile.read("/proc/\(pid)/cmdline") else { return [] }
-        return text.utf8.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        ProcFile.read("/proc/\(pid)/cmdline").map(parseCommandLine) ?? []
+    }
+
+    /// The NUL-separated arguments of /proc/PID/cmdline text.
+    public static func parseCommandLine(_ text: String) -> [String] {
+        text.utf8.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 }

@@ -58,6 +58,8 @@ public final class Tracker {
         stacks.maxDepth = maxDepth
     }
 
+    deinit { totals.deallocate() }
+
     // MARK: spaces
 
     /// Starts tracking an address space (a process image or the kernel) and returns its id.
@@ -67,6 +69,14 @@ public final class Tracker {
         spaces.append(s)
         spaceRefs.append(Unmanaged.passUnretained(s))
         return id
+    }
+
+    /// Moves every open space's clock to at least `time`, a moment every event still to come follows
+    /// (the start of a poll that found nothing). Frees carry no time, so without this a block freed
+    /// after a quiet spell (no allocation between) would be dated at the last allocation and its
+    /// lifetime read as about zero.
+    public func observe(time: UInt64) {
+        for s in spaces where !s.closed && time > s.clock { s.clock = time }
     }
 
     /// Ends a space: its live blocks stay outstanding in the session (they are what it left behind).
@@ -110,6 +120,50 @@ public final class Tracker {
         spaceRefs[i]._withUnsafeGuaranteedRef { s in
             if s.closed { ignore(event) } else { apply(event, s) }
         }
+    }
+
+    /// The direct entry to one space, for sources that decode millions of events: each method is what
+    /// `apply` does for that kind of event, without building an `Event` first.
+    public struct SpaceSink: EventSink {
+        // Unmanaged and used through `_withUnsafeGuaranteedRef`: a reference loaded per event for a call
+        // costs an atomic retain and release, a tenth of the event path. The tracker owns both.
+        fileprivate let tracker: Unmanaged<Tracker>
+        fileprivate let space: Unmanaged<SpaceState>
+
+        @inline(__always) private func with(_ body: (Tracker, SpaceState) -> Void) {
+            tracker._withUnsafeGuaranteedRef { t in space._withUnsafeGuaranteedRef { s in body(t, s) } }
+        }
+
+        public mutating func alloc(_ a: Allocation) {
+            with { t, s in
+                t.events &+= 1
+                if s.closed { return t.ignore(.alloc(a)) }
+                if a.time > s.clock { s.clock = a.time }
+                if a.kind == .mmap { t.map(a, s) } else { t.allocate(a, s) }
+            }
+        }
+
+        public mutating func free(address: UInt64, kind: BlockKind, pending: Bool) {
+            with { t, s in
+                t.events &+= 1
+                if s.closed { return t.ignore(.free(address: address, kind: kind, pending: pending)) }
+                t.free(address, kind: kind, pending: pending, s)
+            }
+        }
+
+        public mutating func unmap(address: UInt64, length: UInt64, pending: Bool) {
+            with { t, s in t.apply(.unmap(address: address, length: length, pending: pending), in: s.id) }
+        }
+
+        public mutating func undo(address: UInt64, kind: BlockKind) { with { t, s in t.apply(.undo(address: address, kind: kind), in: s.id) } }
+
+        public mutating func event(_ e: Event) { with { t, s in t.apply(e, in: s.id) } }
+    }
+
+    /// The direct entry to space `id` (which must be open; the sink must not outlive the tracker).
+    public func sink(for id: SpaceID) -> SpaceSink? {
+        guard let s = space(id) else { return nil }
+        return SpaceSink(tracker: Unmanaged.passUnretained(self), space: Unmanaged.passUnretained(s))
     }
 
     private func ignore(_ event: Event) {
@@ -179,18 +233,17 @@ public final class Tracker {
             return
         }
         let w = s.weighted(b.size)
-        totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
         if b.persisted { s.removed[kind.slot].append(address) }
         if pending {
+            totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
             var stashed = b
             stashed.persisted = false
             s.pendingBlocks[address] = (kind, stashed)
         } else {
             let born = time(ofTick: b.tick)
             let temporary = kind == .heap && s.temporaries.freed(address)
-            totals.freed(
-                stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks, lifetimeNs: s.clock > born ? s.clock - born : 0,
-                temporary: temporary)
+            totals.remove(
+                stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks, freed: s.clock > born ? s.clock - born : 0, temporary: temporary)
         }
     }
 
@@ -226,14 +279,11 @@ public final class Tracker {
     private func removeRange(_ lo: UInt64, _ hi: UInt64, _ s: SpaceState) -> [RemovedPiece] {
         let removed = s.regions.remove(lo, hi)
         for r in removed {
-            totals.remove(stack: r.piece.stack, kind: .mmap, bytes: r.piece.size, blocks: 0)
+            let born = r.piece.time
+            totals.remove(
+                stack: r.piece.stack, kind: .mmap, bytes: r.piece.size, blocks: 0,
+                freed: r.blocksDelta < 0 ? (s.clock > born ? s.clock - born : 0) : nil, freedBlocks: 1)
             totals.adjustBlocks(stack: r.piece.stack, kind: .mmap, by: r.blocksDelta, time: s.clock)
-            if r.blocksDelta < 0 {
-                let born = r.piece.time
-                totals.freed(
-                    stack: r.piece.stack, kind: .mmap, bytes: r.piece.size, blocks: 1, lifetimeNs: s.clock > born ? s.clock - born : 0,
-                    temporary: false)
-            }
         }
         return removed
     }

@@ -3,6 +3,10 @@ import Glibc
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock every source stamps events with.
 public func monotonicNow() -> UInt64 { clockNow(CLOCK_MONOTONIC) }
 
+/// CLOCK_MONOTONIC_COARSE now: the clock the shim stamps allocations with (one tick behind at most),
+/// for dating what carries no stamp of its own on the same footing.
+public func coarseMonotonicNow() -> UInt64 { clockNow(CLOCK_MONOTONIC_COARSE) }
+
 /// CLOCK_REALTIME now, in nanoseconds.
 public func realtimeNow() -> UInt64 { clockNow(CLOCK_REALTIME) }
 

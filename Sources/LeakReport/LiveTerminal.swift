@@ -1,0 +1,206 @@
+import Foundation
+import ReportFormats
+import SessionStore
+
+/// Set by SIGINT/SIGTERM while `leakreport top --live` runs, so the loop restores the terminal before it ends.
+nonisolated(unsafe) private var liveStopRequested: sig_atomic_t = 0
+
+/// The terminal side of the live view: raw keys in, the screen redrawn every interval, the terminal
+/// restored on the way out. `leakreport top --live` runs it on its own; `leakcollect --live` runs it on
+/// a thread beside the collection, stopping it when the collection ends.
+public final class LiveTerminal {
+    public struct Options: Sendable {
+        public var request: ProfileRequest
+        public var sort: LiveView.Sort
+        /// Handle SIGINT/SIGTERM by leaving the view (leakreport); the collector has its own handlers.
+        public var ownSignals: Bool
+        public init(request: ProfileRequest = ProfileRequest(), sort: LiveView.Sort = .bytes, ownSignals: Bool) {
+            self.request = request
+            self.sort = sort
+            self.ownSignals = ownSignals
+        }
+    }
+
+    /// Why the view ended.
+    public enum Ending: Equatable, Sendable {
+        /// The collection ended (the session is complete, or its collector died).
+        case collectionEnded
+        /// The user pressed q (or interrupted).
+        case quit
+        /// `stop()` was called.
+        case stopped
+    }
+
+    private let path: String
+    private let options: Options
+    private let stopLock = NSLock()
+    private var stopRequested = false
+
+    public init(path: String, options: Options) {
+        self.path = path
+        self.options = options
+    }
+
+    /// Asks a running `run()` to end at its next wake-up (within 100 ms).
+    public func stop() {
+        stopLock.lock()
+        stopRequested = true
+        stopLock.unlock()
+    }
+
+    private var shouldStop: Bool {
+        stopLock.lock()
+        defer { stopLock.unlock() }
+        return stopRequested || liveStopRequested != 0
+    }
+
+    /// Runs until the collection ends, the user quits or `stop()`; the last screen stays on the
+    /// terminal. Waits up to `waitForSession` for the file to appear and become readable (a collector
+    /// just starting).
+    public func run(waitForSession: TimeInterval = 10) throws(SessionError) -> Ending {
+        var sort = options.sort, selected = 0, expanded = false, paused = false
+        var session: LiveSession?
+        let deadline = Date().addingTimeInterval(waitForSession)
+        while session == nil {
+            do {
+                session = try LiveSession.read(path, request: options.request, sort: sort)
+            } catch {
+                // A collector just starting has no file yet, or one it has not written its first batch to.
+                guard Date() < deadline, !shouldStop else { throw error }
+                usleep(100_000)
+            }
+        }
+        guard var live = session else { return .stopped }
+        let terminal = RawTerminal()
+        if options.ownSignals {
+            liveStopRequested = 0
+            for sig in [SIGINT, SIGTERM] { signal(sig) { _ in liveStopRequested = 1 } }
+        }
+        defer {
+            if options.ownSignals { for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) } }
+        }
+        var lastScreen: [String] = []
+        var lastRead = DispatchTime.now().uptimeNanoseconds
+        var ending = Ending.stopped
+        func draw() {
+            var m = live.model
+            m.sort = sort
+            m.selected = min(selected, max(0, m.rows.count - 1))
+            m.expanded = expanded
+            m.paused = paused
+            let (w, h) = terminal.size
+            lastScreen = LiveView.render(m, width: w, height: h)
+            terminal.draw(lastScreen)
+        }
+        terminal.enter()
+        draw()
+        loop: while true {
+            if shouldStop {
+                ending = liveStopRequested != 0 ? .quit : .stopped
+                break
+            }
+            if live.finished {
+                ending = .collectionEnded
+                break
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if !paused, now - lastRead >= live.intervalNs {
+                lastRead = now
+                // A read that fails mid-write (the collector compacting) keeps the last good screen.
+                if let fresh = try? LiveSession.read(path, request: options.request, sort: sort) { live = fresh }
+                draw()
+                continue
+            }
+            let wait = paused ? 100 : Int(min(100, (live.intervalNs - min(live.intervalNs, now - lastRead)) / 1_000_000))
+            for key in terminal.keys(timeoutMs: max(wait, 1)) {
+                switch key {
+                case .char("q"), .char("Q"):
+                    ending = .quit
+                    break loop
+                case .char("b"): sort = .bytes
+                case .char("c"): sort = .count
+                case .char("g"): sort = .growth
+                case .char("p"), .char(" "): paused.toggle()
+                case .up, .char("k"): selected = max(0, selected - 1)
+                case .down, .char("j"): selected = min(selected + 1, max(0, live.model.rows.count - 1))
+                case .enter, .char("e"): expanded.toggle()
+                default: continue
+                }
+                draw()
+            }
+        }
+        terminal.leave(keeping: lastScreen)
+        return ending
+    }
+}
+
+/// The terminal in cbreak mode on the alternate screen, and back. Signals (Ctrl-C) stay enabled.
+final class RawTerminal {
+    enum Key: Equatable {
+        case char(Character), up, down, enter, other
+    }
+
+    private var saved = termios()
+    private var raw = false
+    private let out = FileHandle.standardOutput
+
+    var size: (Int, Int) {
+        var ws = winsize()
+        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0, ws.ws_row > 0 { return (Int(ws.ws_col), Int(ws.ws_row)) }
+        return (100, 30)
+    }
+
+    func enter() {
+        if isatty(STDIN_FILENO) != 0, tcgetattr(STDIN_FILENO, &saved) == 0 {
+            var t = saved
+            t.c_lflag &= ~tcflag_t(ICANON | ECHO)
+            raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0
+        }
+        // Alternate screen, cursor hidden.
+        write("\u{1b}[?1049h\u{1b}[?25l")
+    }
+
+    func leave(keeping screen: [String]) {
+        write("\u{1b}[?25h\u{1b}[?1049l")
+        if raw { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
+        // The last screen stays readable after the view ends.
+        write(screen.joined(separator: "\n") + "\n")
+    }
+
+    func draw(_ lines: [String]) {
+        // Home, each line cleared to its end, the rest of the screen cleared: no flicker, no leftovers.
+        write("\u{1b}[H" + lines.map { $0 + "\u{1b}[K" }.joined(separator: "\r\n") + "\u{1b}[J")
+    }
+
+    private func write(_ s: String) { out.write(Data(s.utf8)) }
+
+    /// Keys typed within `timeoutMs` (none if nothing was typed, or stdin is closed).
+    func keys(timeoutMs: Int) -> [Key] {
+        var fds = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+        guard poll(&fds, 1, Int32(timeoutMs)) > 0 else { return [] }
+        if fds.revents & Int16(POLLIN) == 0 {
+            // Closed or broken stdin: nothing will be typed; wait out the time instead of spinning.
+            usleep(useconds_t(timeoutMs * 1000))
+            return []
+        }
+        var buf = [UInt8](repeating: 0, count: 64)
+        let n = read(STDIN_FILENO, &buf, buf.count)
+        guard n > 0 else {
+            usleep(useconds_t(timeoutMs * 1000))
+            return []
+        }
+        var keys: [Key] = []
+        var i = 0
+        while i < n {
+            let b = buf[i]
+            if b == 0x1b, i + 2 < n, buf[i + 1] == UInt8(ascii: "[") {
+                keys.append(buf[i + 2] == UInt8(ascii: "A") ? .up : buf[i + 2] == UInt8(ascii: "B") ? .down : .other)
+                i += 3
+                continue
+            }
+            keys.append(b == 0x0d || b == 0x0a ? .enter : .char(Character(Unicode.Scalar(b))))
+            i += 1
+        }
+        return keys
+    }
+}

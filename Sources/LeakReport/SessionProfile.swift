@@ -1,0 +1,184 @@
+import Foundation
+import ReportFormats
+import SessionStore
+import Vocabulary
+
+/// What to read of a session into a `Profile`.
+public struct ProfileRequest: Sendable {
+    /// nil: every kind.
+    public var kinds: Set<BlockKind>?
+    public var suppressions: Suppressions
+    /// Read the per-interval history into each stack's series (growth, the live view, growth flame graphs).
+    public var series: Bool
+    /// A longer history is sampled down to this many evenly spaced intervals (the last always kept), so a
+    /// day-long session costs no more to rank than a minute-long one.
+    public var maxSeriesPoints: Int
+
+    public init(kinds: Set<BlockKind>? = nil, suppressions: Suppressions = Suppressions(), series: Bool = false, maxSeriesPoints: Int = 120) {
+        self.kinds = kinds
+        self.suppressions = suppressions
+        self.series = series
+        self.maxSeriesPoints = maxSeriesPoints
+    }
+}
+
+/// A session read into the model every format and analysis of ReportFormats takes: one `ProfileStack`
+/// per (stack, kind) the session holds totals for, frames and modules as the symbolizer named them,
+/// and beside it what the analyses read that the model has no place for (the collector's own per-stack
+/// totals, its peaks, the interval history). The one place a session becomes a profile: every command
+/// of `leakreport` but `top`, `oom` and `reclaim` starts here.
+public struct SessionProfile {
+    /// Outstanding at the end (`inUse*`), ever allocated (`allocated*`), and with `series` the history.
+    public var profile: Profile
+    public var info: SessionInfo
+    public var counters: [CounterName: UInt64]
+    /// The collector's totals of each profile stack, index for index.
+    public var totals: [TotalRow]
+    /// Every interval's end, CLOCK_MONOTONIC, oldest first (read only with `series`).
+    public var intervals: [IntervalRow]
+    /// Outstanding bytes and blocks the suppressions left out.
+    public var suppressedBytes: UInt64
+    public var suppressedBlocks: UInt64
+
+    public var lostEvents: UInt64 { counters[.lostEvents] ?? 0 }
+
+    /// Reads the session's per-stack totals, stacks and modules (and with `series`, its history).
+    public static func load(_ reader: SessionReader, _ request: ProfileRequest = ProfileRequest()) throws(SessionError) -> SessionProfile {
+        let catalog = try reader.stackCatalog()
+        let matcher = request.suppressions.matcher(for: catalog)
+        var suppressed: (bytes: UInt64, blocks: UInt64) = (0, 0)
+        var totals: [TotalRow] = []
+        for t in try reader.totals(kinds: request.kinds) {
+            if matcher.match(t.stackID) != nil {
+                suppressed.bytes +|= t.bytes
+                suppressed.blocks +|= t.blocks
+                continue
+            }
+            totals.append(t)
+        }
+        // The same order every time: by stack id, then kind.
+        totals.sort { ($0.stackID, $0.kind.rawValue) < ($1.stackID, $1.kind.rawValue) }
+        let info = reader.info
+        let builder = FrameBuilder(catalog: catalog, modules: try reader.modules(), mainPath: info.command.first)
+        let pid = info.pid
+        var stacks = totals.map { t in
+            ProfileStack(
+                frames: builder.frames(of: t.stackID), kind: t.kind.rawValue, pid: catalog.stacks[t.stackID]?.taskPid ?? pid, inUseBytes: t.bytes,
+                inUseBlocks: t.blocks, allocatedBytes: t.totalBytes, allocatedBlocks: t.totalBlocks)
+        }
+        var intervals: [IntervalRow] = []
+        if request.series {
+            let history = try reader.history()
+            intervals = history.map(\.interval)
+            let keys = totals.map { LiveAggregateKey(stackID: $0.stackID, kind: $0.kind) }
+            let series = StackSeries.series(of: keys, history: history, start: info.startMonotonicNs, maxPoints: request.maxSeriesPoints)
+            for i in stacks.indices { stacks[i].series = series[i] }
+        }
+        let sampling = try reader.spaces().compactMap(\.info.samplingIntervalBytes).first
+        let asOf = info.asOfNs
+        let profile = Profile(
+            stacks: stacks, modules: builder.modules, startTimeNs: info.startRealtimeNs,
+            durationNs: asOf >= info.startMonotonicNs ? asOf - info.startMonotonicNs : 0, samplingPeriod: sampling)
+        return SessionProfile(
+            profile: profile, info: info, counters: try reader.counters(), totals: totals, intervals: intervals, suppressedBytes: suppressed.bytes,
+            suppressedBlocks: suppressed.blocks)
+    }
+
+    static func relative(_ t: UInt64, _ start: UInt64) -> UInt64 { t >= start ? t - start : 0 }
+
+    /// Nanoseconds since the session started, of a CLOCK_MONOTONIC stamp.
+    public func sinceStart(_ monotonicNs: UInt64) -> UInt64 { Self.relative(monotonicNs, info.startMonotonicNs) }
+
+    /// The profile as it stood at the end of the last interval at or before `offsetNs` after the start
+    /// (from the session's interval history, `SessionReader.history()`): what `diff --from/--to` compares.
+    public func profile(at offsetNs: UInt64, history: [IntervalHistory]) -> Profile {
+        var outstanding: [LiveAggregateKey: (UInt64, UInt64)] = [:]
+        for h in history {
+            guard sinceStart(h.interval.timeNs) <= offsetNs else { break }
+            for pt in h.points { outstanding[LiveAggregateKey(stackID: pt.stackID, kind: pt.kind)] = (pt.bytes, pt.blocks) }
+        }
+        var p = profile
+        p.stacks = []
+        for (i, t) in totals.enumerated() {
+            guard let (bytes, blocks) = outstanding[LiveAggregateKey(stackID: t.stackID, kind: t.kind)], bytes > 0 || blocks > 0 else { continue }
+            var s = profile.stacks[i]
+            s.inUseBytes = bytes
+            s.inUseBlocks = blocks
+            s.allocatedBytes = bytes
+            s.allocatedBlocks = blocks
+            s.series = []
+            p.stacks.append(s)
+        }
+        p.durationNs = offsetNs
+        return p
+    }
+}
+
+/// Turns the catalog's stored frames into the model's, each location once, and the session's module
+/// rows into the model's modules.
+final class FrameBuilder {
+    private(set) var modules: [ProfileModule] = []
+    private let catalog: StackCatalog
+    /// Per catalog location: its frames in the model.
+    private var locations: [[ProfileFrame]] = []
+
+    private struct ModuleKey: Hashable {
+        var path: String
+        var buildID: String?
+        /// Where file offset 0 would lie in the process (nil where the frame has no file offset: the kernel).
+        var base: UInt64?
+    }
+
+    init(catalog: StackCatalog, modules rows: [ModuleRow], mainPath: String?) {
+        self.catalog = catalog
+        var index: [ModuleKey: Int] = [:]
+        var ranges: [(lo: UInt64, hi: UInt64)] = []
+        let mainName = mainPath.map(FrameNames.basename)
+        locations = catalog.locationFrames.map { frames in
+            frames.map { f in
+                var module: Int?
+                if let path = f.module {
+                    let base = f.fileOffset.map { f.address &- $0 }
+                    let key = ModuleKey(path: path, buildID: f.buildID, base: base)
+                    if let i = index[key] {
+                        module = i
+                        ranges[i] = (min(ranges[i].lo, f.address), max(ranges[i].hi, f.address &+ 1))
+                    } else {
+                        module = modules.count
+                        index[key] = modules.count
+                        ranges.append((f.address, f.address &+ 1))
+                        modules.append(ProfileModule(path: path, buildID: f.buildID, start: 0, limit: 0, isMainBinary: false))
+                    }
+                }
+                return ProfileFrame(
+                    address: f.address, function: f.function, systemName: f.systemName, offset: f.offset, file: f.file, line: f.line,
+                    inlined: f.inlined, module: module)
+            }
+        }
+        // Each module spans the session's mapping of it where a module row covers its addresses, else
+        // the addresses its frames hold; the file offset of its start keeps every frame's own.
+        for (key, i) in index {
+            var lo = ranges[i].lo, hi = ranges[i].hi
+            if let row = rows.first(where: { $0.path == key.path && $0.lo <= lo && hi <= $0.hi && $0.hi > $0.lo }) {
+                lo = row.lo
+                hi = row.hi
+            }
+            modules[i].start = lo
+            modules[i].limit = hi
+            modules[i].fileOffset = key.base.map { lo &- $0 } ?? 0
+            modules[i].isMainBinary = mainName != nil && FrameNames.basename(key.path) == mainName
+        }
+    }
+
+    /// A stack's frames, innermost first.
+    func frames(of id: SessionStackID) -> [ProfileFrame] {
+        guard let s = catalog.stacks[id] else { return [] }
+        var out: [ProfileFrame] = []
+        var node = Int(s.leaf)
+        while node != 0 {
+            out += locations[Int(catalog.nodeLocations[node])]
+            node = Int(catalog.parents[node])
+        }
+        return out
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import CLISupport
+import Foundation
+import LeakReport
+import ReportFormats
+import SessionStore
+
+/// `leakreport diff BASE NEW`, or `leakreport diff SESSION --from T1 --to T2`.
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Per-stack change of outstanding bytes and blocks between two sessions, or two moments of one (--from/--to).",
+        discussion: """
+            Stacks are matched by their symbolized frames, so two runs of one program compare despite ASLR. \
+            --format pprof writes PREFIX.base.pb.gz and PREFIX.new.pb.gz for go tool pprof -diff_base.
+            """)
+
+    @Argument(help: "BASE.leaks NEW.leaks, or one session with --from and --to.") var sessions: [String]
+    @Option(help: "With one session: the base moment, as time since the session started (e.g. 10s).") var from: String?
+    @Option(help: "With one session: the new moment (e.g. 1m).") var to: String?
+    @Option(help: "How many changed stacks to show (text).") var top: Int = 10
+    @Option(help: "text, json or pprof.") var format: DiffFormat = .text
+    @Option(name: [.short, .customLong("output")], help: "With --format pprof: the prefix of the two files to write.") var output: String?
+    @OptionGroup var profile: ProfileOptions
+
+    enum DiffFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json, pprof
+    }
+
+    func validate() throws {
+        guard top >= 0 else { throw ValidationError("--top must be 0 or more") }
+        switch sessions.count {
+        case 1: guard from != nil, to != nil else { throw ValidationError("one session needs --from and --to; or give two sessions") }
+        case 2: guard from == nil, to == nil else { throw ValidationError("--from and --to compare two moments of one session; give one session") }
+        default: throw ValidationError("give two sessions (BASE NEW), or one with --from and --to")
+        }
+        if format == .pprof, output == nil { throw ValidationError("--format pprof needs -o PREFIX (writes PREFIX.base.pb.gz and PREFIX.new.pb.gz)") }
+    }
+
+    func run() throws {
+        try reporting {
+            let (base, new) = try profiles()
+            let diff = ProfileDiff(base: base, new: new)
+            switch format {
+            case .text: print(DiffTextRenderer.render(diff, top: top), terminator: "")
+            case .json: print(DiffJSON(diff).encoded(), terminator: "")
+            case .pprof:
+                let prefix = output ?? "diff"
+                try write(try PprofEncoder(comments: ["leakreport diff, base"]).encode(base), to: prefix + ".base.pb.gz")
+                try write(try PprofEncoder(comments: ["leakreport diff, new"]).encode(new), to: prefix + ".new.pb.gz")
+                print("wrote \(prefix).base.pb.gz and \(prefix).new.pb.gz; compare with: go tool pprof -diff_base \(prefix).base.pb.gz \(prefix).new.pb.gz")
+            }
+        }
+    }
+
+    private func profiles() throws -> (Profile, Profile) {
+        if sessions.count == 2 {
+            return (try profile.load(sessions[0]).profile, try profile.load(sessions[1]).profile)
+        }
+        let t1 = try ValueParsers.duration(from ?? ""), t2 = try ValueParsers.duration(to ?? "")
+        let reader = try SessionReader(path: sessions[0])
+        let sp = try SessionProfile.load(reader, try profile.request())
+        try SessionAnalyses.checkMoments(from: t1, to: t2, in: sp)
+        let history = try reader.history()
+        return (sp.profile(at: t1, history: history), sp.profile(at: t2, history: history))
+    }
+}
