@@ -149,7 +149,10 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "CollectorTests",
-            dependencies: ["Vocabulary", "Tracking", "Symbols", "ShimSource", "CollectionRunner", "RingFormat", "SessionStore", "TestSupport"]),
+            dependencies: [
+                "Vocabulary", "Tracking", "Symbols", "ShimSource", "CollectionRunner", "RingFormat", "SessionStore", "TestSupport", "UprobeSource",
+                "CLibBPF",
+            ]),
         .testTarget(
             name: "LeakReportTests",
             dependencies: ["LeakReport", "Vocabulary", "SessionStore", "KernelSession", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
