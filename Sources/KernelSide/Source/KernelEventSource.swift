@@ -80,7 +80,12 @@ final class KernelEventSource: EventSource {
 
     func stop(tracker: Tracker) -> SessionEnd {
         // What arrived up to now, then the kernel tables' last rows.
-        _ = try? poll(into: tracker)
+        // Everything produced before the stop (the backlog of a collector that fell behind holds the
+        // OOM kill that made the user stop), in bounded polls until one finds less than a full budget;
+        // the bound keeps a machine that never stops allocating from holding the stop forever.
+        for _ in 0..<256 {
+            guard let n = try? poll(into: tracker), n >= Self.pollBudget else { break }
+        }
         stopped = true
         emitTables(tracker, at: monotonicNow())
         tracker.closeSpace(space, at: monotonicNow(), end: .detached)
