@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leakhandshake.h"
 #include "shim.h"
 
 struct ls_config ls_config;
@@ -45,6 +46,8 @@ void ls_config_load(void) {
     ls_config.max_wait_ns = wait_ms * 1000000ull;
 
     ls_config.collector_pid = (pid_t)env_number("LEAKSHIM_COLLECTOR_PID", 0);
+    const char *f = getenv(LR_HS_FOLLOW_ENV);
+    ls_config.follow_children = f && strcmp(f, "1") == 0;
 
     const char *u = getenv("LEAKSHIM_UNWIND");
     ls_config.unwind = !u ? LS_UNWIND_CFI

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "leakhandshake.h"
 #include "shim.h"
 
 #ifndef MREMAP_DONTUNMAP
@@ -32,15 +33,19 @@ static void init(void) {
     int saved = errno;
     ls_config_load();
     page_mask = (uintptr_t)getauxval(AT_PAGESZ) - 1;
-    int expect = ls_config.collector_pid != 0 && getppid() == ls_config.collector_pid;
+    /* Connected first: only a ring a collector will claim is marked as expecting one (leakhandshake.h). */
+    int hs = ls_config.disable ? -1 : ls_handshake_connect(LR_HS_IMAGE);
     /* The ring first: it is the big mapping, the one most likely to be refused. */
-    int ok = !ls_config.disable && ls_ring_create(0, expect) == 0;
+    int ok = !ls_config.disable && ls_ring_create(0, hs >= 0) == 0;
     if (ok && (ls_stacks_init() != 0 || ls_modules_init() != 0)) {
         ls_ring_forget(); /* no ring rather than one that never fills */
         ok = 0;
     }
     if (ok) pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (ok) ls_ring_wait_reader(); /* launched by a collector: let it open the ring before anything can be lost */
+    if (hs >= 0) {
+        if (ok) ls_handshake_send(hs, LR_HS_IMAGE); else close(hs);
+    }
+    if (ok) ls_ring_wait_reader(); /* handed over: let the collector read our maps before anything can be lost */
     errno = saved;
     __atomic_store_n(&state, ok ? ST_ACTIVE : ST_OFF, __ATOMIC_RELEASE); /* publishes everything init wrote */
 }
@@ -348,7 +353,13 @@ static void fork_child(void) {
     ls_ring_forget();
     ls_tls.tid = 0;
     ls_tls.read_pos = 0;
-    if (ls_ring_create(gen + 1, 0) != 0) __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE);
+    int hs = ls_handshake_connect(LR_HS_FORK); /* -1 unless --follow-children */
+    if (ls_ring_create(gen + 1, hs >= 0) != 0) {
+        __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE);
+        if (hs >= 0) close(hs);
+    } else if (hs >= 0 && ls_handshake_send(hs, LR_HS_FORK) == 0) {
+        ls_ring_wait_reader(); /* the child's first allocations wait until the collector has its maps */
+    }
     ls_tls.guard--;
 }
 

@@ -48,6 +48,8 @@ struct ls_config {
     uint64_t max_wait_ns; /* longest a writer waits for a full ring */
     pid_t collector_pid;  /* 0 when unset */
     int unwind;           /* LEAKSHIM_UNWIND: enum ls_unwind_mode */
+    int follow_children;  /* LEAKSHIM_FOLLOW_CHILDREN=1: forks and execs of descendants hand their rings over too */
+    uint64_t sample_bytes; /* LEAKSHIM_SAMPLE_BYTES: mean sampling interval in bytes; 0 records every allocation */
 };
 enum ls_unwind_mode {
     LS_UNWIND_CFI = 0,       /* the default: cached DWARF rules (unwind.c) */
@@ -210,6 +212,10 @@ void ls_modules_after_dlclose(void);
 void ls_modules_lock(void);
 void ls_modules_unlock(void);
 extern uint32_t ls_modgen; /* bumped on every dlclose: salts stack hashes so reused ranges get new ids */
+
+/* ---- handshake.c: handing a new ring to the collector that follows us (leakhandshake.h). */
+int ls_handshake_connect(int kind);      /* a connected socket when this image or fork child is followed, else -1 */
+int ls_handshake_send(int sock, int kind); /* sends ls_ring's fd and closes sock; 0 when delivered, else clears EXPECT */
 
 /* ---- small spinlock for the slow paths. */
 #if defined(__x86_64__) || defined(__i386__)

@@ -29,6 +29,12 @@ struct LeakCollectCommand: ParsableCommand {
     @Option(help: "Frames kept per stack, 1 to 256 (also LEAKSHIM_DEPTH for a launched program).") var depth: Int?
     @Option(name: .customLong("ring-size"), help: "Ring size for the launched program (LEAKSHIM_RING_SIZE), 64K to 1G, e.g. 64M.")
     var ringSize: String?
+    @Flag(name: .customLong("follow-children"), help: "Also collect the program's fork and exec children, into the same session.")
+    var followChildren = false
+    @Option(
+        name: .customLong("sample-bytes"),
+        help: "Sample allocations by bytes (Poisson, mean interval N, e.g. 4096 as heapprofd does); blocks of N bytes or more are always recorded.")
+    var sampleBytes: String?
     @Flag(help: "Print no summary at exit.") var quiet = false
     @OptionGroup(title: "Kernel mode") var kernelOptions: KernelModeOptions
     @Argument(parsing: .captureForPassthrough, help: "The program to run and its arguments, after --.") var command: [String] = []
@@ -57,7 +63,9 @@ struct LeakCollectCommand: ParsableCommand {
             try SessionPath.check(output ?? SessionNaming.provisional)
             if kernelOptions.kernel {
                 guard program.isEmpty, attach == nil else { throw UserError("--kernel traces the whole kernel: give no program and no --attach") }
-                guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --kernel") }
+                guard shim == nil, ringSize == nil, !followChildren, sampleBytes == nil else {
+                    throw UserError("--shim, --ring-size, --follow-children and --sample-bytes apply to launched programs, not --kernel")
+                }
                 return try KernelMode.run(
                     kernelOptions, output: output ?? SessionNaming.defaultPath(program: nil, pid: nil), durationNs: durationNs,
                     intervalMs: Int(intervalNs / 1_000_000), depth: depth)
@@ -66,16 +74,30 @@ struct LeakCollectCommand: ParsableCommand {
             if let ring, ring < 64 << 10 || ring > 1 << 30 {
                 throw UserError("--ring-size must be between 64K and 1G (the shim's limits), got \(ringSize ?? "")")
             }
-            let source: RingSource
+            let sample = try sampleBytes.map(ValueParsers.size)
+            if let sample, sample == 0 || sample > 1 << 40 { throw UserError("--sample-bytes must be between 1 and 1T, got \(sampleBytes ?? "")") }
+            let source: EventSource
+            let pid: Int32
             let info: SessionInfo
-            if let pid = attach {
+            if let target = attach {
                 guard program.isEmpty else { throw UserError("give either --attach PID or a program to run, not both") }
                 guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --attach") }
-                (source, info) = try ShimCollection.attach(pid: pid)
-                log("attached to pid \(pid) (\(source.reader.info.dataSize >> 20) MiB ring); Ctrl-C to detach")
+                guard !followChildren, sample == nil else {
+                    throw UserError("--follow-children and --sample-bytes apply to launched programs, not --attach")
+                }
+                let ringSource: RingSource
+                (ringSource, info) = try ShimCollection.attach(pid: target)
+                source = ringSource
+                pid = target
+                log("attached to pid \(target) (\(ringSource.reader.info.dataSize >> 20) MiB ring); Ctrl-C to detach")
             } else if !program.isEmpty {
-                (source, info) = try ShimCollection.launch(
-                    program, options: ShimCollection.LaunchOptions(shimPath: shim, depth: depth, ringSize: ring))
+                var launch = ShimCollection.LaunchOptions(
+                    shimPath: shim, depth: depth, ringSize: ring, followChildren: followChildren, sampleBytes: sample)
+                launch.log = log
+                let launched: LaunchSource
+                (launched, info) = try ShimCollection.launch(program, options: launch)
+                source = launched
+                pid = launched.pid
             } else {
                 throw UserError("nothing to collect: give a program after --, or --attach PID")
             }
@@ -86,8 +108,8 @@ struct LeakCollectCommand: ParsableCommand {
             options.schemaParts = [KernelSchema.self]
             options.log = log
             // Another user's process: its allocations are its owner's business, not every local user's.
-            if let owner = ProcessOwner.of(pid: source.pid), owner.uid != UInt32(geteuid()) { options.fileMode = 0o600 }
-            let path = output ?? SessionNaming.defaultPath(program: info.command.first, pid: source.pid)
+            if let owner = ProcessOwner.of(pid: pid), owner.uid != UInt32(geteuid()) { options.fileMode = 0o600 }
+            let path = output ?? SessionNaming.defaultPath(program: info.command.first, pid: pid)
             let result = try CollectionRunner(source: source, sessionPath: path, info: sessionInfo, options: options).run()
             if !quiet { printSummary(result) }
             if let failure = result.failure { throw UserError(failure) }

@@ -106,7 +106,8 @@ typedef struct lr_header {
     uint64_t start_monotonic_ns; /* CLOCK_MONOTONIC then; record time_ns values use the same clock */
     uint32_t flags;
     uint32_t reserved0;
-    uint8_t pad0[64 - 56];
+    uint64_t sample_bytes; /* LEAKSHIM_SAMPLE_BYTES: allocations are sampled by bytes with this mean interval
+                              (see "Sampling" above); 0: every allocation is recorded */
 
     /* Writers only (CAS). */
     uint64_t cursor; /* LR_CURSOR(generation, write position) */
@@ -139,6 +140,7 @@ typedef struct lr_header {
 } lr_header;
 
 _Static_assert(sizeof(lr_header) == 384, "lr_header layout is part of the protocol");
+_Static_assert(__builtin_offsetof(lr_header, sample_bytes) == 56, "sampling interval ends the first line");
 _Static_assert(__builtin_offsetof(lr_header, cursor) == 64, "cursor owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, read_pos) == 128, "reader owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, reader_sleeping) == 192, "futex word owns a cache line");
