@@ -34,6 +34,7 @@ static void init(void) {
     ls_config_load();
     page_mask = (uintptr_t)getauxval(AT_PAGESZ) - 1;
     /* Connected first: only a ring a collector will claim is marked as expecting one (leakhandshake.h). */
+    if (!ls_config.disable && ls_sampling_init() != 0) ls_config.sample_bytes = 0; /* the ring header says so */
     int hs = ls_config.disable ? -1 : ls_handshake_connect(LR_HS_IMAGE);
     /* The ring first: it is the big mapping, the one most likely to be refused. */
     int ok = !ls_config.disable && ls_ring_create(0, hs >= 0) == 0;
@@ -157,13 +158,19 @@ static void emit_release(uint8_t type, uint8_t fn, uint16_t flags, const void *a
     }
 }
 
+/* A heap block that is recorded; with sampling, also noted in the set its free is looked up in. */
+static inline void record_block(uint8_t fn, const void *p, uint64_t size) {
+    emit_block(0, fn, p, size, NULL, 0, 0, 0);
+    if (ls_config.sample_bytes) ls_sampled_add(p);
+}
+
 /* One body for every "returns a pointer or NULL" allocator. */
 #define TRACK_POINTER(fn, size, call, bootstrap)                     \
     do {                                                             \
         int e_ = enter();                                            \
         if (LS_UNLIKELY(e_ <= 0)) return e_ == 0 ? (call) : (bootstrap); \
         void *p_ = (call);                                           \
-        if (LS_LIKELY(p_ != NULL)) emit_block(0, fn, p_, size, NULL, 0, 0, 0); \
+        if (LS_LIKELY(p_ != NULL) && ls_sample(size)) record_block(fn, p_, size); \
         leave();                                                     \
         return p_;                                                   \
     } while (0)
@@ -206,7 +213,7 @@ LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
         return 0;
     }
     int r = ls_real.posix_memalign(out, align, n);
-    if (r == 0 && *out) emit_block(0, LR_FN_POSIX_MEMALIGN, *out, n, NULL, 0, 0, 0);
+    if (r == 0 && *out && ls_sample(n)) record_block(LR_FN_POSIX_MEMALIGN, *out, n);
     leave();
     return r;
 }
@@ -218,7 +225,7 @@ LS_EXPORT void free(void *p) {
         if (e == 0) ls_real.free(p);
         return;
     }
-    if (p) emit_release(LR_T_FREE, LR_FN_FREE, 0, p, 0);
+    if (p && (!ls_config.sample_bytes || ls_sampled_remove(p))) emit_release(LR_T_FREE, LR_FN_FREE, 0, p, 0);
     ls_real.free(p);
     leave();
 }
@@ -245,12 +252,24 @@ static void *resize(uint8_t fn, void *p, size_t nmemb, size_t size) {
     if (LS_UNLIKELY(p && ls_in_arena(p))) return arena_move(p, n);
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) return e == 0 ? real_resize(fn, p, nmemb, size) : arena_move(p, n);
-    if (p) emit_release(LR_T_FREE, fn, n ? LR_F_PENDING : 0, p, 0);
+    /* Sampling: p's free is recorded only if p was, and q is recorded only if a sample point falls in its
+       n bytes, which depends on n alone, so it is decided before the call. A free not followed by a
+       recorded block is final, not pending; should that realloc then fail, p stays out of the estimate. */
+    int sampling = ls_config.sample_bytes != 0;
+    int old_recorded = p && (!sampling || ls_sampled_remove(p));
+    int new_recorded = ls_sample(n);
+    int pending = old_recorded && n && new_recorded;
+    if (old_recorded) emit_release(LR_T_FREE, fn, pending ? LR_F_PENDING : 0, p, 0);
     void *q = real_resize(fn, p, nmemb, size);
-    if (q)
-        emit_block(0, fn, q, n, p, 0, 0, 0);
-    else if (p && n)
+    if (q) {
+        if (new_recorded) {
+            emit_block(0, fn, q, n, old_recorded ? p : NULL, 0, 0, 0);
+            if (sampling) ls_sampled_add(q);
+        }
+    } else if (pending) {
         emit_release(LR_T_UNDO, fn, 0, p, 0);
+        if (sampling) ls_sampled_add(p);
+    }
     leave();
     return q;
 }

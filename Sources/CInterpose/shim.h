@@ -217,6 +217,25 @@ extern uint32_t ls_modgen; /* bumped on every dlclose: salts stack hashes so reu
 int ls_handshake_connect(int kind);      /* a connected socket when this image or fork child is followed, else -1 */
 int ls_handshake_send(int sock, int kind); /* sends ls_ring's fd and closes sock; 0 when delivered, else clears EXPECT */
 
+/* ---- sampling.c: Poisson sampling by bytes (LEAKSHIM_SAMPLE_BYTES) and the set of sampled live blocks. */
+extern __thread int64_t ls_sample_left;
+int ls_sample_slow(int64_t left);
+int ls_sampling_init(void); /* maps the sampled-block set; -1 when it cannot (then nothing is sampled) */
+void ls_sampled_add(const void *p);
+int ls_sampled_remove(const void *p); /* 1 when p was recorded (or may have been): its free is recorded too */
+/* 1 when an allocation of n bytes is to be recorded: always without sampling, and for n >= the interval.
+ * The common sampled-out case is a subtraction on a thread-local counter: no call, no system call. */
+static inline int ls_sample(uint64_t n) {
+    uint64_t interval = ls_config.sample_bytes;
+    if (LS_LIKELY(interval == 0) || n >= interval) return 1;
+    int64_t left = ls_sample_left - (int64_t)n;
+    if (LS_LIKELY(left > 0)) {
+        ls_sample_left = left;
+        return 0;
+    }
+    return ls_sample_slow(left);
+}
+
 /* ---- small spinlock for the slow paths. */
 #if defined(__x86_64__) || defined(__i386__)
 #define ls_cpu_relax() __builtin_ia32_pause()
