@@ -43,6 +43,7 @@ static void init(void) {
         ok = 0;
     }
     if (ok) pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (ok && ls_config.sample_bytes) __atomic_store_n(&ls_sample_interval, ls_config.sample_bytes, __ATOMIC_RELEASE);
     if (hs >= 0) {
         if (ok) ls_handshake_send(hs, LR_HS_IMAGE); else close(hs);
     }
@@ -161,12 +162,19 @@ static void emit_release(uint8_t type, uint8_t fn, uint16_t flags, const void *a
 /* A heap block that is recorded; with sampling, also noted in the set its free is looked up in. */
 static inline void record_block(uint8_t fn, const void *p, uint64_t size) {
     emit_block(0, fn, p, size, NULL, 0, 0, 0);
-    if (ls_config.sample_bytes) ls_sampled_add(p);
+    if (ls_sampling()) ls_sampled_add(p);
 }
 
 /* One body for every "returns a pointer or NULL" allocator. */
+/* Sampling: most allocations are decided against before anything else (the decision depends on the
+ * size alone), and then cost a subtraction and the real call: no guard, no record. A block the check
+ * does not skip is decided again after the call with the same outcome (the skip changed nothing). */
+/* Nothing else is checked: whether tracking is on, or this thread is inside the shim, a sampled-out
+ * block is passed straight through either way (only its bytes move this thread's countdown). */
+#define SAMPLED_OUT(size) ls_sample_skip(size)
 #define TRACK_POINTER(fn, size, call, bootstrap)                     \
     do {                                                             \
+        if (SAMPLED_OUT(size)) return (call);                        \
         int e_ = enter();                                            \
         if (LS_UNLIKELY(e_ <= 0)) return e_ == 0 ? (call) : (bootstrap); \
         void *p_ = (call);                                           \
@@ -175,7 +183,14 @@ static inline void record_block(uint8_t fn, const void *p, uint64_t size) {
         return p_;                                                   \
     } while (0)
 
-LS_EXPORT void *malloc(size_t n) { TRACK_POINTER(LR_FN_MALLOC, n, ls_real.malloc(n), ls_arena_alloc(n, 16)); }
+/* malloc and free: the sampled-out case stays in a small function that tail-calls the real one. */
+static __attribute__((noinline)) void *malloc_tracked(size_t n) {
+    TRACK_POINTER(LR_FN_MALLOC, n, ls_real.malloc(n), ls_arena_alloc(n, 16));
+}
+LS_EXPORT void *malloc(size_t n) {
+    if (SAMPLED_OUT(n)) return ls_real.malloc(n);
+    return malloc_tracked(n);
+}
 
 LS_EXPORT void *calloc(size_t nmemb, size_t size) {
     size_t n;
@@ -204,6 +219,7 @@ LS_EXPORT void *pvalloc(size_t n) {
 }
 
 LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+    if (SAMPLED_OUT(n)) return ls_real.posix_memalign(out, align, n);
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) {
         if (e == 0) return ls_real.posix_memalign(out, align, n);
@@ -218,16 +234,22 @@ LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
     return r;
 }
 
-LS_EXPORT void free(void *p) {
-    if (LS_UNLIKELY(ls_in_arena(p))) return; /* bootstrap blocks are never reused */
+static __attribute__((noinline)) void free_tracked(void *p) {
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) {
         if (e == 0) ls_real.free(p);
         return;
     }
-    if (p && (!ls_config.sample_bytes || ls_sampled_remove(p))) emit_release(LR_T_FREE, LR_FN_FREE, 0, p, 0);
+    if (p && (!ls_sampling() || ls_sampled_remove(p))) emit_release(LR_T_FREE, LR_FN_FREE, 0, p, 0);
     ls_real.free(p);
     leave();
+}
+
+LS_EXPORT void free(void *p) {
+    if (LS_UNLIKELY(ls_in_arena(p))) return; /* bootstrap blocks are never reused */
+    /* Sampling: a block the set's filter has never heard of was not recorded; its free is not either. */
+    if (ls_sampling() && LS_LIKELY(!ls_sampled_maybe(p))) return ls_real.free(p);
+    free_tracked(p);
 }
 
 /* realloc of a bootstrap block: copy it out into a real one. */
@@ -255,7 +277,7 @@ static void *resize(uint8_t fn, void *p, size_t nmemb, size_t size) {
     /* Sampling: p's free is recorded only if p was, and q is recorded only if a sample point falls in its
        n bytes, which depends on n alone, so it is decided before the call. A free not followed by a
        recorded block is final, not pending; should that realloc then fail, p stays out of the estimate. */
-    int sampling = ls_config.sample_bytes != 0;
+    int sampling = ls_sampling() != 0;
     int old_recorded = p && (!sampling || ls_sampled_remove(p));
     int new_recorded = ls_sample(n);
     int pending = old_recorded && n && new_recorded;

@@ -12,6 +12,7 @@
 #include "shim.h"
 
 __thread int64_t ls_sample_left; /* bytes to this thread's next sample point; <= 0 until the first draw */
+uint64_t ls_sample_interval;
 static __thread uint64_t rng;     /* xorshift64* state; 0 until seeded */
 
 /* ln(x) for x in (0, 1] without libm: x = m * 2^e with m in [1, 2), ln m = 2 atanh((m - 1) / (m + 1)) by
@@ -59,49 +60,53 @@ int ls_sample_slow(int64_t left) {
     return 1;
 }
 
-/* ---- the set of sampled live blocks: cache-line buckets of seven addresses and a sticky overflow flag. */
-#define SET_BUCKETS (1u << 16) /* 4 MiB of address space, pages touched as used */
+/* ---- the set of sampled live blocks: cache-line buckets of seven addresses, and in front of them one
+ * byte per bucket (ls_sampled_filter: how many it holds, bit 7 once one overflowed), 64 KiB that stay in
+ * cache, so the free of a block that was never sampled reads one byte. */
 struct bucket {
     uint64_t slot[7];
-    uint64_t overflowed; /* a sampled block found no slot here: every free in this bucket is recorded */
+    uint64_t unused;
 };
 _Static_assert(sizeof(struct bucket) == 64, "a bucket is one cache line");
 static struct bucket *set;
+uint8_t *ls_sampled_filter;
+#define OVERFLOWED 0x80u /* a sampled block found no slot in this bucket: every free in it is recorded */
 
 int ls_sampling_init(void) {
     if (!ls_config.sample_bytes) return 0;
-    void *m = ls_sys_mmap(NULL, SET_BUCKETS * sizeof(struct bucket), PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    size_t len = LS_SET_BUCKETS * (sizeof(struct bucket) + 1);
+    void *m = ls_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return -1;
     set = m;
+    ls_sampled_filter = (uint8_t *)m + LS_SET_BUCKETS * sizeof(struct bucket);
     return 0;
 }
 
-static inline struct bucket *bucket_of(uint64_t p) {
-    /* Neighbouring blocks land in neighbouring lines (the set's working set follows the heap's), and the
-       page and MiB bits are folded in so page-aligned blocks do not crowd a few buckets. */
-    return &set[((p >> 4) ^ (p >> 12) ^ (p >> 20)) & (SET_BUCKETS - 1)];
-}
-
 void ls_sampled_add(const void *ptr) {
-    struct bucket *b = bucket_of((uintptr_t)ptr);
+    uint32_t h = ls_sampled_bucket(ptr);
+    struct bucket *b = &set[h];
     for (int i = 0; i < 7; i++) {
         uint64_t expect = 0;
-        /* relaxed is enough: the app can only hand the block to a freeing thread after we return it */
+        /* relaxed is enough: the app can only hand the block to a freeing thread after we return it,
+           through its own synchronization, which orders these stores before that thread's loads */
         if (__atomic_load_n(&b->slot[i], __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&b->slot[i], &expect, (uintptr_t)ptr, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            __atomic_compare_exchange_n(&b->slot[i], &expect, (uintptr_t)ptr, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            __atomic_fetch_add(&ls_sampled_filter[h], 1, __ATOMIC_RELAXED); /* at most 7: never reaches bit 7 */
             return;
+        }
     }
-    __atomic_store_n(&b->overflowed, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_or(&ls_sampled_filter[h], OVERFLOWED, __ATOMIC_RELAXED);
 }
 
 int ls_sampled_remove(const void *ptr) {
-    struct bucket *b = bucket_of((uintptr_t)ptr);
+    uint32_t h = ls_sampled_bucket(ptr);
+    struct bucket *b = &set[h];
     for (int i = 0; i < 7; i++) {
         if (__atomic_load_n(&b->slot[i], __ATOMIC_RELAXED) == (uintptr_t)ptr) {
             __atomic_store_n(&b->slot[i], 0, __ATOMIC_RELAXED); /* only the freeing thread holds ptr now */
+            __atomic_fetch_sub(&ls_sampled_filter[h], 1, __ATOMIC_RELAXED);
             return 1;
         }
     }
-    return __atomic_load_n(&b->overflowed, __ATOMIC_RELAXED) != 0;
+    return (__atomic_load_n(&ls_sampled_filter[h], __ATOMIC_RELAXED) & OVERFLOWED) != 0;
 }

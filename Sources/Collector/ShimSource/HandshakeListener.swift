@@ -25,7 +25,7 @@ public struct RingHandover {
 public final class HandshakeListener {
     /// The name the shim finds in LEAKSHIM_COLLECTOR.
     public let name: String
-    private let fd: Int32
+    private var fd: Int32
     /// Connections accepted whose hello has not arrived yet.
     private var waiting: [(fd: Int32, since: UInt64)] = []
     /// Hand-overs refused: a bad hello, a ring that failed its checks (kept for the summary).
@@ -37,14 +37,20 @@ public final class HandshakeListener {
         guard fd >= 0 else { throw .other("cannot listen for the launched program's ring (\(String(cString: strerror(errno))))") }
     }
 
-    deinit {
-        close(fd)
-        for w in waiting { close(w.fd) }
+    deinit { close() }
+
+    /// Stops listening: a shim that connects from now on is refused at once and runs untracked, instead
+    /// of waiting for a claim that will not come.
+    public func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+        for w in waiting { Glibc.close(w.fd) }
+        waiting = []
     }
 
     /// Every hand-over that has arrived since the last call.
     public func poll() -> [RingHandover] {
-        while true {
+        while fd >= 0 {
             let c = lr_hs_accept(fd)
             if c < 0 { break }
             waiting.append((c, monotonicNow()))
@@ -58,14 +64,14 @@ public final class HandshakeListener {
             let r = lr_hs_receive(w.fd, &hello, &ringFD, &peer)
             if r == 0 {
                 // A shim sends right after connecting; one that has not within a second never will.
-                if monotonicNow() &- w.since < 1_000_000_000 { still.append(w) } else { close(w.fd) }
+                if monotonicNow() &- w.since < 1_000_000_000 { still.append(w) } else { Glibc.close(w.fd) }
                 continue
             }
-            close(w.fd)
+            Glibc.close(w.fd)
             guard r == 1, hello.magic == LR_HS_MAGIC, hello.version == LR_HS_VERSION, ringFD >= 0,
                 hello.kind == UInt16(LR_HS_IMAGE.rawValue) || hello.kind == UInt16(LR_HS_FORK.rawValue)
             else {
-                if ringFD >= 0 { close(ringFD) }
+                if ringFD >= 0 { Glibc.close(ringFD) }
                 refusals.append("a malformed hand-over from pid \(peer.pid)")
                 continue
             }

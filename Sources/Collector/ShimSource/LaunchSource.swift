@@ -154,6 +154,7 @@ public final class LaunchSource: EventSource {
 
     public func stop(tracker: Tracker) -> SessionEnd {
         stopped = true
+        listener.close()
         for image in images.values {
             image.ring.reader.detach()
             tracker.closeSpace(image.ring.space, at: monotonicNow(), end: .detached)
