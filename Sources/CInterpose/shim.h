@@ -242,8 +242,9 @@ static inline int ls_sampled_maybe(const void *p) {
 /* 1 when an allocation of n bytes is sampled out, counting its bytes: the caller passes it straight
  * through. 0 changes nothing (without sampling n < 0 is never true). */
 static inline int ls_sample_skip(uint64_t n) {
+    if (n >= ls_sampling()) return 0; /* without sampling: one load and one compare */
     int64_t left = ls_sample_left - (int64_t)n;
-    if (LS_LIKELY(n < ls_sampling() && left > 0)) {
+    if (LS_LIKELY(left > 0)) {
         ls_sample_left = left;
         return 1;
     }
