@@ -183,14 +183,7 @@ static inline void record_block(uint8_t fn, const void *p, uint64_t size) {
         return p_;                                                   \
     } while (0)
 
-/* malloc and free: the sampled-out case stays in a small function that tail-calls the real one. */
-static __attribute__((noinline)) void *malloc_tracked(size_t n) {
-    TRACK_POINTER(LR_FN_MALLOC, n, ls_real.malloc(n), ls_arena_alloc(n, 16));
-}
-LS_EXPORT void *malloc(size_t n) {
-    if (SAMPLED_OUT(n)) return ls_real.malloc(n);
-    return malloc_tracked(n);
-}
+LS_EXPORT void *malloc(size_t n) { TRACK_POINTER(LR_FN_MALLOC, n, ls_real.malloc(n), ls_arena_alloc(n, 16)); }
 
 LS_EXPORT void *calloc(size_t nmemb, size_t size) {
     size_t n;
@@ -234,6 +227,8 @@ LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
     return r;
 }
 
+/* free: the sampled-out case stays in a small function that tail-calls the real one. (malloc keeps one
+ * body: its walk must start in the wrapper the app called.) */
 static __attribute__((noinline)) void free_tracked(void *p) {
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) {
