@@ -48,6 +48,7 @@ int ls_ring_create(uint32_t gen, int expect_collector) {
     h->start_realtime_ns = clock_ns(CLOCK_REALTIME);
     h->start_monotonic_ns = clock_ns(CLOCK_MONOTONIC);
     h->flags = expect_collector ? LR_FLAG_EXPECT_COLLECTOR : 0;
+    h->sample_bytes = ls_config.sample_bytes;
     h->cursor = LR_CURSOR(gen, 0);
     lr_store_release_u64(&h->magic, LR_MAGIC); /* magic last: a reader that sees it sees a complete header */
     /* Sealing last too: the collector treats an unsealed ring as "not ready yet". */

@@ -48,6 +48,8 @@ struct ls_config {
     uint64_t max_wait_ns; /* longest a writer waits for a full ring */
     pid_t collector_pid;  /* 0 when unset */
     int unwind;           /* LEAKSHIM_UNWIND: enum ls_unwind_mode */
+    int follow_children;  /* LEAKSHIM_FOLLOW_CHILDREN=1: forks and execs of descendants hand their rings over too */
+    uint64_t sample_bytes; /* LEAKSHIM_SAMPLE_BYTES: mean sampling interval in bytes; 0 records every allocation */
 };
 enum ls_unwind_mode {
     LS_UNWIND_CFI = 0,       /* the default: cached DWARF rules (unwind.c) */
@@ -235,6 +237,56 @@ int ls_ring_wanted_slow(void);
 static inline int ls_ring_wanted(void) {
     if (LS_LIKELY(lr_load_acquire_i32(&ls_ring.hdr->reader_pid) != 0)) return 1;
     return ls_ring_wanted_slow();
+}
+
+/* ---- handshake.c: handing a new ring to the collector that follows us (leakhandshake.h). */
+int ls_handshake_connect(int kind);      /* a connected socket when this image or fork child is followed, else -1 */
+int ls_handshake_send(int sock, int kind); /* sends ls_ring's fd and closes sock; 0 when delivered, else clears EXPECT */
+
+/* ---- sampling.c: Poisson sampling by bytes (LEAKSHIM_SAMPLE_BYTES) and the set of sampled live blocks. */
+extern __thread int64_t ls_sample_left;
+/* The sampling interval once sampling is set up (stored with release order after the set exists and
+ * before tracking is on), else 0: the sampled-out paths read only this, with acquire order. */
+extern uint64_t ls_sample_interval;
+static inline uint64_t ls_sampling(void) { return __atomic_load_n(&ls_sample_interval, __ATOMIC_ACQUIRE); }
+int ls_sample_slow(int64_t left);
+int ls_sampling_init(void); /* maps the sampled-block set; -1 when it cannot (then nothing is sampled) */
+void ls_sampled_add(const void *p);
+int ls_sampled_remove(const void *p); /* 1 when p was recorded (or may have been): its free is recorded too */
+#define LS_SET_BUCKETS (1u << 16)
+extern uint8_t *ls_sampled_filter; /* per bucket: sampled blocks it holds, bit 7 once it overflowed */
+static inline uint32_t ls_sampled_bucket(const void *ptr) {
+    /* Neighbouring blocks land in neighbouring buckets (the set's working set follows the heap's), and the
+       page and MiB bits are folded in so page-aligned blocks do not crowd a few buckets. */
+    uintptr_t p = (uintptr_t)ptr;
+    return (uint32_t)((p >> 4) ^ (p >> 12) ^ (p >> 20)) & (LS_SET_BUCKETS - 1);
+}
+/* 0 when p was certainly not recorded: one byte read, no write. */
+static inline int ls_sampled_maybe(const void *p) {
+    return __atomic_load_n(&ls_sampled_filter[ls_sampled_bucket(p)], __ATOMIC_RELAXED) != 0;
+}
+/* 1 when an allocation of n bytes is sampled out, counting its bytes: the caller passes it straight
+ * through. 0 changes nothing (without sampling n < 0 is never true). */
+static inline int ls_sample_skip(uint64_t n) {
+    if (n >= ls_sampling()) return 0; /* without sampling: one load and one compare */
+    int64_t left = ls_sample_left - (int64_t)n;
+    if (LS_LIKELY(left > 0)) {
+        ls_sample_left = left;
+        return 1;
+    }
+    return 0;
+}
+/* 1 when an allocation of n bytes is to be recorded: always without sampling, and for n >= the interval.
+ * The common sampled-out case is a subtraction on a thread-local counter: no call, no system call. */
+static inline int ls_sample(uint64_t n) {
+    uint64_t interval = ls_sampling();
+    if (LS_LIKELY(interval == 0) || n >= interval) return 1;
+    int64_t left = ls_sample_left - (int64_t)n;
+    if (LS_LIKELY(left > 0)) {
+        ls_sample_left = left;
+        return 0;
+    }
+    return ls_sample_slow(left);
 }
 
 /* ---- small spinlock for the slow paths. */

@@ -95,12 +95,33 @@ public struct TopJSON: Codable, Equatable {
         public var mergedStackIDs: [UInt32]?
         /// With `--sort growth`: the growth score, bytes/s (see `leakreport growth`).
         public var growthScore: Double?
+        /// The process that allocated (user stacks).
+        public var pid: Int32?
         enum CodingKeys: String, CodingKey {
-            case kind, bytes, blocks, truncated, frames, addresses
+            case kind, bytes, blocks, truncated, frames, addresses, pid
             case stackID = "stack_id"
             case mergedStackIDs = "merged_stack_ids"
             case growthScore = "growth_score"
             case mayBeIncomplete = "may_be_incomplete"
+        }
+    }
+
+    /// One program image of a process: its command line and how it ended (`exec`, `exited`, `detached`).
+    public struct Image: Codable, Equatable {
+        public var command: [String]
+        public var end: String?
+    }
+
+    /// One traced process: its images in order and what it left outstanding.
+    public struct Process: Codable, Equatable {
+        public var pid: Int32
+        public var parentPid: Int32?
+        public var images: [Image]
+        public var bytes: UInt64
+        public var blocks: UInt64
+        enum CodingKeys: String, CodingKey {
+            case pid, images, bytes, blocks
+            case parentPid = "parent_pid"
         }
     }
 
@@ -110,9 +131,12 @@ public struct TopJSON: Codable, Equatable {
         public var pid: Int32?
         public var end: String?
         public var durationNs: UInt64?
+        /// Set when allocations were sampled by bytes with this mean interval: the figures are estimates.
+        public var samplingIntervalBytes: UInt64?
         enum CodingKeys: String, CodingKey {
             case mode, command, pid, end
             case durationNs = "duration_ns"
+            case samplingIntervalBytes = "sampling_interval_bytes"
         }
     }
 
@@ -123,10 +147,20 @@ public struct TopJSON: Codable, Equatable {
     /// What each suppression rule left out of the totals.
     public var suppressed: [Suppressed]?
     public var stacks: [Stack]
+    /// Every traced process, the launched one first (absent for kernel sessions).
+    public var processes: [Process]?
 
     public init(_ r: TopReport) {
         session = Session(
-            mode: r.info.mode.rawValue, command: r.info.command, pid: r.info.pid, end: r.info.end?.summary, durationNs: r.info.durationNs)
+            mode: r.info.mode.rawValue, command: r.info.command, pid: r.info.pid, end: r.info.end?.summary, durationNs: r.info.durationNs,
+            samplingIntervalBytes: r.samplingIntervalBytes)
+        processes = r.processes.isEmpty
+            ? nil
+            : r.processes.map { p in
+                Process(
+                    pid: p.pid, parentPid: p.parentPid, images: p.images.map { Image(command: $0.command, end: $0.end?.rawValue) }, bytes: p.bytes,
+                    blocks: p.blocks)
+            }
         totals = Totals(
             outstandingBytes: r.outstandingBytes, outstandingBlocks: r.outstandingBlocks, lostEvents: r.lostEvents,
             suppressedBytes: r.suppressed.reduce(0) { $0 + $1.bytes }, suppressedBlocks: r.suppressed.reduce(0) { $0 + $1.blocks })
@@ -142,7 +176,7 @@ public struct TopJSON: Codable, Equatable {
                             address: Formatting.hex(b.address), size: b.size, ageNs: r.info.asOfNs >= b.timeNs ? r.info.asOfNs - b.timeNs : 0,
                             function: b.function.rawValue, backing: b.backing?.rawValue, pid: s.taskPid, comm: s.taskComm)
                     } : nil,
-                mergedStackIDs: s.mergedStackIDs.isEmpty ? nil : s.mergedStackIDs, growthScore: s.growth?.score)
+                mergedStackIDs: s.mergedStackIDs.isEmpty ? nil : s.mergedStackIDs, growthScore: s.growth?.score, pid: s.pid)
         }
     }
 

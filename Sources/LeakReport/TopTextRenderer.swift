@@ -19,7 +19,24 @@ public enum TopTextRenderer {
 
     public static func render(_ r: TopReport) -> String {
         var out = "session: \(Formatting.sessionLine(r.info))\n"
+        // The launched process's images, when it exec'd: the session line names the last one.
+        if let main = r.processes.first(where: { $0.pid == r.info.pid }), main.images.count > 1 {
+            out += "images of pid \(main.pid): " + main.images.map { Formatting.command($0.command) }.joined(separator: ", then ") + "\n"
+        }
+        if let interval = r.samplingIntervalBytes {
+            out += "sampled: allocations under \(interval) bytes were sampled by bytes (mean interval \(interval)); the figures are estimates, larger blocks are exact\n"
+        }
         out += "outstanding: \(r.outstandingBytes) bytes in \(r.outstandingBlocks) allocations; lost_events: \(r.lostEvents)\n"
+        let multi = r.processes.count > 1
+        if multi {
+            out += "\(r.processes.count) processes:\n"
+            for p in r.processes {
+                var line = "\tpid \(p.pid)"
+                if let parent = p.parentPid { line += " (child of \(parent))" }
+                line += ": \(p.bytes) bytes in \(p.blocks) allocations; " + p.images.map { Formatting.command($0.command) }.joined(separator: ", then ")
+                out += line + "\n"
+            }
+        }
         if !r.suppressed.isEmpty {
             let bytes = r.suppressed.reduce(0) { $0 + $1.bytes }, blocks = r.suppressed.reduce(0) { $0 + $1.blocks }
             let each = r.suppressed.map { "\($0.rule): \($0.bytes) bytes in \($0.blocks)" }.joined(separator: "; ")
@@ -47,6 +64,7 @@ public enum TopTextRenderer {
             out += "\t\(s.bytes) bytes in \(s.blocks) allocations from stack"
             if s.kind != .heap { out += " (\(s.kind.rawValue))" }
             if let g = s.growth { out += g.score > 0 ? ", growing \(ByteFormat.rate(g.score)) (score)" : ", not growing" }
+            if multi, let pid = s.pid { out += " in pid \(pid)" }
             out += "\n"
             if s.frames.isEmpty { out += "\t\t[no stack captured]\n" }
             // Frames below main are the C runtime starting the program: the same in every stack, so

@@ -33,6 +33,12 @@ struct LeakCollectCommand: ParsableCommand {
     @Option(help: "Frames kept per stack, 1 to 256 (also LEAKSHIM_DEPTH for a launched program).") var depth: Int?
     @Option(name: .customLong("ring-size"), help: "Ring size for the launched program (LEAKSHIM_RING_SIZE), 64K to 1G, e.g. 64M.")
     var ringSize: String?
+    @Flag(name: .customLong("follow-children"), help: "Also collect the program's fork and exec children, into the same session.")
+    var followChildren = false
+    @Option(
+        name: .customLong("sample-bytes"),
+        help: "Sample allocations by bytes (Poisson, mean interval N, e.g. 4096 as heapprofd does); blocks of N bytes or more are always recorded.")
+    var sampleBytes: String?
     @Flag(help: "Print no summary at exit.") var quiet = false
     @Flag(help: "Show the live view of `leakreport top --live` while collecting (q closes the view; collection goes on).") var live = false
     @OptionGroup(title: "Kernel mode") var kernelOptions: KernelModeOptions
@@ -63,7 +69,9 @@ struct LeakCollectCommand: ParsableCommand {
             if kernelOptions.kernel {
                 guard !live else { throw UserError("--live shows a program's collection; for the kernel, run leakreport top --live on the session") }
                 guard program.isEmpty, attach == nil, !bpf else { throw UserError("--kernel traces the whole kernel: give no program, no --attach and no --bpf") }
-                guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --kernel") }
+                guard shim == nil, ringSize == nil, !followChildren, sampleBytes == nil else {
+                    throw UserError("--shim, --ring-size, --follow-children and --sample-bytes apply to launched programs, not --kernel")
+                }
                 return try KernelMode.run(
                     kernelOptions, output: output ?? SessionNaming.defaultPath(program: nil, pid: nil), durationNs: durationNs,
                     intervalMs: Int(intervalNs / 1_000_000), depth: depth)
@@ -72,15 +80,23 @@ struct LeakCollectCommand: ParsableCommand {
             if let ring, ring < 64 << 10 || ring > 1 << 30 {
                 throw UserError("--ring-size must be between 64K and 1G (the shim's limits), got \(ringSize ?? "")")
             }
+            let sample = try sampleBytes.map(ValueParsers.size)
+            if let sample, sample == 0 || sample > 1 << 40 { throw UserError("--sample-bytes must be between 1 and 1T, got \(sampleBytes ?? "")") }
             let chosen: SourceChoice.Chosen
             if let pid = attach {
                 guard program.isEmpty else { throw UserError("give either --attach PID or a program to run, not both") }
                 guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --attach") }
+                guard !followChildren, sample == nil else {
+                    throw UserError("--follow-children and --sample-bytes apply to launched programs, not --attach")
+                }
                 chosen = try SourceChoice.attach(pid: pid, bpf: bpf, depth: depth, log: log)
             } else if !program.isEmpty {
                 if bpf, shim != nil || ringSize != nil { throw UserError("--shim and --ring-size apply to the shim, not --bpf") }
-                chosen = try SourceChoice.launch(
-                    program, bpf: bpf, options: ShimCollection.LaunchOptions(shimPath: shim, depth: depth, ringSize: ring), depth: depth)
+                if bpf, followChildren || sample != nil { throw UserError("--follow-children and --sample-bytes apply to the shim, not --bpf") }
+                var launch = ShimCollection.LaunchOptions(
+                    shimPath: shim, depth: depth, ringSize: ring, followChildren: followChildren, sampleBytes: sample)
+                launch.log = log
+                chosen = try SourceChoice.launch(program, bpf: bpf, options: launch, depth: depth)
             } else {
                 throw UserError("nothing to collect: give a program after --, or --attach PID")
             }

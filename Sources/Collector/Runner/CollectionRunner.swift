@@ -191,6 +191,10 @@ public final class CollectionRunner {
             result.failure = "\(path) holds the collection only up to \(since): the last \(failedWrites) writes failed (\(writeError.detail))"
         } else {
             do {
+                if let command = source.currentCommand, command != info.command {
+                    info.command = command
+                    try writer.update(info: info)
+                }
                 try writer.finish(end: end, endRealtimeNs: realtimeNow(), endMonotonicNs: monotonicNow())
                 if fileLost || !writer.fileIsAtPath { result.sessionPath = try saveElsewhere(writer) }
             } catch {

@@ -13,6 +13,8 @@ public final class RingMapping: @unchecked Sendable {
     public let dataSize: UInt64
     public let maxDepth: UInt32
     public let flags: UInt32
+    /// The shim's sampling interval in bytes (nil: every allocation is recorded).
+    public let sampleBytes: UInt64?
     public let startRealtimeNs: UInt64
     public let startMonotonicNs: UInt64
     /// The shared header. Read only its atomics (cursor, read_pos, reader fields, counters).
@@ -73,6 +75,7 @@ public final class RingMapping: @unchecked Sendable {
         dataSize = size
         maxDepth = h.max_depth
         flags = h.flags
+        sampleBytes = h.sample_bytes == 0 ? nil : h.sample_bytes
         ringPID = h.pid
         startRealtimeNs = h.start_realtime_ns
         startMonotonicNs = h.start_monotonic_ns

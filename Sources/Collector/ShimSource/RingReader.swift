@@ -47,6 +47,8 @@ public struct RingInfo: Sendable, Equatable {
     public var maxDepth: UInt32
     /// The app was launched by a collector (LEAKSHIM_COLLECTOR_PID matched its parent).
     public var expectsCollector: Bool
+    /// Allocations below this many bytes are sampled (Poisson, by bytes); nil: every one is recorded.
+    public var sampleBytes: UInt64? = nil
 }
 
 /// What one `drain` call did.
@@ -110,7 +112,8 @@ public final class RingReader {
     public var info: RingInfo {
         RingInfo(
             pid: mapping.ringPID, startRealtimeNs: mapping.startRealtimeNs, startMonotonicNs: mapping.startMonotonicNs,
-            dataSize: dataSize, maxDepth: maxDepth, expectsCollector: mapping.flags & LR_FLAG_EXPECT_COLLECTOR != 0)
+            dataSize: dataSize, maxDepth: maxDepth, expectsCollector: mapping.flags & LR_FLAG_EXPECT_COLLECTOR != 0,
+            sampleBytes: mapping.sampleBytes)
     }
 
     /// The shim's counters; in attach mode, what changed since the attach.

@@ -11,8 +11,11 @@ public final class RingSource: EventSource {
     public let reader: RingReader
     public let pid: Int32
     private let program: LaunchedProgram?
-    private let command: [String]
-    private var space: SpaceID = 0
+    public let command: [String]
+    /// The space this ring feeds, once `begin` opened it.
+    public private(set) var space: SpaceID = 0
+    /// The space this image continues (the image before an exec, or a fork child's parent).
+    private let parent: SpaceID?
     /// How many records one poll takes at most, so the runner still flushes and the heartbeat stays fresh.
     private let batch: Int
     private var lastPoll = 0
@@ -37,8 +40,8 @@ public final class RingSource: EventSource {
     /// `maps`: the process's mappings, read before the ring was claimed (a launched program waits for its
     /// collector then, so its modules are still there to open even if it exits at once afterwards).
     init(
-        reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], maps: [ProcMapping]?, live: LiveTable? = nil,
-        snapshotAtStart: Bool = false, batch: Int = 1 << 16
+        reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], maps: [ProcMapping]?, parent: SpaceID? = nil,
+        live: LiveTable? = nil, snapshotAtStart: Bool = false, batch: Int = 1 << 16
     ) {
         self.reader = reader
         self.live = live
@@ -46,12 +49,16 @@ public final class RingSource: EventSource {
         self.pid = pid
         self.program = program
         self.command = command
+        self.parent = parent
         self.batch = batch
         remember(maps)
     }
 
     public func begin(into tracker: Tracker) throws {
-        space = tracker.openSpace(SpaceInfo(kind: .user, pid: pid, command: command, startNs: reader.info.startMonotonicNs))
+        space = tracker.openSpace(
+            SpaceInfo(
+                kind: .user, pid: pid, command: command, startNs: reader.info.startMonotonicNs, parent: parent,
+                samplingIntervalBytes: reader.info.sampleBytes))
         if snapshotAtStart, let live {
             // The reader claimed the ring and started its generation already: the snapshot comes after that
             // point, and the stream from it (leakring.h: "Attach (and resync)").
@@ -135,6 +142,15 @@ public final class RingSource: EventSource {
         default:
             tracker.apply(event, in: space)
         }
+    }
+
+    /// The image is over (its process exited or exec'd): reads what it committed and closes its space.
+    public func finish(tracker: Tracker, end: SpaceEnd) throws {
+        defer {
+            reader.detach()
+            tracker.closeSpace(space, at: monotonicNow(), end: end)
+        }
+        while try poll(into: tracker) > 0 {}
     }
 
     private func remember(_ maps: [ProcMapping]?) {

@@ -54,14 +54,26 @@
  * No syscall per event. The waking writer exchanges reader_sleeping to 0 first, so one writer pays for
  * the FUTEX_WAKE; the reader clears it too when it wakes. The futex is shared (not _PRIVATE).
  *
- * Launch: the shim sets LR_FLAG_EXPECT_COLLECTOR when LEAKSHIM_COLLECTOR_PID equals its parent's pid.
- * Such an app waits right after creating the ring (and again at exit) until a reader sets reader_pid,
- * at most until LR_EXPECT_GRACE_NS after creation: a reader that has the memfd mapped can drain it
- * even after the process crashed or exited.
+ * Launch: the shim hands the ring's memfd to the collector that follows it (leakhandshake.h: the
+ * launched process through every exec, and with --follow-children every descendant) and sets
+ * LR_FLAG_EXPECT_COLLECTOR only when that hand-over was delivered. Such an app waits right after
+ * creating the ring (and again at exit) until a reader sets reader_pid, at most until
+ * LR_EXPECT_GRACE_NS after creation, so the collector reads its /proc maps while it is alive; the
+ * collector holds the memfd, so it drains it even after the process crashed or exited. A shim no
+ * collector follows never waits.
+ *
+ * Sampling (sample_bytes != 0, LEAKSHIM_SAMPLE_BYTES): each thread draws the distance to its next sample
+ * point over the bytes it allocates from an exponential distribution with mean sample_bytes (a Poisson
+ * process, heapprofd's scheme). An allocation of n < sample_bytes bytes gets an ALLOC record only when a
+ * point falls inside it (probability 1 - exp(-n / sample_bytes)); one of n >= sample_bytes always does.
+ * The shim keeps the recorded blocks in a set and sends a FREE only for them (or when the set could
+ * not hold one), so unsampled blocks cost no record at all. mmap/munmap are never sampled. The
+ * collector scales each sampled block by 1 / its probability.
  * Creation order: header filled, magic stored last, then the seals; unsealed means "not ready yet".
  *
  * fork: the child unmaps its parent's ring and creates its own, with cursor generation = the parent's
- * + 1 (so nothing counts as already sent) and no LR_FLAG_EXPECT_COLLECTOR. exec starts a new ring.
+ * + 1 (so nothing counts as already sent), handed over (and expecting its collector) only with
+ * --follow-children. exec starts a new ring, handed over as above.
  */
 #ifndef LEAKRING_H
 #define LEAKRING_H
@@ -108,7 +120,8 @@ typedef struct lr_header {
     uint64_t start_monotonic_ns; /* CLOCK_MONOTONIC then; record time_ns values use the same clock */
     uint32_t flags;
     uint32_t reserved0;
-    uint8_t pad0[64 - 56];
+    uint64_t sample_bytes; /* LEAKSHIM_SAMPLE_BYTES: allocations are sampled by bytes with this mean interval
+                              (see "Sampling" above); 0: every allocation is recorded */
 
     /* Writers only (CAS). */
     uint64_t cursor; /* LR_CURSOR(generation, write position) */
@@ -141,6 +154,7 @@ typedef struct lr_header {
 } lr_header;
 
 _Static_assert(sizeof(lr_header) == 384, "lr_header layout is part of the protocol");
+_Static_assert(__builtin_offsetof(lr_header, sample_bytes) == 56, "sampling interval ends the first line");
 _Static_assert(__builtin_offsetof(lr_header, cursor) == 64, "cursor owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, read_pos) == 128, "reader owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, reader_sleeping) == 192, "futex word owns a cache line");
