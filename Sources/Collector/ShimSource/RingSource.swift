@@ -151,6 +151,8 @@ public final class RingSource: EventSource {
             tracker.closeSpace(space, at: monotonicNow(), end: end)
         }
         while try poll(into: tracker) > 0 {}
+        // The image's table is final now: what records were lost, it still says (as in `finished`).
+        try resyncIfLost(into: tracker, final: true)
     }
 
     private func remember(_ maps: [ProcMapping]?) {
