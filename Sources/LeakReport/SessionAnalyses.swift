@@ -34,8 +34,11 @@ public enum SessionAnalyses {
             guard case .kind(let k) = p.dimension, kinds?.contains(k) ?? true, dimension != p.dimension else { return nil }
             return PeakReport.KindPeak(kind: k.rawValue, timeNs: sp.sinceStart(p.timeNs), bytes: p.bytes, blocks: p.blocks)
         }
+        // One kind alone would only repeat the total.
+        let kindsSeen = peaks.keys.filter { $0 != .all }.count
+        let shown = kindsSeen > 1 ? each : []
         let now = sp.profile.stacks.reduce(UInt64(0)) { $0 &+ $1.inUseBytes } &+ sp.suppressedBytes
-        return PeakReport(total: total, kinds: each.sorted { $0.kind < $1.kind }, nowBytes: now, atPeak: atPeak, top: top)
+        return PeakReport(total: total, kinds: shown.sorted { $0.kind < $1.kind }, nowBytes: now, atPeak: atPeak, top: top)
     }
 
     /// "heap and mmap": the kinds a process session holds, as the peak line names them.

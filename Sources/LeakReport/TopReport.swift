@@ -126,7 +126,7 @@ public struct TopReport: Sendable {
             return TopStack(
                 stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
                 taskPid: s?.taskPid, taskComm: s?.taskComm, liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] },
-                mergedStackIDs: Array(ids.dropFirst()), growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? .none : nil)
+                mergedStackIDs: Array(ids.dropFirst()), growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? GrowthScore.none : nil)
         }
         return TopReport(
             info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },
