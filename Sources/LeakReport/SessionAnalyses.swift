@@ -44,7 +44,8 @@ public enum SessionAnalyses {
     /// "heap and mmap": the kinds a process session holds, as the peak line names them.
     static func kindsLabel(_ sp: SessionProfile) -> String {
         let kinds = Set(sp.totals.map(\.kind)).map(\.rawValue).sorted()
-        return kinds.isEmpty ? "all kinds" : kinds.joined(separator: " and ")
+        guard let last = kinds.last else { return "all kinds" }
+        return kinds.count == 1 ? last : kinds.dropLast().joined(separator: ", ") + " and " + last
     }
 
     /// Temporary allocations by stack: with no threshold, heaptrack's (freed before the same thread's
