@@ -20,10 +20,13 @@ public enum SessionAnalyses {
         let dimension: PeakDimension = kinds.flatMap { $0.count == 1 ? $0.first.map(PeakDimension.kind) : nil } ?? .all
         let name = dimension == .all ? kindsLabel(sp) : dimension.name
         let row = peaks[dimension]
-        var atPeak = sp.profile
+        let held: [(bytes: UInt64, blocks: UInt64)] = sp.totals.map { t in row.map { t.atPeak(of: dimension, epoch: $0.epoch) } ?? (t.bytes, t.blocks) }
+        // Only the stacks the report shows need their frames.
+        var named = sp
+        named.fillFrames(top: top) { held[$0].bytes }
+        var atPeak = named.profile
         for i in atPeak.stacks.indices {
-            let t = sp.totals[i]
-            let held: (bytes: UInt64, blocks: UInt64) = row.map { t.atPeak(of: dimension, epoch: $0.epoch) } ?? (t.bytes, t.blocks)
+            let held = held[i]
             atPeak.stacks[i].inUseBytes = held.bytes
             atPeak.stacks[i].inUseBlocks = held.blocks
             atPeak.stacks[i].series = []
@@ -65,21 +68,25 @@ public enum SessionAnalyses {
             threshold = "shorter than \(duration(bound))" + (bound != limit ? " (the largest bucket bound up to \(duration(limit)))" : "")
         }
         var total: UInt64 = 0
-        let stacks = sp.profile.stacks.indices.map { i -> ChurnReport.Stack in
-            let t = sp.totals[i], s = sp.profile.stacks[i]
+        let counts = sp.totals.map { t -> (blocks: UInt64, bytes: UInt64) in
             total +|= t.totalBlocks
-            var blocks = t.temporaryBlocks, bytes = t.temporaryBytes
-            if shorterThanNs != nil {
-                blocks = 0
-                bytes = 0
-                if let h = t.lifetimes {
-                    for b in 0..<min(buckets, h.counts.count) {
-                        blocks +|= h.counts[b]
-                        bytes +|= h.bytes[b]
-                    }
+            guard shorterThanNs != nil else { return (t.temporaryBlocks, t.temporaryBytes) }
+            var blocks: UInt64 = 0, bytes: UInt64 = 0
+            if let h = t.lifetimes {
+                for b in 0..<min(buckets, h.counts.count) {
+                    blocks +|= h.counts[b]
+                    bytes +|= h.bytes[b]
                 }
             }
-            return ChurnReport.Stack(frames: s.frames, kind: s.kind, temporaryBlocks: blocks, temporaryBytes: bytes, allocatedBlocks: t.totalBlocks)
+            return (blocks, bytes)
+        }
+        // Only the stacks the report shows need their frames.
+        var named = sp
+        named.fillFrames(top: top) { counts[$0].blocks }
+        let stacks = named.profile.stacks.indices.map { i -> ChurnReport.Stack in
+            let s = named.profile.stacks[i]
+            return ChurnReport.Stack(
+                frames: s.frames, kind: s.kind, temporaryBlocks: counts[i].blocks, temporaryBytes: counts[i].bytes, allocatedBlocks: sp.totals[i].totalBlocks)
         }
         return ChurnReport(threshold: threshold, totalAllocations: total, stacks: stacks, modules: sp.profile.modules, top: top)
     }

@@ -79,7 +79,7 @@ struct TopCommand: ParsableCommand {
         if temporary {
             return try reporting {
                 let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
-                let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns))
+                let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns), frames: false)
                 try ChurnCommand.report(session, request: request, top: top, shorterThan: shorterThan, format: format == .json ? .json : .text)
             }
         }
