@@ -14,12 +14,20 @@ public struct LiveSession {
     public var loadNs: UInt64
 
     /// Reads the session at `path` into the live view's model (stacks, their series, the header's facts).
-    public static func read(_ path: String, request: ProfileRequest, sort: LiveView.Sort) throws(SessionError) -> LiveSession {
+    public static func read(_ path: String, request: ProfileRequest, sort: LiveView.Sort, named: Int = 300) throws(SessionError) -> LiveSession {
         let started = DispatchTime.now().uptimeNanoseconds
         let reader = try SessionReader(path: path)
         var request = request
         request.series = true
-        let sp = try SessionProfile.load(reader, request)
+        request.frames = false
+        var sp = try SessionProfile.load(reader, request)
+        // A screen shows a few dozen stacks: name the first `named` by each order a key can choose, so
+        // a re-sort before the next refresh still has names.
+        let growth = sp.profile.stacks.map { GrowthScore($0.series).score }
+        let bytes = sp.profile.stacks.map(\.inUseBytes), blocks = sp.profile.stacks.map(\.inUseBlocks)
+        sp.fillFrames(top: named) { bytes[$0] }
+        sp.fillFrames(top: named) { blocks[$0] }
+        sp.fillFrames(top: named) { UInt64(max(0, min(growth[$0], 1e18))) }
         let info = sp.info
         // Total outstanding per interval, from the interval rows (every kind the view shows).
         let kinds = request.kinds

@@ -21,6 +21,14 @@ public final class LiveTerminal {
         }
     }
 
+    /// One screen of the live view for a session as it is now (`top --live --once`): for scripts, and to time a refresh.
+    public static func snapshot(_ path: String, options: Options, width: Int = 120, height: Int = 40) throws(SessionError) -> (lines: [String], loadNs: UInt64, renderNs: UInt64) {
+        let live = try LiveSession.read(path, request: options.request, sort: options.sort)
+        let started = DispatchTime.now().uptimeNanoseconds
+        let lines = LiveView.render(live.model, width: width, height: height)
+        return (lines, live.loadNs, DispatchTime.now().uptimeNanoseconds - started)
+    }
+
     /// Why the view ended.
     public enum Ending: Equatable, Sendable {
         /// The collection ended (the session is complete, or its collector died).

@@ -20,10 +20,13 @@ public enum SessionAnalyses {
         let dimension: PeakDimension = kinds.flatMap { $0.count == 1 ? $0.first.map(PeakDimension.kind) : nil } ?? .all
         let name = dimension == .all ? kindsLabel(sp) : dimension.name
         let row = peaks[dimension]
-        var atPeak = sp.profile
+        let held: [(bytes: UInt64, blocks: UInt64)] = sp.totals.map { t in row.map { t.atPeak(of: dimension, epoch: $0.epoch) } ?? (t.bytes, t.blocks) }
+        // Only the stacks the report shows need their frames.
+        var named = sp
+        named.fillFrames(top: top) { held[$0].bytes }
+        var atPeak = named.profile
         for i in atPeak.stacks.indices {
-            let t = sp.totals[i]
-            let held: (bytes: UInt64, blocks: UInt64) = row.map { t.atPeak(of: dimension, epoch: $0.epoch) } ?? (t.bytes, t.blocks)
+            let held = held[i]
             atPeak.stacks[i].inUseBytes = held.bytes
             atPeak.stacks[i].inUseBlocks = held.blocks
             atPeak.stacks[i].series = []
@@ -34,14 +37,18 @@ public enum SessionAnalyses {
             guard case .kind(let k) = p.dimension, kinds?.contains(k) ?? true, dimension != p.dimension else { return nil }
             return PeakReport.KindPeak(kind: k.rawValue, timeNs: sp.sinceStart(p.timeNs), bytes: p.bytes, blocks: p.blocks)
         }
+        // One kind alone would only repeat the total.
+        let kindsSeen = peaks.keys.filter { $0 != .all }.count
+        let shown = kindsSeen > 1 ? each : []
         let now = sp.profile.stacks.reduce(UInt64(0)) { $0 &+ $1.inUseBytes } &+ sp.suppressedBytes
-        return PeakReport(total: total, kinds: each.sorted { $0.kind < $1.kind }, nowBytes: now, atPeak: atPeak, top: top)
+        return PeakReport(total: total, kinds: shown.sorted { $0.kind < $1.kind }, nowBytes: now, atPeak: atPeak, top: top)
     }
 
     /// "heap and mmap": the kinds a process session holds, as the peak line names them.
     static func kindsLabel(_ sp: SessionProfile) -> String {
         let kinds = Set(sp.totals.map(\.kind)).map(\.rawValue).sorted()
-        return kinds.isEmpty ? "all kinds" : kinds.joined(separator: " and ")
+        guard let last = kinds.last else { return "all kinds" }
+        return kinds.count == 1 ? last : kinds.dropLast().joined(separator: ", ") + " and " + last
     }
 
     /// Temporary allocations by stack: with no threshold, heaptrack's (freed before the same thread's
@@ -61,21 +68,25 @@ public enum SessionAnalyses {
             threshold = "shorter than \(duration(bound))" + (bound != limit ? " (the largest bucket bound up to \(duration(limit)))" : "")
         }
         var total: UInt64 = 0
-        let stacks = sp.profile.stacks.indices.map { i -> ChurnReport.Stack in
-            let t = sp.totals[i], s = sp.profile.stacks[i]
+        let counts = sp.totals.map { t -> (blocks: UInt64, bytes: UInt64) in
             total +|= t.totalBlocks
-            var blocks = t.temporaryBlocks, bytes = t.temporaryBytes
-            if shorterThanNs != nil {
-                blocks = 0
-                bytes = 0
-                if let h = t.lifetimes {
-                    for b in 0..<min(buckets, h.counts.count) {
-                        blocks +|= h.counts[b]
-                        bytes +|= h.bytes[b]
-                    }
+            guard shorterThanNs != nil else { return (t.temporaryBlocks, t.temporaryBytes) }
+            var blocks: UInt64 = 0, bytes: UInt64 = 0
+            if let h = t.lifetimes {
+                for b in 0..<min(buckets, h.counts.count) {
+                    blocks +|= h.counts[b]
+                    bytes +|= h.bytes[b]
                 }
             }
-            return ChurnReport.Stack(frames: s.frames, kind: s.kind, temporaryBlocks: blocks, temporaryBytes: bytes, allocatedBlocks: t.totalBlocks)
+            return (blocks, bytes)
+        }
+        // Only the stacks the report shows need their frames.
+        var named = sp
+        named.fillFrames(top: top) { counts[$0].blocks }
+        let stacks = named.profile.stacks.indices.map { i -> ChurnReport.Stack in
+            let s = named.profile.stacks[i]
+            return ChurnReport.Stack(
+                frames: s.frames, kind: s.kind, temporaryBlocks: counts[i].blocks, temporaryBytes: counts[i].bytes, allocatedBlocks: sp.totals[i].totalBlocks)
         }
         return ChurnReport(threshold: threshold, totalAllocations: total, stacks: stacks, modules: sp.profile.modules, top: top)
     }

@@ -13,12 +13,19 @@ public struct ProfileRequest: Sendable {
     /// A longer history is sampled down to this many evenly spaced intervals (the last always kept), so a
     /// day-long session costs no more to rank than a minute-long one.
     public var maxSeriesPoints: Int
+    /// Build every stack's frames now; without, stacks start with none and a report that shows only a
+    /// few of them names those with `SessionProfile.fillFrames` (131k stacks of 38 frames cost seconds).
+    public var frames: Bool
 
-    public init(kinds: Set<BlockKind>? = nil, suppressions: Suppressions = Suppressions(), series: Bool = false, maxSeriesPoints: Int = 120) {
+    public init(
+        kinds: Set<BlockKind>? = nil, suppressions: Suppressions = Suppressions(), series: Bool = false, maxSeriesPoints: Int = 120,
+        frames: Bool = true
+    ) {
         self.kinds = kinds
         self.suppressions = suppressions
         self.series = series
         self.maxSeriesPoints = maxSeriesPoints
+        self.frames = frames
     }
 }
 
@@ -39,6 +46,7 @@ public struct SessionProfile {
     /// Outstanding bytes and blocks the suppressions left out.
     public var suppressedBytes: UInt64
     public var suppressedBlocks: UInt64
+    private let builder: FrameBuilder
 
     public var lostEvents: UInt64 { counters[.lostEvents] ?? 0 }
 
@@ -63,7 +71,7 @@ public struct SessionProfile {
         let pid = info.pid
         var stacks = totals.map { t in
             ProfileStack(
-                frames: builder.frames(of: t.stackID), kind: t.kind.rawValue, pid: catalog.stacks[t.stackID]?.taskPid ?? pid, inUseBytes: t.bytes,
+                frames: request.frames ? builder.frames(of: t.stackID) : [], kind: t.kind.rawValue, pid: catalog.stacks[t.stackID]?.taskPid ?? pid, inUseBytes: t.bytes,
                 inUseBlocks: t.blocks, allocatedBytes: t.totalBytes, allocatedBlocks: t.totalBlocks)
         }
         var intervals: [IntervalRow] = []
@@ -81,7 +89,23 @@ public struct SessionProfile {
             durationNs: asOf >= info.startMonotonicNs ? asOf - info.startMonotonicNs : 0, samplingPeriod: sampling)
         return SessionProfile(
             profile: profile, info: info, counters: try reader.counters(), totals: totals, intervals: intervals, suppressedBytes: suppressed.bytes,
-            suppressedBlocks: suppressed.blocks)
+            suppressedBlocks: suppressed.blocks, builder: builder)
+    }
+
+    /// Gives the stacks at these indices their frames (after a load without `frames`).
+    public mutating func fillFrames<S: Sequence>(_ indices: S) where S.Element == Int {
+        for i in indices where profile.stacks.indices.contains(i) && profile.stacks[i].frames.isEmpty {
+            profile.stacks[i].frames = builder.frames(of: totals[i].stackID)
+        }
+    }
+
+    /// Gives frames to the stacks a top-`top` list by `key` (largest first) can show, ties at the cut included.
+    public mutating func fillFrames(top: Int?, by key: (Int) -> UInt64) {
+        let keys = profile.stacks.indices.map(key)
+        guard let top, top < keys.count else { return fillFrames(profile.stacks.indices) }
+        guard top > 0 else { return }
+        let cut = keys.sorted(by: >)[top - 1]
+        fillFrames(keys.indices.filter { keys[$0] >= cut && keys[$0] > 0 })
     }
 
     static func relative(_ t: UInt64, _ start: UInt64) -> UInt64 { t >= start ? t - start : 0 }

@@ -157,7 +157,7 @@ public struct TopReport: Sendable {
                 stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
                 mayBeIncomplete: s?.mayBeIncomplete ?? false, taskPid: s?.taskPid, taskComm: s?.taskComm,
                 liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] }, mergedStackIDs: Array(ids.dropFirst()),
-                growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? .none : nil,
+                growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? GrowthScore.none : nil,
                 pid: pid(of: a.stackID))
         }
         var report = TopReport(

@@ -22,7 +22,7 @@ struct ChurnCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reporting { try Self.report(session, request: try profile.request(), top: top, shorterThan: shorterThan, format: format) }
+        try reporting { try Self.report(session, request: try profile.request(frames: false), top: top, shorterThan: shorterThan, format: format) }
     }
 
     /// The report, shared with `top --temporary`.

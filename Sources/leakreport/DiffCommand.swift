@@ -55,7 +55,17 @@ struct DiffCommand: ParsableCommand {
 
     private func profiles() throws -> (Profile, Profile) {
         if sessions.count == 2 {
-            return (try profile.load(sessions[0]).profile, try profile.load(sessions[1]).profile)
+            // The two sessions are independent files: read them side by side.
+            var loaded: [Result<Profile, Error>] = [.failure(UserError("not read")), .failure(UserError("not read"))]
+            let lock = NSLock()
+            let (paths, options) = (sessions, profile)
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                let r = Result { try options.load(paths[i]).profile }
+                lock.lock()
+                loaded[i] = r
+                lock.unlock()
+            }
+            return (try loaded[0].get(), try loaded[1].get())
         }
         let t1 = try ValueParsers.duration(from ?? ""), t2 = try ValueParsers.duration(to ?? "")
         let reader = try SessionReader(path: sessions[0])

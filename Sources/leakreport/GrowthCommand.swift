@@ -18,8 +18,10 @@ struct GrowthCommand: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let sp = try profile.load(session, series: true)
+            // Frames only for the stacks shown: ranking needs the series alone.
+            var sp = try profile.load(session, series: true, frames: false)
             let ranking = GrowthRanking(sp.profile, top: top)
+            sp.fillFrames(ranking.entries.map(\.stack))
             switch format {
             case .text: print(GrowthTextRenderer.render(ranking, of: sp.profile), terminator: "")
             case .json: print(GrowthJSON(ranking, of: sp.profile).encoded(), terminator: "")

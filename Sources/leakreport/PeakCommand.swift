@@ -20,7 +20,7 @@ struct PeakCommand: ParsableCommand {
     func run() throws {
         try reporting {
             let reader = try SessionReader(path: session)
-            let sp = try SessionProfile.load(reader, try profile.request())
+            let sp = try SessionProfile.load(reader, try profile.request(frames: false))
             let report = SessionAnalyses.peak(sp, peaks: try reader.peaks(), kinds: profile.kind.kinds, top: top)
             switch format {
             case .text: print(PeakTextRenderer.render(report), terminator: "")

@@ -15,13 +15,14 @@ struct ProfileOptions: ParsableArguments {
     @Flag(name: .customLong("no-builtin-suppressions"), help: "Also count what the C/C++ runtime keeps on purpose (loader TLS, stdio buffers, ...).")
     var noBuiltinSuppressions = false
 
-    func request(series: Bool = false) throws(ValueParsers.Invalid) -> ProfileRequest {
+    func request(series: Bool = false, frames: Bool = true) throws(ValueParsers.Invalid) -> ProfileRequest {
         let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
-        return ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns), series: series)
+        return ProfileRequest(
+            kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns), series: series, frames: frames)
     }
 
-    func load(_ path: String, series: Bool = false) throws -> SessionProfile {
-        try SessionProfile.load(try SessionReader(path: path), try request(series: series))
+    func load(_ path: String, series: Bool = false, frames: Bool = true) throws -> SessionProfile {
+        try SessionProfile.load(try SessionReader(path: path), try request(series: series, frames: frames))
     }
 }
 

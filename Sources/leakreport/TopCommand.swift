@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import CLISupport
 import LeakReport
@@ -32,6 +33,7 @@ struct TopCommand: ParsableCommand {
     @Flag(help: "Show temporary allocations instead, as `leakreport churn` does.") var temporary = false
     @Flag(help: "A top-like view of a session a running leakcollect writes, refreshed every interval (keys: b c g sort, p pause, up/down, enter expand, q quit).")
     var live = false
+    @Flag(help: "With --live: print one screen (120x40) and how long reading and drawing it took, and exit.") var once = false
     @Option(name: .customLong("shorter-than"), help: "With --temporary: blocks that lived shorter than this (e.g. 1ms).") var shorterThan: String?
     @Option(name: .customLong("min-size"), help: "Only blocks of at least this size (e.g. 4096, 1M).") var minSize: String?
     @Option(name: .customLong("max-size"), help: "Only blocks of at most this size.") var maxSize: String?
@@ -50,6 +52,7 @@ struct TopCommand: ParsableCommand {
     func validate() throws {
         guard top >= 0 else { throw ValidationError("--top must be 0 or more") }
         if shorterThan != nil, !temporary { throw ValidationError("--shorter-than goes with --temporary") }
+        if once, !live { throw ValidationError("--once goes with --live") }
         if live, temporary || addresses || format != .text || minSize != nil || maxSize != nil || olderThan != nil {
             throw ValidationError("--live takes only --sort, --kind and the suppression options")
         }
@@ -60,7 +63,15 @@ struct TopCommand: ParsableCommand {
             return try reporting {
                 let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
                 let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns))
-                let view = LiveTerminal(path: session, options: .init(request: request, sort: LiveView.Sort(rawValue: sort.rawValue) ?? .bytes, ownSignals: true))
+                let options = LiveTerminal.Options(request: request, sort: LiveView.Sort(rawValue: sort.rawValue) ?? .bytes, ownSignals: true)
+                if once {
+                    let shot = try LiveTerminal.snapshot(session, options: options)
+                    print(shot.lines.joined(separator: "\n"))
+                    let ms = { (ns: UInt64) in String(format: "%.1f ms", Double(ns) / 1e6) }
+                    FileHandle.standardError.write(Data("read \(ms(shot.loadNs)), drawn \(ms(shot.renderNs))\n".utf8))
+                    return
+                }
+                let view = LiveTerminal(path: session, options: options)
                 if try view.run() == .collectionEnded {
                     let info = try SessionReader(path: session).info
                     print("collection ended: \(info.end?.summary ?? "its collector stopped without finishing the session"); session \(session)")
@@ -70,7 +81,7 @@ struct TopCommand: ParsableCommand {
         if temporary {
             return try reporting {
                 let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
-                let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns))
+                let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns), frames: false)
                 try ChurnCommand.report(session, request: request, top: top, shorterThan: shorterThan, format: format == .json ? .json : .text)
             }
         }

@@ -64,17 +64,29 @@ final class DiffAndExportTests: XCTestCase {
         XCTAssertEqual(top["steady"] ?? 0, 0)
     }
 
-    /// Two moments of one session: what the stack gained between them.
+    /// Two moments of one session: what the stacks gained between them.
     func testDiffFromToComparesTwoMomentsOfOneSession() throws {
         let prog = try leaky()
-        let run = try Pipeline.collect(prog, ["30", "50"], extra: ["--interval", "0.1"])
+        let run = try Pipeline.collect(prog, ["30", "100"], extra: ["--interval", "0.1"])
         XCTAssertEqual(run.result.status, 0, run.result.stderr)
-        let diff = try Analyses.json(DiffJSON.self, ["diff", run.session, "--from", "0.4s", "--to", "1.2s"])
-        let grew = diff.stacks.first { Analyses.userFunction($0.frames) == "grow_site" }
-        // 0.8 s at one block per 50 ms: about 16 blocks, give or take an interval's worth.
-        XCTAssertEqual(Double(grew?.change.deltaBlocks ?? 0), 16, accuracy: 5, "\(String(describing: grew?.change))")
-        XCTAssertEqual(grew?.change.deltaBytes, (grew?.change.deltaBlocks ?? 0) * 4096)
-        XCTAssertFalse(diff.stacks.contains { Analyses.userFunction($0.frames) == "steady" && $0.status != "unchanged" })
+        // A millisecond short of the end, so the decimal round trip cannot pass it.
+        let span = Double(try Pipeline.top(run.session).session.durationNs ?? 0) / 1e9 - 0.001
+        XCTAssertGreaterThan(span, 3)
+        func grew(_ from: Double, _ to: Double) throws -> DiffJSON.Stack? {
+            let d = try Analyses.json(DiffJSON.self, ["diff", run.session, "--from", "\(from)s", "--to", "\(to)s"])
+            return d.stacks.first { Analyses.userFunction($0.frames) == "grow_site" }
+        }
+        // From the start (nothing yet) to the end: everything the session holds is new.
+        let whole = try grew(0, span)
+        XCTAssertEqual(whole?.status, "new")
+        XCTAssertEqual(whole?.change.newBlocks, 30)
+        XCTAssertEqual(whole?.change.deltaBytes, 30 * 4096)
+        // Halfway through the drip: part of it, at 4096 bytes a block.
+        let half = try grew(span / 2, span)
+        let blocks = half?.change.deltaBlocks ?? 0
+        XCTAssertTrue((3...27).contains(blocks), "half the run gained \(blocks) of 30 blocks")
+        XCTAssertEqual(half?.change.deltaBytes, blocks * 4096)
+        XCTAssertEqual((half?.change.baseBlocks ?? 0) + UInt64(clamping: blocks), 30)
     }
 
     /// `go tool pprof -top` reads our profile and reports the same figures as `leakreport top`.

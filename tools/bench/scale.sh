@@ -65,6 +65,18 @@ for args in "" "--kind heap" "--min-size 16" "--older-than 1s" "--format json"; 
   t=$(timed "$bin/leakreport" top "$s" $args)
   reports+="| \`leakreport top $args\` | ${t%% *} s | $(( ${t##* } / 1024 )) MB |"$'\n'
 done
+# The analyses and formats (issue: growth, peak, churn, diff, pprof, flame graphs, a live view) on the
+# same session; diff compares it with the default run's (the same program, another ASLR layout).
+for args in "growth" "peak" "churn" "diff $work/default.leaks" "pprof -o $work/s.pb.gz" "folded -o $work/s.folded" \
+  "flamegraph -o $work/s.svg" "flamegraph --growth -o $work/s-growth.svg"; do
+  read -r cmd rest <<<"$args"
+  # shellcheck disable=SC2086
+  if [[ $cmd == diff ]]; then t=$(timed "$bin/leakreport" diff $rest "$s"); else t=$(timed "$bin/leakreport" "$cmd" "$s" $rest); fi
+  reports+="| \`leakreport $args\` | ${t%% *} s | $(( ${t##* } / 1024 )) MB |"$'\n'
+done
+svg=$(stat -c %s "$work/s.svg")
+# The live view: one refresh (reading the session into its model) and one redraw, as --once reports them.
+live=$("$bin/leakreport" top --live --once "$s" 2>&1 >/dev/null | tail -1)
 rm -f "$work"/ht.*
 heaptrack -o "$work/ht" "$work/scalebench" "$blocks" >/dev/null 2>&1 || true
 t=$(timed heaptrack_print "$work"/ht.*)
@@ -111,6 +123,8 @@ IFS='|' read -r blocksd bytesd lostd rssd sized chunksd <<<"${stats[leakcollect 
   echo "| report | time | peak RSS |"
   echo "|---|---|---|"
   printf '%s' "$reports"
+  echo
+  echo "Flame graph: $(( svg / 1024 )) KiB. Live view (\`top --live --once\`): $live."
   echo
   echo "| program | uninstrumented | under leakcollect | ratio |"
   echo "|---|---|---|---|"
