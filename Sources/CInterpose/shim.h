@@ -232,10 +232,16 @@ void ls_live_log_unmodule(uint32_t id);
 /* Ring records are written only while a reader is there to read them; without one the live table alone
  * keeps the state. Called after the table changed (its seq_cst CAS orders this load after it). */
 int ls_ring_wanted_slow(void);
+extern uint64_t ls_ring_gone_beat; /* the heartbeat of a reader found gone: no records while it stays the same */
 static inline int ls_ring_wanted(void) {
-    if (LS_LIKELY(lr_load_acquire_i32(&ls_ring.hdr->reader_pid) != 0)) return 1;
+    if (LS_LIKELY(lr_load_acquire_i32(&ls_ring.hdr->reader_pid) != 0))
+        /* Relaxed: a stale beat read here only delays by one record the switch either way. */
+        return __atomic_load_n(&ls_ring.hdr->reader_heartbeat_ns, __ATOMIC_RELAXED) !=
+               __atomic_load_n(&ls_ring_gone_beat, __ATOMIC_RELAXED);
     return ls_ring_wanted_slow();
 }
+/* The app's munmap(addr, len) covers part of the ring: 1 after tracking stopped and the rest was unmapped. */
+int ls_ring_unmap_request(void *addr, size_t len, int *result);
 
 /* ---- small spinlock for the slow paths. */
 #if defined(__x86_64__) || defined(__i386__)
