@@ -348,14 +348,14 @@ final class FaultTests: XCTestCase {
                 int main(int argc, char **argv) {
                     double secs = argc > 1 ? atof(argv[1]) : 1, start = now(), w = start;
                     long n = 0;
-                    printf("pid %d\n", getpid());
+                    printf("pid %d\\n", getpid());
                     fflush(stdout);
                     for (;;) {
                         for (int k = 0; k < 500; k++) free(deep(k % 5, 64 + k % 64));
                         n += 500;
                         double t = now();
                         if (t - w >= 0.1) {
-                            printf("rate %.3f %.0f\n", t - start, n / (t - w));
+                            printf("rate %.3f %.0f\\n", t - start, n / (t - w));
                             fflush(stdout);
                             n = 0;
                             w = t;
@@ -370,10 +370,10 @@ final class FaultTests: XCTestCase {
         let untraced = try RunningProcess([prog.path, "4.5"], environment: env)
         defer { untraced.signal(SIGKILL) }
         let collector = try RunningProcess([try BuildProducts.leakcollect, "-o", Pipeline.sessionPath("pace"), "--", prog.path, "4.5"])
-        try collector.waitFor("rate 1.0")
+        try Self.waitForRate(collector, at: 1.0)
         collector.signal(SIGKILL)
         // Well past the heartbeat's second: the shim has seen its reader is gone.
-        try collector.waitFor("rate 3.0")
+        try Self.waitForRate(collector, at: 3.0)
         let pid = try XCTUnwrap(collector.stdout.split(separator: "\n").first { $0.hasPrefix("pid ") }.flatMap { Int32($0.dropFirst(4)) })
         let before = try ringWords(pid: pid)
         usleep(400_000)
@@ -412,6 +412,15 @@ final class FaultTests: XCTestCase {
             let f = l.split(separator: " ")
             guard f.count == 3, f[0] == "rate", let t = Double(f[1]), t >= from else { return nil }
             return Double(f[2])
+        }
+    }
+
+    /// Waits until the program has reported a rate at `at` seconds or later.
+    private static func waitForRate(_ p: RunningProcess, at: Double) throws {
+        let deadline = Date().addingTimeInterval(20)
+        while rates(p.stdout, from: at).isEmpty {
+            guard Date() < deadline else { throw TestSupportError("no rate at \(at) s; stdout: \(p.stdout.suffix(300)) stderr: \(p.stderr)") }
+            usleep(20_000)
         }
     }
 
