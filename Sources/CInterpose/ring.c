@@ -68,6 +68,7 @@ int ls_ring_create(uint32_t gen, int expect_collector) {
     ls_ring.flags = h->flags;
     ls_ring.start_mono = h->start_monotonic_ns;
     ls_tls.read_pos = 0;
+    ls_tls.skipped = 0;
     stuck_read_pos = UINT64_MAX;
     ls_ring_gone_beat = UINT64_MAX;
     return 0;
@@ -188,6 +189,11 @@ void ls_ring_wake(uint64_t end) {
 void ls_ring_lost(uint64_t events, uint64_t bytes) {
     __atomic_fetch_add(&ls_ring.hdr->lost_events, events, __ATOMIC_RELAXED);
     __atomic_fetch_add(&ls_ring.hdr->lost_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+void ls_ring_skip_counted(int back) {
+    ls_tls.skipped = !back;
+    ls_ring_lost(1, 0);
 }
 
 void ls_ring_count(uint64_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
