@@ -330,6 +330,11 @@ LS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 }
 
 LS_EXPORT int munmap(void *addr, size_t len) {
+    int unmapped;
+    if (LS_UNLIKELY(ls_ring_unmap_request(addr, len, &unmapped))) {
+        __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE); /* from now on every wrapper is a pass-through */
+        return unmapped;
+    }
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) return e == 0 ? ls_real.munmap(addr, len) : ls_sys_munmap(addr, len);
     if (len > 0 && ((uintptr_t)addr & page_mask) == 0) emit_release(LR_T_MUNMAP, LR_FN_MUNMAP, 0, addr, len);

@@ -15,6 +15,7 @@ __thread struct ls_thread ls_tls;
 
 /* read_pos at which a wait last ran out: while the reader stays there, full-ring writers drop at once. */
 static uint64_t stuck_read_pos = UINT64_MAX;
+uint64_t ls_ring_gone_beat = UINT64_MAX;
 
 static uint64_t clock_ns(clockid_t clock) {
     struct timespec ts;
@@ -68,7 +69,9 @@ int ls_ring_create(uint32_t gen, int expect_collector) {
     ls_ring.flags = h->flags;
     ls_ring.start_mono = h->start_monotonic_ns;
     ls_tls.read_pos = 0;
+    ls_tls.skipped = 0;
     stuck_read_pos = UINT64_MAX;
+    ls_ring_gone_beat = UINT64_MAX;
     return 0;
 fail:
     if (base != MAP_FAILED) ls_sys_munmap(base, map_len);
@@ -104,7 +107,12 @@ struct ls_wait {
 static int wait_for_space(struct ls_wait *w) {
     lr_header *h = ls_ring.hdr;
     uint64_t now = clock_ns(CLOCK_MONOTONIC);
-    if (!reader_present(now)) return 0;
+    if (!reader_present(now)) {
+        /* Gone (killed, or stopped past the heartbeat): stop writing until it beats again. */
+        if (lr_load_acquire_i32(&h->reader_pid) != 0)
+            __atomic_store_n(&ls_ring_gone_beat, lr_load_acquire_u64(&h->reader_heartbeat_ns), __ATOMIC_RELAXED);
+        return 0;
+    }
     uint64_t rp = lr_load_acquire_u64(&h->read_pos);
     if (rp == __atomic_load_n(&stuck_read_pos, __ATOMIC_RELAXED)) return 0;
     if (w->rounds == 0) {
@@ -184,6 +192,11 @@ void ls_ring_lost(uint64_t events, uint64_t bytes) {
     __atomic_fetch_add(&ls_ring.hdr->lost_bytes, bytes, __ATOMIC_RELAXED);
 }
 
+void ls_ring_skip_counted(int back) {
+    ls_tls.skipped = !back;
+    ls_ring_lost(1, 0);
+}
+
 void ls_ring_count(uint64_t *counter) { __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 
 void ls_ring_wait_reader(void) {
@@ -196,4 +209,17 @@ void ls_ring_wait_reader(void) {
         nanosleep(&ts, NULL);
     }
     errno = saved;
+}
+
+int ls_ring_unmap_request(void *addr, size_t len, int *result) {
+    uintptr_t lo = (uintptr_t)addr, hi = lo + len, rlo = (uintptr_t)ls_ring.map_base, rhi = rlo + ls_ring.map_len;
+    if (!ls_ring.map_base || len == 0 || hi <= rlo || lo >= rhi) return 0;
+    if (!__atomic_load_n(&ls_ring.hdr->ring_unmapped_ns, __ATOMIC_RELAXED))
+        __atomic_store_n(&ls_ring.hdr->ring_unmapped_ns, clock_ns(CLOCK_MONOTONIC), __ATOMIC_RELEASE);
+    /* The ring stays mapped: a thread already past its wrapper's entry may still write a record into it. */
+    int r = 0;
+    if (lo < rlo) r |= ls_sys_munmap(addr, rlo - lo);
+    if (hi > rhi) r |= ls_sys_munmap((void *)rhi, hi - rhi);
+    *result = r ? -1 : 0;
+    return 1;
 }

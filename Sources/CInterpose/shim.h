@@ -68,6 +68,7 @@ struct ls_thread {
     uintptr_t stack_lo, stack_hi; /* the stack this thread runs on; 0, 0 until known (stackbounds.c) */
     uintptr_t entry_fp;           /* the frame of the wrapper that took the guard: walks start there */
     uint32_t maps_reads;          /* /proc/self/maps reads this thread made looking for its stack */
+    uint32_t skipped;             /* records this thread skipped for a reader found gone, not yet counted again */
     struct ls_live_undo {         /* a realloc's pending free took this block out of the live table */
         uint64_t size, time_ns;
         uint32_t stack_id;
@@ -234,10 +235,24 @@ void ls_live_log_unmodule(uint32_t id);
 /* Ring records are written only while a reader is there to read them; without one the live table alone
  * keeps the state. Called after the table changed (its seq_cst CAS orders this load after it). */
 int ls_ring_wanted_slow(void);
+extern uint64_t ls_ring_gone_beat; /* the heartbeat of a reader found gone: no records while it stays the same */
+void ls_ring_skip_counted(int back); /* one lost event per thread as it starts skipping, and as it stops */
 static inline int ls_ring_wanted(void) {
-    if (LS_LIKELY(lr_load_acquire_i32(&ls_ring.hdr->reader_pid) != 0)) return 1;
+    if (LS_LIKELY(lr_load_acquire_i32(&ls_ring.hdr->reader_pid) != 0)) {
+        /* Relaxed: a stale beat read here only delays by one record the switch either way. */
+        if (LS_LIKELY(__atomic_load_n(&ls_ring.hdr->reader_heartbeat_ns, __ATOMIC_RELAXED) !=
+                      __atomic_load_n(&ls_ring_gone_beat, __ATOMIC_RELAXED))) {
+            /* Back: count once more, so a skip after the reader's resync point still makes it resync. */
+            if (LS_UNLIKELY(ls_tls.skipped)) ls_ring_skip_counted(1);
+            return 1;
+        }
+        if (!ls_tls.skipped) ls_ring_skip_counted(0);
+        return 0;
+    }
     return ls_ring_wanted_slow();
 }
+/* The app's munmap(addr, len) covers part of the ring: 1 after tracking stopped and the rest was unmapped. */
+int ls_ring_unmap_request(void *addr, size_t len, int *result);
 
 /* ---- handshake.c: handing a new ring to the collector that follows us (leakhandshake.h). */
 int ls_handshake_connect(int kind);      /* a connected socket when this image or fork child is followed, else -1 */

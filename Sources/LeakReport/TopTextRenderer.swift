@@ -51,6 +51,10 @@ public enum TopTextRenderer {
         } else if r.lostEvents > 0 {
             out += "warning: \(r.lostEvents) events were lost; some frees may be missing, so some blocks may be reported live that are not\n"
         }
+        if let ns = r.counters[.ringUnmappedNs], ns > 0 {
+            let at = ns >= r.info.startMonotonicNs ? "+" + Formatting.duration(ns: ns - r.info.startMonotonicNs) : "?"
+            out += "warning: the program unmapped its ring at \(at): nothing after that was tracked, so blocks it freed later are reported live\n"
+        }
         if let cut = r.counters[.stacksCutShort], cut > 0 {
             out += "note: \(cut) stacks may be cut short: BPF-only mode walks stacks through frame pointers, which code built without them breaks (marked below)\n"
         }

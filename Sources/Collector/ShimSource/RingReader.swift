@@ -16,6 +16,8 @@ public struct RingCounters: Sendable, Equatable {
     public var unwindMismatches: UInt64 = 0
     /// Stacks the shim's own walk could not take and handed to libunwind.
     public var unwindFallbacks: UInt64 = 0
+    /// CLOCK_MONOTONIC when the app unmapped its own ring (the shim tracked nothing after); 0 if it never did.
+    public var ringUnmappedNs: UInt64 = 0
 
     public init() {}
 
@@ -31,6 +33,7 @@ public struct RingCounters: Sendable, Equatable {
         d.waitNs = waitNs &- base.waitNs
         d.unwindMismatches = unwindMismatches &- base.unwindMismatches
         d.unwindFallbacks = unwindFallbacks &- base.unwindFallbacks
+        d.ringUnmappedNs = ringUnmappedNs  // a time, not a count
         return d
     }
 }
@@ -130,6 +133,7 @@ public final class RingReader {
         c.waitNs = lr_load_acquire_u64(&header.pointee.wait_ns)
         c.unwindMismatches = lr_load_acquire_u64(&header.pointee.unwind_mismatches)
         c.unwindFallbacks = lr_load_acquire_u64(&header.pointee.unwind_fallbacks)
+        c.ringUnmappedNs = lr_load_acquire_u64(&header.pointee.ring_unmapped_ns)
         return c
     }
 

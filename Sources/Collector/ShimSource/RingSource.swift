@@ -256,7 +256,7 @@ public final class RingSource: EventSource {
             .lostEvents: c.lostEvents, .lostBytes: c.lostBytes, .ringWaits: c.waits, .reentrantCalls: c.reentrantCalls,
             .stackTableFull: c.stackTableFull, .truncatedStacks: c.truncatedStacks, .ringWaitNs: c.waitNs,
             .unwindMismatches: c.unwindMismatches, .unwindFallbacks: c.unwindFallbacks,
-        ].merging(stats.counters) { $1 }
+        ].merging(stats.counters) { $1 }.merging(c.ringUnmappedNs != 0 ? [.ringUnmappedNs: c.ringUnmappedNs] : [:]) { $1 }
     }
 }
 

@@ -26,6 +26,8 @@ public struct CounterName: RawRepresentable, Hashable, Sendable, Comparable {
     public static let snapshotBytes = CounterName("snapshot_bytes")
     /// Times the collector made its live blocks those of the source's own table after events were lost.
     public static let resyncs = CounterName("resyncs")
+    /// CLOCK_MONOTONIC when the app unmapped its own ring: nothing after it was tracked.
+    public static let ringUnmappedNs = CounterName("ring_unmapped_ns")
     /// Blocks a resync removed (their frees were lost) and added (their allocations were lost).
     public static let resyncRemovedBlocks = CounterName("resync_removed_blocks")
     public static let resyncAddedBlocks = CounterName("resync_added_blocks")

@@ -45,7 +45,8 @@
  * No reader: while reader_pid == 0 (and no collector is expected) writers write no records at all; the
  * live table (below) alone keeps what is live, for the collector that attaches later.
  * Full ring (slow path, syscalls allowed): if the heartbeat is older than LR_HEARTBEAT_NS, the record is
- * dropped and counted in lost_events. Otherwise the writer waits with bounded backoff
+ * dropped and counted in lost_events, and writers then write no records at all until the heartbeat
+ * changes (a killed collector costs the app no more than no collector). Otherwise the writer waits with bounded backoff
  * (LEAKSHIM_MAX_WAIT_MS) and then drops and counts. The app never blocks on a collector that is gone.
  * A collector that sees lost_events grow resynchronizes from the live table.
  *
@@ -71,6 +72,8 @@
  * collector scales each sampled block by 1 / its probability.
  * Creation order: header filled, magic stored last, then the seals; unsealed means "not ready yet".
  *
+ * munmap by the app of any part of the ring: the shim stores ring_unmapped_ns, stops tracking, and keeps
+ * the ring mapped (threads already inside a wrapper still write to it), unmapping only the rest of the range.
  * fork: the child unmaps its parent's ring and creates its own, with cursor generation = the parent's
  * + 1 (so nothing counts as already sent), handed over (and expecting its collector) only with
  * --follow-children. exec starts a new ring, handed over as above.
@@ -150,7 +153,8 @@ typedef struct lr_header {
 
     /* More shim counters. */
     uint64_t unwind_fallbacks; /* stacks the shim's own walk handed to libunwind (unmodelled unwind info) */
-    uint8_t pad5[64 - 8];
+    uint64_t ring_unmapped_ns; /* CLOCK_MONOTONIC when the app munmapped this ring (0: never); the shim wrote nothing after */
+    uint8_t pad5[64 - 16];
 } lr_header;
 
 _Static_assert(sizeof(lr_header) == 384, "lr_header layout is part of the protocol");
