@@ -19,7 +19,7 @@ let package = Package(
     ],
     targets: [
         // The ring's record layout, shared by the shim and the collector (header only).
-        .target(name: "RingFormat"),
+        .target(name: "RingFormat", path: "Sources/Collector/RingFormat"),
 
         // libleakshim.so: preloaded into the traced program. Hot-path C, optimized even in debug builds.
         // -nostartfiles and the as-needed linker keep the Swift runtime out of the traced process.
@@ -47,6 +47,7 @@ let package = Package(
             dependencies: [
                 "Vocabulary", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
+            path: "Sources/Collector/SessionStore",
             // The writer interns millions of stack-tree nodes on its own thread; nothing in it is shared.
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
@@ -81,10 +82,10 @@ let package = Package(
             name: "KernelSession", dependencies: ["Vocabulary", "SessionStore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Sources/KernelSide/Session"),
         .systemLibrary(name: "CLibBPF", path: "Sources/KernelSide/CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
-        .plugin(name: "BPFCompile", capability: .buildTool()),
+        .plugin(name: "BPFCompile", capability: .buildTool(), path: "tools/plugins/BPFCompile"),
         // Every BPF object of this build (bpf/*.bpf.c, compiled and embedded by BPFCompile), how they are
         // opened, configured and loaded, libbpf's diagnostics and the capabilities tracing needs.
-        .target(name: "BPFSupport", dependencies: ["CLibBPF", "Vocabulary"], path: "Sources/BPFSupport", plugins: ["BPFCompile"]),
+        .target(name: "BPFSupport", dependencies: ["CLibBPF", "Vocabulary"], path: "Sources/KernelSide/BPFSupport", plugins: ["BPFCompile"]),
         .target(
             name: "KernelSide",
             dependencies: ["Vocabulary", "SessionStore", "Tracking", "Symbols", "CollectionRunner", "KernelSession", "CLibBPF", "BPFSupport"],
@@ -105,14 +106,15 @@ let package = Package(
         // What both CLIs share: one-line errors and exit codes.
         .target(
             name: "CLISupport",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Collector/CLISupport"
         ),
 
         // Reads sessions, sorts and filters, renders text and JSON.
         .target(name: "LeakReport", dependencies: ["Vocabulary", "SessionStore", "KernelSession", "ReportFormats"], exclude: ["Formats"]),
 
         // zlib: gzip for pprof files, CRC-32 for .gnu_debuglink files.
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/Collector/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // The formats and analyses that are pure functions of a profile model (pprof, folded stacks,
         // flame graphs, growth, diff, churn, peak, the live view's screen). Knows no session store.

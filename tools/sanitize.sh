@@ -24,7 +24,7 @@ runtime=$(clang -print-file-name=libclang_rt.ubsan_standalone-x86_64.so)
 # there for the Swift driver's link line only).
 clang -shared -fPIC -O1 -g -fno-omit-frame-pointer -fvisibility=hidden -ftls-model=initial-exec -D_GNU_SOURCE \
     -fsanitize=undefined -fno-sanitize-recover=undefined -shared-libsan -Wl,-rpath,"$(dirname "$runtime")" \
-    -I Sources/RingFormat/include -I Sources/CInterpose/include -I Sources/CInterpose \
+    -I Sources/Collector/RingFormat/include -I Sources/CInterpose/include -I Sources/CInterpose \
     -o "$out/libleakshim-ubsan.so" Sources/CInterpose/*.c -lunwind -ldl
 
 cc -O0 -g -o "$out/leaky" tools/demo/leaky.c -lpthread

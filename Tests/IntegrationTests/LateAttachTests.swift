@@ -310,7 +310,7 @@ final class LateAttachForkTests: XCTestCase {
 /// crashes or believes a bogus block.
 final class HostileLiveTableTests: XCTestCase {
     private static let ringInclude = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Sources/RingFormat/include").path
+        .deletingLastPathComponent().appendingPathComponent("Sources/Collector/RingFormat/include").path
 
     /// A program that leaks 5 blocks of 1234 bytes from kept(), then damages its own live table as argv[1] says.
     private func damagingProgram() throws -> CProgram {

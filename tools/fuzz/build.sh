@@ -20,7 +20,7 @@ mkdir -p "$out/modules" "$out/objects" "$out/deps" "$out/cache"
 ln -sfn "$debug/Modules/GRDB.swiftmodule" "$out/deps/GRDB.swiftmodule"
 cat >"$out/RingFormat.modulemap" <<EOF
 module RingFormat {
-    umbrella "$root/Sources/RingFormat/include"
+    umbrella "$root/Sources/Collector/RingFormat/include"
     export *
 }
 EOF
@@ -29,8 +29,8 @@ flags=(
     -parse-as-library -Onone -g -enable-testing -swift-version 5 -sanitize=fuzzer,address
     -DSWIFT_PACKAGE -I "$out/modules" -I "$out/deps" -module-cache-path "$out/cache"
     -Xcc -fmodule-map-file="$root/.build/checkouts/GRDB.swift/Sources/GRDBSQLite/module.modulemap"
-    -Xcc -fmodule-map-file="$out/RingFormat.modulemap" -Xcc -I -Xcc "$root/Sources/RingFormat/include"
-    -Xcc -fmodule-map-file="$root/Sources/CZlib/module.modulemap"
+    -Xcc -fmodule-map-file="$out/RingFormat.modulemap" -Xcc -I -Xcc "$root/Sources/Collector/RingFormat/include"
+    -Xcc -fmodule-map-file="$root/Sources/Collector/CZlib/module.modulemap"
     -Xcc -fmodule-map-file="$root/Sources/Collector/CLibDW/module.modulemap"
     -Xcc -fmodule-map-file="$root/Sources/KernelSide/CLibBPF/module.modulemap"
 )
@@ -54,14 +54,14 @@ module() {
 
 S=$root/Sources
 module Vocabulary "$S"/Collector/Vocabulary/*.swift
-module SessionStore "$S"/SessionStore/*.swift
+module SessionStore "$S"/Collector/SessionStore/*.swift
 module Tracking "$S"/Collector/Tracking/*.swift
 module Symbols "$S"/Collector/Symbols/*.swift
 module CollectionRunner "$S"/Collector/Runner/*.swift
 module ShimSource "$S"/Collector/ShimSource/*.swift
 module KernelSession "$S"/KernelSide/Session/*.swift
 # Only the kernel side's pure parts: the rest needs the BPF objects and a kernel to load them into.
-module KernelSide "$S"/KernelSide/Source/{KernelRecord,SystemSnapshot,Capabilities}.swift
+module KernelSide "$S"/KernelSide/Source/{KernelRecord,SystemSnapshot}.swift "$S"/KernelSide/BPFSupport/Capabilities.swift
 module LeakReport "$S"/LeakReport/*.swift
 module LeakFuzz "$root"/tools/fuzz/Harness/*.swift
 
