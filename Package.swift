@@ -82,10 +82,25 @@ let package = Package(
             path: "Sources/KernelSide/Session"),
         .systemLibrary(name: "CLibBPF", path: "Sources/KernelSide/CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .plugin(name: "BPFCompile", capability: .buildTool()),
+        // Every BPF object of this build (bpf/*.bpf.c, compiled and embedded by BPFCompile), how they are
+        // opened, configured and loaded, libbpf's diagnostics and the capabilities tracing needs.
+        .target(name: "BPFSupport", dependencies: ["CLibBPF", "Vocabulary"], path: "Sources/BPFSupport", plugins: ["BPFCompile"]),
         .target(
             name: "KernelSide",
-            dependencies: ["Vocabulary", "SessionStore", "Tracking", "Symbols", "CollectionRunner", "KernelSession", "CLibBPF"],
-            path: "Sources/KernelSide/Source", plugins: ["BPFCompile"]),
+            dependencies: ["Vocabulary", "SessionStore", "Tracking", "Symbols", "CollectionRunner", "KernelSession", "CLibBPF", "BPFSupport"],
+            path: "Sources/KernelSide/Source"),
+
+        // A fork that waits for its parent's word before it execs: BPF-only launch attaches in between.
+        .target(name: "PausedSpawn", path: "Sources/Collector/PausedSpawn"),
+        // One BPF link for many uprobes (uprobe_multi), which this libbpf does not wrap.
+        .target(name: "UprobeMultiLink", path: "Sources/Collector/UprobeMultiLink"),
+        // BPF-only mode: uprobes on the allocator of a process started without the shim, as an event source.
+        .target(
+            name: "UprobeSource",
+            dependencies: [
+                "Vocabulary", "SessionStore", "Tracking", "CollectionRunner", "ShimSource", "BPFSupport", "CLibBPF", "CLibDW", "PausedSpawn", "UprobeMultiLink",
+            ],
+            path: "Sources/Collector/UprobeSource"),
 
         // What both CLIs share: one-line errors and exit codes.
         .target(
@@ -111,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "leakcollect",
             dependencies: [
-                "Vocabulary", "SessionStore", "CollectionRunner", "ShimSource", "LeakReport", "CLISupport", "KernelSide",
+                "Vocabulary", "SessionStore", "CollectionRunner", "ShimSource", "LeakReport", "CLISupport", "KernelSide", "UprobeSource",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -134,7 +149,10 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "CollectorTests",
-            dependencies: ["Vocabulary", "Tracking", "Symbols", "ShimSource", "CollectionRunner", "RingFormat", "SessionStore", "TestSupport"]),
+            dependencies: [
+                "Vocabulary", "Tracking", "Symbols", "ShimSource", "CollectionRunner", "RingFormat", "SessionStore", "TestSupport", "UprobeSource",
+                "CLibBPF",
+            ]),
         .testTarget(
             name: "LeakReportTests",
             dependencies: ["LeakReport", "Vocabulary", "SessionStore", "KernelSession", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -8,3 +8,7 @@ tools/setup.sh
 # programs, so build every product first.
 swift build
 swift test "$@"
+# Then each fuzz target for a bounded time from its committed seeds, and the shim under UBSan through
+# the pipeline (tools/fuzz.sh, tools/sanitize.sh): a few minutes in all.
+tools/fuzz.sh "${FUZZ_SECONDS:-20}"
+tools/sanitize.sh

@@ -31,6 +31,8 @@ struct BPFCompile: BuildToolPlugin {
                         "-target", "bpf", "-O2", "-g", "-Wall", "-Werror",
                         // <linux/bpf.h> pulls in <asm/types.h>, which Debian keeps under the multiarch directory.
                         "-I", "/usr/include/\(Self.multiarch)", "-I", bpfDir.path,
+                        // bpf_tracing.h's PT_REGS_* for uprobe programs, for the machine this builds for.
+                        "-D__TARGET_ARCH_\(Self.tracingArch)",
                         "-c", source.path, "-o", object.path,
                     ],
                     inputFiles: [source] + headers,
@@ -46,6 +48,14 @@ struct BPFCompile: BuildToolPlugin {
                 inputFiles: [embed] + objects,
                 outputFiles: [swiftFile]))
         return commands
+    }
+
+    private static var tracingArch: String {
+        #if arch(arm64)
+            return "arm64"
+        #else
+            return "x86"
+        #endif
     }
 
     private static var multiarch: String {

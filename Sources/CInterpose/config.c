@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "leakhandshake.h"
 #include "shim.h"
 
 struct ls_config ls_config;
@@ -45,6 +46,10 @@ void ls_config_load(void) {
     ls_config.max_wait_ns = wait_ms * 1000000ull;
 
     ls_config.collector_pid = (pid_t)env_number("LEAKSHIM_COLLECTOR_PID", 0);
+    ls_config.sample_bytes = env_number("LEAKSHIM_SAMPLE_BYTES", 0);
+    if (ls_config.sample_bytes > (1ull << 40)) ls_config.sample_bytes = 1ull << 40; /* a TiB: already "record only huge blocks" */
+    const char *f = getenv(LR_HS_FOLLOW_ENV);
+    ls_config.follow_children = f && strcmp(f, "1") == 0;
 
     const char *u = getenv("LEAKSHIM_UNWIND");
     ls_config.unwind = !u ? LS_UNWIND_CFI

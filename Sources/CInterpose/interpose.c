@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "leakhandshake.h"
 #include "shim.h"
 
 #ifndef MREMAP_DONTUNMAP
@@ -32,15 +33,22 @@ static void init(void) {
     int saved = errno;
     ls_config_load();
     page_mask = (uintptr_t)getauxval(AT_PAGESZ) - 1;
-    int expect = ls_config.collector_pid != 0 && getppid() == ls_config.collector_pid;
+    /* Connected first: only a ring a collector will claim is marked as expecting one (leakhandshake.h). */
+    if (!ls_config.disable && ls_sampling_init() != 0) ls_config.sample_bytes = 0; /* the ring header says so */
+    int hs = ls_config.disable ? -1 : ls_handshake_connect(LR_HS_IMAGE);
     /* The ring first: it is the big mapping, the one most likely to be refused. */
-    int ok = !ls_config.disable && ls_ring_create(0, expect) == 0;
+    int ok = !ls_config.disable && ls_ring_create(0, hs >= 0) == 0;
+    if (ok) ls_live_init(); /* without it the shim still works; only a late attach sees less */
     if (ok && (ls_stacks_init() != 0 || ls_modules_init() != 0)) {
         ls_ring_forget(); /* no ring rather than one that never fills */
         ok = 0;
     }
     if (ok) pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (ok) ls_ring_wait_reader(); /* launched by a collector: let it open the ring before anything can be lost */
+    if (ok && ls_config.sample_bytes) __atomic_store_n(&ls_sample_interval, ls_config.sample_bytes, __ATOMIC_RELEASE);
+    if (hs >= 0) {
+        if (ok) ls_handshake_send(hs, LR_HS_IMAGE); else close(hs);
+    }
+    if (ok) ls_ring_wait_reader(); /* handed over: let the collector read our maps before anything can be lost */
     errno = saved;
     __atomic_store_n(&state, ok ? ST_ACTIVE : ST_OFF, __ATOMIC_RELEASE); /* publishes everything init wrote */
 }
@@ -80,9 +88,11 @@ static inline void leave(void) { ls_tls.guard = 0; }
  * that does (system calls, the loader) keeps the app's errno itself. */
 static void emit_block(int is_mmap, uint8_t fn, const void *addr, uint64_t size, const void *old, int prot,
                        int map_flags, uint16_t flags) {
-    struct ls_stack *s = ls_stack_capture();
+    lr_stack_node *s = ls_stack_capture();
     uint64_t now = ls_now_coarse();
     uint32_t tid = ls_tid(), len = is_mmap ? sizeof(lr_mmap) : sizeof(lr_alloc);
+    if (!is_mmap) ls_live_insert((uintptr_t)addr, size, s ? s->id : LR_NO_STACK, fn, now); /* before the record */
+    if (!ls_ring_wanted()) return;
     for (;;) {
         uint32_t gen = ls_ring_gen();
         int send = s && __atomic_load_n(&s->sent_gen, __ATOMIC_ACQUIRE) != gen + 1;
@@ -139,6 +149,12 @@ static void emit_block(int is_mmap, uint8_t fn, const void *addr, uint64_t size,
 /* FREE, MUNMAP or UNDO: no stack, any generation. */
 static void emit_release(uint8_t type, uint8_t fn, uint16_t flags, const void *addr, uint64_t len) {
     uint32_t size = type == LR_T_MUNMAP ? sizeof(lr_munmap) : sizeof(lr_free);
+    /* The table changes before the record is reserved (leakring.h); a realloc keeps what it took out. */
+    if (type == LR_T_FREE)
+        ls_live_remove((uintptr_t)addr, (flags & LR_F_PENDING) ? &ls_tls.live_undo : NULL);
+    else if (type == LR_T_UNDO && fn != LR_FN_MREMAP)
+        ls_live_restore((uintptr_t)addr, &ls_tls.live_undo);
+    if (!ls_ring_wanted()) return;
     unsigned char *rec;
     uint64_t end;
     if (ls_ring_reserve(LS_ANY_GEN, size, &rec, &end) == LS_OK) {
@@ -152,13 +168,26 @@ static void emit_release(uint8_t type, uint8_t fn, uint16_t flags, const void *a
     }
 }
 
+/* A heap block that is recorded; with sampling, also noted in the set its free is looked up in. */
+static inline void record_block(uint8_t fn, const void *p, uint64_t size) {
+    emit_block(0, fn, p, size, NULL, 0, 0, 0);
+    if (ls_sampling()) ls_sampled_add(p);
+}
+
 /* One body for every "returns a pointer or NULL" allocator. */
+/* Sampling: most allocations are decided against before anything else (the decision depends on the
+ * size alone), and then cost a subtraction and the real call: no guard, no record. A block the check
+ * does not skip is decided again after the call with the same outcome (the skip changed nothing). */
+/* Nothing else is checked: whether tracking is on, or this thread is inside the shim, a sampled-out
+ * block is passed straight through either way (only its bytes move this thread's countdown). */
+#define SAMPLED_OUT(size) ls_sample_skip(size)
 #define TRACK_POINTER(fn, size, call, bootstrap)                     \
     do {                                                             \
+        if (SAMPLED_OUT(size)) return (call);                        \
         int e_ = enter();                                            \
         if (LS_UNLIKELY(e_ <= 0)) return e_ == 0 ? (call) : (bootstrap); \
         void *p_ = (call);                                           \
-        if (LS_LIKELY(p_ != NULL)) emit_block(0, fn, p_, size, NULL, 0, 0, 0); \
+        if (LS_LIKELY(p_ != NULL) && ls_sample(size)) record_block(fn, p_, size); \
         leave();                                                     \
         return p_;                                                   \
     } while (0)
@@ -192,6 +221,7 @@ LS_EXPORT void *pvalloc(size_t n) {
 }
 
 LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+    if (SAMPLED_OUT(n)) return ls_real.posix_memalign(out, align, n);
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) {
         if (e == 0) return ls_real.posix_memalign(out, align, n);
@@ -201,21 +231,29 @@ LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
         return 0;
     }
     int r = ls_real.posix_memalign(out, align, n);
-    if (r == 0 && *out) emit_block(0, LR_FN_POSIX_MEMALIGN, *out, n, NULL, 0, 0, 0);
+    if (r == 0 && *out && ls_sample(n)) record_block(LR_FN_POSIX_MEMALIGN, *out, n);
     leave();
     return r;
 }
 
-LS_EXPORT void free(void *p) {
-    if (LS_UNLIKELY(ls_in_arena(p))) return; /* bootstrap blocks are never reused */
+/* free: the sampled-out case stays in a small function that tail-calls the real one. (malloc keeps one
+ * body: its walk must start in the wrapper the app called.) */
+static __attribute__((noinline)) void free_tracked(void *p) {
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) {
         if (e == 0) ls_real.free(p);
         return;
     }
-    if (p) emit_release(LR_T_FREE, LR_FN_FREE, 0, p, 0);
+    if (p && (!ls_sampling() || ls_sampled_remove(p))) emit_release(LR_T_FREE, LR_FN_FREE, 0, p, 0);
     ls_real.free(p);
     leave();
+}
+
+LS_EXPORT void free(void *p) {
+    if (LS_UNLIKELY(ls_in_arena(p))) return; /* bootstrap blocks are never reused */
+    /* Sampling: a block the set's filter has never heard of was not recorded; its free is not either. */
+    if (ls_sampling() && LS_LIKELY(!ls_sampled_maybe(p))) return ls_real.free(p);
+    free_tracked(p);
 }
 
 /* realloc of a bootstrap block: copy it out into a real one. */
@@ -240,12 +278,24 @@ static void *resize(uint8_t fn, void *p, size_t nmemb, size_t size) {
     if (LS_UNLIKELY(p && ls_in_arena(p))) return arena_move(p, n);
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) return e == 0 ? real_resize(fn, p, nmemb, size) : arena_move(p, n);
-    if (p) emit_release(LR_T_FREE, fn, n ? LR_F_PENDING : 0, p, 0);
+    /* Sampling: p's free is recorded only if p was, and q is recorded only if a sample point falls in its
+       n bytes, which depends on n alone, so it is decided before the call. A free not followed by a
+       recorded block is final, not pending; should that realloc then fail, p stays out of the estimate. */
+    int sampling = ls_sampling() != 0;
+    int old_recorded = p && (!sampling || ls_sampled_remove(p));
+    int new_recorded = ls_sample(n);
+    int pending = old_recorded && n && new_recorded;
+    if (old_recorded) emit_release(LR_T_FREE, fn, pending ? LR_F_PENDING : 0, p, 0);
     void *q = real_resize(fn, p, nmemb, size);
-    if (q)
-        emit_block(0, fn, q, n, p, 0, 0, 0);
-    else if (p && n)
+    if (q) {
+        if (new_recorded) {
+            emit_block(0, fn, q, n, old_recorded ? p : NULL, 0, 0, 0);
+            if (sampling) ls_sampled_add(q);
+        }
+    } else if (pending) {
         emit_release(LR_T_UNDO, fn, 0, p, 0);
+        if (sampling) ls_sampled_add(p);
+    }
     leave();
     return q;
 }
@@ -348,7 +398,13 @@ static void fork_child(void) {
     ls_ring_forget();
     ls_tls.tid = 0;
     ls_tls.read_pos = 0;
-    if (ls_ring_create(gen + 1, 0) != 0) __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE);
+    int hs = ls_handshake_connect(LR_HS_FORK); /* -1 unless --follow-children */
+    if (ls_ring_create(gen + 1, hs >= 0) != 0 || ls_live_fork_child() != 0) {
+        __atomic_store_n(&state, ST_OFF, __ATOMIC_RELEASE);
+        if (hs >= 0) close(hs);
+    } else if (hs >= 0 && ls_handshake_send(hs, LR_HS_FORK) == 0) {
+        ls_ring_wait_reader(); /* the child's first allocations wait until the collector has its maps */
+    }
     ls_tls.guard--;
 }
 

@@ -103,6 +103,7 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg) {
     read_build_id(m, info);
     m->live = m->seen = 1;
     nmods++;
+    ls_live_log_module(m->id, paths + m->path_off, m->path_len, m->build_id, m->build_id_len, m->bias, m->lo, m->hi);
     __atomic_store_n(&all_sent_gen, 0, __ATOMIC_RELEASE);
     return 0;
 }
@@ -128,6 +129,7 @@ static void scan(void) {
         if (mods[i].live && !mods[i].seen) {
             mods[i].live = 0;
             mods[i].gone = 1;
+            ls_live_log_unmodule(mods[i].id);
         }
     }
 }

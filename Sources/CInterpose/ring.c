@@ -48,6 +48,7 @@ int ls_ring_create(uint32_t gen, int expect_collector) {
     h->start_realtime_ns = clock_ns(CLOCK_REALTIME);
     h->start_monotonic_ns = clock_ns(CLOCK_MONOTONIC);
     h->flags = expect_collector ? LR_FLAG_EXPECT_COLLECTOR : 0;
+    h->sample_bytes = ls_config.sample_bytes;
     h->cursor = LR_CURSOR(gen, 0);
     lr_store_release_u64(&h->magic, LR_MAGIC); /* magic last: a reader that sees it sees a complete header */
     /* Sealing last too: the collector treats an unsealed ring as "not ready yet". */
@@ -87,6 +88,11 @@ static int reader_present(uint64_t now) {
         return (ls_ring.flags & LR_FLAG_EXPECT_COLLECTOR) && now - ls_ring.start_mono < LR_EXPECT_GRACE_NS;
     int64_t age = (int64_t)(now - lr_load_acquire_u64(&h->reader_heartbeat_ns)); /* signed: a beat may postdate now */
     return age <= (int64_t)LR_HEARTBEAT_NS;
+}
+
+int ls_ring_wanted_slow(void) {
+    /* A launched app before its collector arrived: its records are kept for it (the app waits for it at start). */
+    return (ls_ring.flags & LR_FLAG_EXPECT_COLLECTOR) && clock_ns(CLOCK_MONOTONIC) - ls_ring.start_mono < LR_EXPECT_GRACE_NS;
 }
 
 struct ls_wait {

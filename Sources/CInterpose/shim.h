@@ -48,6 +48,8 @@ struct ls_config {
     uint64_t max_wait_ns; /* longest a writer waits for a full ring */
     pid_t collector_pid;  /* 0 when unset */
     int unwind;           /* LEAKSHIM_UNWIND: enum ls_unwind_mode */
+    int follow_children;  /* LEAKSHIM_FOLLOW_CHILDREN=1: forks and execs of descendants hand their rings over too */
+    uint64_t sample_bytes; /* LEAKSHIM_SAMPLE_BYTES: mean sampling interval in bytes; 0 records every allocation */
 };
 enum ls_unwind_mode {
     LS_UNWIND_CFI = 0,       /* the default: cached DWARF rules (unwind.c) */
@@ -66,6 +68,11 @@ struct ls_thread {
     uintptr_t stack_lo, stack_hi; /* the stack this thread runs on; 0, 0 until known (stackbounds.c) */
     uintptr_t entry_fp;           /* the frame of the wrapper that took the guard: walks start there */
     uint32_t maps_reads;          /* /proc/self/maps reads this thread made looking for its stack */
+    struct ls_live_undo {         /* a realloc's pending free took this block out of the live table */
+        uint64_t size, time_ns;
+        uint32_t stack_id;
+        uint8_t fn, valid;
+    } live_undo;
 };
 #define LS_GUARD_ON 1
 #define LS_GUARD_QUIET 0x10000 /* a bit: the shim's own libc calls: nested allocator calls pass through, not counted */
@@ -188,19 +195,13 @@ static inline uint64_t ls_frame_mix(uint64_t ip, uint64_t i) {
     uint64_t x = (ip ^ i << 50) * 0xff51afd7ed558ccdull; /* user addresses stop below bit 47: i stays apart */
     return x ^ (x >> 29);
 }
-struct ls_stack {
-    uint64_t hash;
-    uint32_t id;
-    uint32_t sent_gen; /* ring generation + 1 in which its STACK record went out; 0 = never */
-    uint32_t modgen;
-    uint16_t depth;
-    uint16_t truncated;
-    uint64_t frames[];
-};
+/* The interned stack is lr_stack_node (leakring.h): its pool lives in the live table's memfd, where a
+ * collector that attaches late reads it. */
 int ls_stacks_init(void);
-struct ls_stack *ls_stack_capture(void); /* NULL: no stack (table full or capture failed) */
-uint32_t ls_stack_record_size(const struct ls_stack *s);
-void ls_stack_write(unsigned char *rec, const struct ls_stack *s);
+lr_stack_node *ls_stack_capture(void); /* NULL: no stack (table full or capture failed) */
+uint32_t ls_stack_record_size(const lr_stack_node *s);
+void ls_stack_write(unsigned char *rec, const lr_stack_node *s);
+void ls_stacks_used(uint32_t *next_id, uint64_t *pool_words); /* for the fork child's copy of the live table */
 
 /* ---- modules.c: the loaded objects, their records, dlclose. */
 int ls_modules_init(void);
@@ -210,6 +211,83 @@ void ls_modules_after_dlclose(void);
 void ls_modules_lock(void);
 void ls_modules_unlock(void);
 extern uint32_t ls_modgen; /* bumped on every dlclose: salts stack hashes so reused ranges get new ids */
+
+/* ---- livetable.c: the live table (leakring.h), kept whether or not a collector is attached. */
+struct ls_live {
+    lr_live_header *hdr; /* NULL: no table (creation failed); every call below is then a no-op */
+    unsigned char *base;
+    int fd;
+};
+extern struct ls_live ls_live;
+int ls_live_init(void);         /* after the ring: the header names the ring it belongs to */
+int ls_live_fork_child(void);   /* after the child's new ring: a copy of the table of its own; -1: none */
+void ls_live_insert(uint64_t addr, uint64_t size, uint32_t stack_id, uint8_t fn, uint64_t time_ns);
+void ls_live_remove(uint64_t addr, struct ls_live_undo *out); /* out (may be NULL): what was removed */
+void ls_live_restore(uint64_t addr, struct ls_live_undo *u);  /* a failed realloc: its block is live again */
+uint64_t *ls_live_pool(uint64_t *words);                      /* the stack pool in shared memory, or NULL */
+void ls_live_index_stack(uint32_t id, uint64_t word_off);     /* a complete node: readable by id from now on */
+/* Module log; the caller holds the module lock. */
+void ls_live_log_module(uint32_t id, const char *path, uint16_t path_len, const uint8_t *build_id, uint8_t build_id_len,
+                        uint64_t bias, uint64_t lo, uint64_t hi);
+void ls_live_log_unmodule(uint32_t id);
+
+/* Ring records are written only while a reader is there to read them; without one the live table alone
+ * keeps the state. Called after the table changed (its seq_cst CAS orders this load after it). */
+int ls_ring_wanted_slow(void);
+static inline int ls_ring_wanted(void) {
+    if (LS_LIKELY(lr_load_acquire_i32(&ls_ring.hdr->reader_pid) != 0)) return 1;
+    return ls_ring_wanted_slow();
+}
+
+/* ---- handshake.c: handing a new ring to the collector that follows us (leakhandshake.h). */
+int ls_handshake_connect(int kind);      /* a connected socket when this image or fork child is followed, else -1 */
+int ls_handshake_send(int sock, int kind); /* sends ls_ring's fd and closes sock; 0 when delivered, else clears EXPECT */
+
+/* ---- sampling.c: Poisson sampling by bytes (LEAKSHIM_SAMPLE_BYTES) and the set of sampled live blocks. */
+extern __thread int64_t ls_sample_left;
+/* The sampling interval once sampling is set up (stored with release order after the set exists and
+ * before tracking is on), else 0: the sampled-out paths read only this, with acquire order. */
+extern uint64_t ls_sample_interval;
+static inline uint64_t ls_sampling(void) { return __atomic_load_n(&ls_sample_interval, __ATOMIC_ACQUIRE); }
+int ls_sample_slow(int64_t left);
+int ls_sampling_init(void); /* maps the sampled-block set; -1 when it cannot (then nothing is sampled) */
+void ls_sampled_add(const void *p);
+int ls_sampled_remove(const void *p); /* 1 when p was recorded (or may have been): its free is recorded too */
+#define LS_SET_BUCKETS (1u << 16)
+extern uint8_t *ls_sampled_filter; /* per bucket: sampled blocks it holds, bit 7 once it overflowed */
+static inline uint32_t ls_sampled_bucket(const void *ptr) {
+    /* Neighbouring blocks land in neighbouring buckets (the set's working set follows the heap's), and the
+       page and MiB bits are folded in so page-aligned blocks do not crowd a few buckets. */
+    uintptr_t p = (uintptr_t)ptr;
+    return (uint32_t)((p >> 4) ^ (p >> 12) ^ (p >> 20)) & (LS_SET_BUCKETS - 1);
+}
+/* 0 when p was certainly not recorded: one byte read, no write. */
+static inline int ls_sampled_maybe(const void *p) {
+    return __atomic_load_n(&ls_sampled_filter[ls_sampled_bucket(p)], __ATOMIC_RELAXED) != 0;
+}
+/* 1 when an allocation of n bytes is sampled out, counting its bytes: the caller passes it straight
+ * through. 0 changes nothing (without sampling n < 0 is never true). */
+static inline int ls_sample_skip(uint64_t n) {
+    if (n >= ls_sampling()) return 0; /* without sampling: one load and one compare */
+    int64_t left = ls_sample_left - (int64_t)n;
+    if (LS_LIKELY(left > 0)) {
+        ls_sample_left = left;
+        return 1;
+    }
+    return 0;
+}
+/* 1 when an allocation of n bytes is to be recorded: always without sampling, and for n >= the interval.
+ * The common sampled-out case is a subtraction on a thread-local counter: no call, no system call. */
+static inline int ls_sample(uint64_t n) {
+    uint64_t interval = ls_sampling();
+    if (LS_LIKELY(interval == 0) || n >= interval) return 1;
+    int64_t left = ls_sample_left - (int64_t)n;
+    if (LS_LIKELY(left > 0)) {
+        ls_sample_left = left;
+        return 0;
+    }
+    return ls_sample_slow(left);
+}
 
 /* ---- small spinlock for the slow paths. */
 #if defined(__x86_64__) || defined(__i386__)

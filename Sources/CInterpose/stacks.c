@@ -8,7 +8,7 @@
 #include "shim.h"
 
 #define TABLE_SLOTS (1u << 20)
-#define MAX_STACKS (TABLE_SLOTS / 4 * 3) /* keep probes short */
+_Static_assert(LR_MAX_STACKS <= TABLE_SLOTS / 4 * 3, "keep probes short");
 #define SLACK 8                          /* room for the shim's own frames in libunwind's walk */
 
 static uint32_t *table;     /* slot -> node offset in pool words; 0 = empty */
@@ -40,6 +40,7 @@ static void *map_anon(size_t len) {
 
 int ls_stacks_init(void) {
     table = map_anon(TABLE_SLOTS * sizeof(uint32_t));
+    pool = ls_live_pool(&pool_words); /* shared, so that a collector attaching late reads the stacks */
     for (uint64_t bytes = 256ull << 20; !pool && bytes >= (16u << 20); bytes /= 2) { /* address space only */
         pool = map_anon(bytes);
         pool_words = bytes / 8;
@@ -63,7 +64,7 @@ static uint64_t finish_hash(uint64_t sum, uint32_t n, uint32_t modgen, int trunc
     return h ^ (h >> 29);
 }
 
-static inline int same(const struct ls_stack *s, uint64_t h, const uint64_t *f, uint32_t n, int truncated,
+static inline int same(const lr_stack_node *s, uint64_t h, const uint64_t *f, uint32_t n, int truncated,
                        uint32_t modgen) {
     if (s->hash != h || s->depth != n || s->truncated != truncated || s->modgen != modgen) return 0;
     for (uint32_t i = 0; i < n; i++) /* short: a loop beats a call to memcmp */
@@ -73,11 +74,11 @@ static inline int same(const struct ls_stack *s, uint64_t h, const uint64_t *f, 
 
 /* A complete node, not yet visible to anyone; 0 when the table or its pool is full. */
 static uint32_t new_node(uint64_t h, const uint64_t *f, uint32_t n, int truncated, uint32_t modgen) {
-    uint64_t words = (sizeof(struct ls_stack) + 8u * n) / 8;
+    uint64_t words = (sizeof(lr_stack_node) + 8u * n) / 8;
     uint64_t off = __atomic_fetch_add(&pool_used, words, __ATOMIC_RELAXED);
     uint32_t id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
-    if (off + words > pool_words || off > UINT32_MAX - words || id > MAX_STACKS) return 0;
-    struct ls_stack *s = (struct ls_stack *)(pool + off);
+    if (off + words > pool_words || off > UINT32_MAX - words || id >= LR_MAX_STACKS) return 0;
+    lr_stack_node *s = (lr_stack_node *)(pool + off);
     s->hash = h;
     s->id = id;
     s->sent_gen = 0;
@@ -85,6 +86,7 @@ static uint32_t new_node(uint64_t h, const uint64_t *f, uint32_t n, int truncate
     s->depth = (uint16_t)n;
     s->truncated = (uint16_t)truncated;
     memcpy(s->frames, f, 8u * n);
+    ls_live_index_stack(id, off);
     /* Before anyone can use this stack, the modules its frames lie in must be known, so they are sent first. */
     int saved = errno;
     ls_modules_refresh();
@@ -92,7 +94,7 @@ static uint32_t new_node(uint64_t h, const uint64_t *f, uint32_t n, int truncate
     return (uint32_t)off;
 }
 
-__attribute__((noinline)) static struct ls_stack *intern(const uint64_t *f, uint32_t n, int truncated, uint64_t sum) {
+__attribute__((noinline)) static lr_stack_node *intern(const uint64_t *f, uint32_t n, int truncated, uint64_t sum) {
     uint32_t modgen = __atomic_load_n(&ls_modgen, __ATOMIC_ACQUIRE);
     uint64_t h = finish_hash(sum, n, modgen, truncated);
     uint32_t mine = 0;
@@ -103,11 +105,11 @@ __attribute__((noinline)) static struct ls_stack *intern(const uint64_t *f, uint
             if (!mine && !(mine = new_node(h, f, n, truncated, modgen))) break;
             if (__atomic_compare_exchange_n(&table[i], &off, mine, 0, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE)) {
                 if (truncated) ls_ring_count(&ls_ring.hdr->truncated_stacks);
-                return (struct ls_stack *)(pool + mine);
+                return (lr_stack_node *)(pool + mine);
             }
             /* Lost the slot: off is the winner's node now; ours is wasted, so ids can have gaps. */
         }
-        struct ls_stack *s = (struct ls_stack *)(pool + off);
+        lr_stack_node *s = (lr_stack_node *)(pool + off);
         if (same(s, h, f, n, truncated, modgen)) return s;
     }
     ls_ring_count(&ls_ring.hdr->stack_table_full);
@@ -128,7 +130,7 @@ static int compare(uint64_t *buf, uint32_t depth) {
 
 /* Walks one frame past the depth limit, so that a cut stack is known to be cut. libunwind also sees the
  * shim's own frames (at most SLACK) before they are dropped. */
-struct ls_stack *ls_stack_capture(void) {
+lr_stack_node *ls_stack_capture(void) {
     uint32_t depth = ls_config.depth;
     uint64_t buf[depth + 1 + SLACK], sum = 0;
     int got = -1, summed = 0;
@@ -151,9 +153,14 @@ struct ls_stack *ls_stack_capture(void) {
     return intern(buf, n, truncated, sum);
 }
 
-uint32_t ls_stack_record_size(const struct ls_stack *s) { return (uint32_t)sizeof(lr_stack) + 8u * s->depth; }
+void ls_stacks_used(uint32_t *ids, uint64_t *words) {
+    *ids = __atomic_load_n(&next_id, __ATOMIC_RELAXED);
+    *words = __atomic_load_n(&pool_used, __ATOMIC_RELAXED);
+}
 
-void ls_stack_write(unsigned char *rec, const struct ls_stack *s) {
+uint32_t ls_stack_record_size(const lr_stack_node *s) { return (uint32_t)sizeof(lr_stack) + 8u * s->depth; }
+
+void ls_stack_write(unsigned char *rec, const lr_stack_node *s) {
     lr_stack *r = (lr_stack *)rec;
     ls_rec_header(rec, LR_T_STACK, LR_FN_NONE, s->truncated ? LR_F_TRUNCATED : 0);
     r->stack_id = s->id;

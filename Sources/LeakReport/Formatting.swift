@@ -64,6 +64,12 @@ public enum Formatting {
         return s
     }
 
+    /// A command line as one string, arguments with spaces quoted.
+    public static func command(_ argv: [String]) -> String {
+        if argv.isEmpty { return "?" }
+        return argv.map { $0.isEmpty || $0.contains(" ") ? "'" + $0 + "'" : $0 }.joined(separator: " ")
+    }
+
     /// The session's one-line description: command, pid, mode, how it ended, how long it ran.
     public static func sessionLine(_ info: SessionInfo) -> String {
         var parts: [String] = []

@@ -10,9 +10,12 @@ struct SymbolizedStacks {
     /// Per tree node: the id of its path from the root, with equal paths under one id.
     private var pathIDs: [Int32]
     private let catalog: StackCatalog
+    /// The process of each user space: stacks of different processes never merge.
+    private let pids: [SpaceID: Int32]
 
-    init(_ catalog: StackCatalog) {
+    init(_ catalog: StackCatalog, pids: [SpaceID: Int32] = [:]) {
         self.catalog = catalog
+        self.pids = pids
         var frameIDs: [[FrameRow]: Int32] = [:]
         let locationIDs: [Int32] = catalog.locationFrames.map { frames in
             let key = frames.map { f -> FrameRow in
@@ -50,10 +53,13 @@ struct SymbolizedStacks {
         var truncated: Bool
         var taskPid: Int32?
         var taskComm: String?
+        var pid: Int32?
     }
 
     func key(_ stack: SessionStackID, kind: BlockKind) -> Key {
         guard let s = catalog.stacks[stack] else { return Key(path: 0, missing: stack, kind: kind, truncated: false) }
-        return Key(path: pathIDs[Int(s.leaf)], kind: kind, origin: s.origin, truncated: s.truncated, taskPid: s.taskPid, taskComm: s.taskComm)
+        return Key(
+            path: pathIDs[Int(s.leaf)], kind: kind, origin: s.origin, truncated: s.truncated, taskPid: s.taskPid, taskComm: s.taskComm,
+            pid: pids[s.space])
     }
 }

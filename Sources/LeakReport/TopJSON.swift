@@ -85,6 +85,9 @@ public struct TopJSON: Codable, Equatable {
         public var blocks: UInt64
         public var stackID: UInt32
         public var truncated: Bool
+        /// Present (true) when the stack was walked through frame pointers past code that may not keep
+        /// them, so callers may be missing (BPF-only mode).
+        public var mayBeIncomplete: Bool?
         public var frames: [Frame]
         public var addresses: [Block]?
         /// Other stacks merged into this one because their symbolized frames are equal (a library
@@ -92,11 +95,33 @@ public struct TopJSON: Codable, Equatable {
         public var mergedStackIDs: [UInt32]?
         /// With `--sort growth`: the growth score, bytes/s (see `leakreport growth`).
         public var growthScore: Double?
+        /// The process that allocated (user stacks).
+        public var pid: Int32?
         enum CodingKeys: String, CodingKey {
-            case kind, bytes, blocks, truncated, frames, addresses
+            case kind, bytes, blocks, truncated, frames, addresses, pid
             case stackID = "stack_id"
             case mergedStackIDs = "merged_stack_ids"
             case growthScore = "growth_score"
+            case mayBeIncomplete = "may_be_incomplete"
+        }
+    }
+
+    /// One program image of a process: its command line and how it ended (`exec`, `exited`, `detached`).
+    public struct Image: Codable, Equatable {
+        public var command: [String]
+        public var end: String?
+    }
+
+    /// One traced process: its images in order and what it left outstanding.
+    public struct Process: Codable, Equatable {
+        public var pid: Int32
+        public var parentPid: Int32?
+        public var images: [Image]
+        public var bytes: UInt64
+        public var blocks: UInt64
+        enum CodingKeys: String, CodingKey {
+            case pid, images, bytes, blocks
+            case parentPid = "parent_pid"
         }
     }
 
@@ -106,9 +131,12 @@ public struct TopJSON: Codable, Equatable {
         public var pid: Int32?
         public var end: String?
         public var durationNs: UInt64?
+        /// Set when allocations were sampled by bytes with this mean interval: the figures are estimates.
+        public var samplingIntervalBytes: UInt64?
         enum CodingKeys: String, CodingKey {
             case mode, command, pid, end
             case durationNs = "duration_ns"
+            case samplingIntervalBytes = "sampling_interval_bytes"
         }
     }
 
@@ -119,10 +147,20 @@ public struct TopJSON: Codable, Equatable {
     /// What each suppression rule left out of the totals.
     public var suppressed: [Suppressed]?
     public var stacks: [Stack]
+    /// Every traced process, the launched one first (absent for kernel sessions).
+    public var processes: [Process]?
 
     public init(_ r: TopReport) {
         session = Session(
-            mode: r.info.mode.rawValue, command: r.info.command, pid: r.info.pid, end: r.info.end?.summary, durationNs: r.info.durationNs)
+            mode: r.info.mode.rawValue, command: r.info.command, pid: r.info.pid, end: r.info.end?.summary, durationNs: r.info.durationNs,
+            samplingIntervalBytes: r.samplingIntervalBytes)
+        processes = r.processes.isEmpty
+            ? nil
+            : r.processes.map { p in
+                Process(
+                    pid: p.pid, parentPid: p.parentPid, images: p.images.map { Image(command: $0.command, end: $0.end?.rawValue) }, bytes: p.bytes,
+                    blocks: p.blocks)
+            }
         totals = Totals(
             outstandingBytes: r.outstandingBytes, outstandingBlocks: r.outstandingBlocks, lostEvents: r.lostEvents,
             suppressedBytes: r.suppressed.reduce(0) { $0 + $1.bytes }, suppressedBlocks: r.suppressed.reduce(0) { $0 + $1.blocks })
@@ -131,14 +169,14 @@ public struct TopJSON: Codable, Equatable {
         stacks = r.stacks.map { s in
             Stack(
                 kind: s.kind.rawValue, bytes: s.bytes, blocks: s.blocks, stackID: s.stackID, truncated: s.truncated,
-                frames: s.frames.map(Frame.init),
+                mayBeIncomplete: s.mayBeIncomplete ? true : nil, frames: s.frames.map(Frame.init),
                 addresses: r.options.addresses
                     ? s.liveBlocks.map { b in
                         Block(
                             address: Formatting.hex(b.address), size: b.size, ageNs: r.info.asOfNs >= b.timeNs ? r.info.asOfNs - b.timeNs : 0,
                             function: b.function.rawValue, backing: b.backing?.rawValue, pid: s.taskPid, comm: s.taskComm)
                     } : nil,
-                mergedStackIDs: s.mergedStackIDs.isEmpty ? nil : s.mergedStackIDs, growthScore: s.growth?.score)
+                mergedStackIDs: s.mergedStackIDs.isEmpty ? nil : s.mergedStackIDs, growthScore: s.growth?.score, pid: s.pid)
         }
     }
 

@@ -38,6 +38,9 @@ public struct TopStack: Sendable, Equatable {
     public var blocks: UInt64
     public var frames: [FrameRow]
     public var truncated: Bool
+    /// Walked through frame pointers past code that may not keep them (BPF-only mode): callers may be
+    /// missing.
+    public var mayBeIncomplete: Bool = false
     /// Kernel stacks: the task whose allocations these are.
     public var taskPid: Int32?
     public var taskComm: String?
@@ -48,6 +51,24 @@ public struct TopStack: Sendable, Equatable {
     public var mergedStackIDs: [SessionStackID] = []
     /// With `--sort growth`: the growth score (bytes/s that look like a leak), as `leakreport growth` ranks.
     public var growth: GrowthScore? = nil
+    /// The process whose allocations these are (user stacks).
+    public var pid: Int32?
+}
+
+/// One traced process of a session: its images (one per exec) and what it left outstanding.
+public struct ProcessTotal: Sendable, Equatable {
+    public var pid: Int32
+    /// The process it was forked from, when that one was followed too.
+    public var parentPid: Int32?
+    /// Its images in order, each with how it ended (`exec`, `exited`, `detached`; nil while running).
+    public var images: [(command: [String], end: SpaceEnd?)]
+    public var bytes: UInt64
+    public var blocks: UInt64
+
+    public static func == (a: ProcessTotal, b: ProcessTotal) -> Bool {
+        a.pid == b.pid && a.parentPid == b.parentPid && a.bytes == b.bytes && a.blocks == b.blocks
+            && a.images.map(\.command) == b.images.map(\.command) && a.images.map(\.end) == b.images.map(\.end)
+    }
 }
 
 /// What one suppression rule took out of a report.
@@ -71,6 +92,11 @@ public struct TopReport: Sendable {
     public var matchingStacks: Int
     public var stacks: [TopStack]
     public var options: TopOptions
+    /// Every user process of the session (one per pid), in the order they were first traced, with its
+    /// outstanding totals over what the report counts.
+    public var processes: [ProcessTotal] = []
+    /// The sampling interval, when allocations were sampled: the figures are then estimates.
+    public var samplingIntervalBytes: UInt64?
 
     public var lostEvents: UInt64 { counters[.lostEvents] ?? 0 }
 
@@ -78,6 +104,10 @@ public struct TopReport: Sendable {
     public static func build(_ reader: SessionReader, options: TopOptions) throws(SessionError) -> TopReport {
         var aggregates = try reader.liveAggregates(options.filter)
         let catalog = try reader.stackCatalog()
+        let spaces = try reader.spaces()
+        var pidOfSpace: [SpaceID: Int32] = [:]
+        for s in spaces where s.info.kind == .user { if let p = s.info.pid { pidOfSpace[s.id] = p } }
+        func pid(of stack: SessionStackID) -> Int32? { catalog.stacks[stack].flatMap { pidOfSpace[$0.space] } }
         let matcher = options.suppressions.matcher(for: catalog)
         var suppressed: [String: SuppressedTotal] = [:]
         aggregates.removeAll { a in
@@ -90,7 +120,7 @@ public struct TopReport: Sendable {
         }
         // Stacks that read the same are one stack to the reader; the largest gives the merged one its id.
         let byKey = Self.sorted(aggregates, options.sort)
-        let symbolized = SymbolizedStacks(catalog)
+        let symbolized = SymbolizedStacks(catalog, pids: pidOfSpace)
         var groups: [SymbolizedStacks.Key: Int] = [:]
         var merged: [(total: LiveAggregate, members: [SessionStackID])] = []
         for a in byKey {
@@ -125,14 +155,50 @@ public struct TopReport: Sendable {
             let ids = members[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? [a.stackID]
             return TopStack(
                 stackID: a.stackID, kind: a.kind, bytes: a.bytes, blocks: a.blocks, frames: s?.frames ?? [], truncated: s?.truncated ?? false,
-                taskPid: s?.taskPid, taskComm: s?.taskComm, liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] },
-                mergedStackIDs: Array(ids.dropFirst()), growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? GrowthScore.none : nil)
+                mayBeIncomplete: s?.mayBeIncomplete ?? false, taskPid: s?.taskPid, taskComm: s?.taskComm,
+                liveBlocks: ids.flatMap { blocks[LiveAggregateKey(stackID: $0, kind: a.kind)] ?? [] }, mergedStackIDs: Array(ids.dropFirst()),
+                growth: options.sort == .growth ? growth[LiveAggregateKey(stackID: a.stackID, kind: a.kind)] ?? GrowthScore.none : nil,
+                pid: pid(of: a.stackID))
         }
-        return TopReport(
+        var report = TopReport(
             info: reader.info, outstandingBytes: aggregates.reduce(0) { $0 &+ $1.bytes },
             outstandingBlocks: aggregates.reduce(0) { $0 &+ $1.blocks },
             suppressed: options.suppressions.rules.compactMap { suppressed[$0.name] }, counters: try reader.counters(),
             matchingStacks: totals.count, stacks: stacks, options: options)
+        report.processes = Self.processes(spaces, aggregates, pid: pid(of:))
+        report.samplingIntervalBytes = spaces.compactMap(\.info.samplingIntervalBytes).max()
+        return report
+    }
+
+    /// Per process (pid), its images and outstanding totals; a process only a `--pid` filter left out
+    /// still appears, with nothing outstanding.
+    static func processes(_ spaces: [SpaceRow], _ aggregates: [LiveAggregate], pid: (SessionStackID) -> Int32?) -> [ProcessTotal] {
+        var order: [Int32] = []
+        var byPid: [Int32: ProcessTotal] = [:]
+        var spacePid: [SpaceID: Int32] = [:]
+        for s in spaces where s.info.kind == .user {
+            guard let p = s.info.pid else { continue }
+            spacePid[s.id] = p
+            if byPid[p] == nil {
+                order.append(p)
+                byPid[p] = ProcessTotal(pid: p, parentPid: s.info.parent.flatMap { spacePid[$0] }.flatMap { $0 == p ? nil : $0 }, images: [], bytes: 0, blocks: 0)
+            }
+            byPid[p]?.images.append((s.info.command, s.end))
+        }
+        for a in aggregates {
+            guard let p = pid(a.stackID) else { continue }
+            byPid[p]?.bytes &+= a.bytes
+            byPid[p]?.blocks &+= a.blocks
+        }
+        // The launched process first, then in the order they started.
+        let started = Dictionary(spaces.map { ($0.id, $0.info.startNs) }, uniquingKeysWith: min)
+        var firstStart: [Int32: UInt64] = [:]
+        for s in spaces { if let p = s.info.pid, firstStart[p] == nil { firstStart[p] = started[s.id] } }
+        let root = order.first
+        return order.sorted { a, b in
+            if a == root || b == root { return a == root && b != root }
+            return (firstStart[a] ?? 0, a) < (firstStart[b] ?? 0, b)
+        }.compactMap { byPid[$0] }
     }
 
     /// Each merged stack's growth score, over its members' series added up.

@@ -10,16 +10,21 @@ public struct LiveFilter: Sendable, Equatable {
     public var maxSize: UInt64?
     /// Only blocks at least this old when the session ended.
     public var minAgeNs: UInt64?
+    /// Only blocks of these address spaces (`leakreport top --pid`); nil: every space.
+    public var spaces: Set<SpaceID>?
 
-    public init(kinds: Set<BlockKind>? = nil, minSize: UInt64? = nil, maxSize: UInt64? = nil, minAgeNs: UInt64? = nil) {
+    public init(
+        kinds: Set<BlockKind>? = nil, minSize: UInt64? = nil, maxSize: UInt64? = nil, minAgeNs: UInt64? = nil, spaces: Set<SpaceID>? = nil
+    ) {
         self.kinds = kinds
         self.minSize = minSize
         self.maxSize = maxSize
         self.minAgeNs = minAgeNs
+        self.spaces = spaces
     }
 
     /// True when per-block data must be read; kinds alone are answered by the per-stack totals.
-    public var needsBlocks: Bool { minSize != nil || maxSize != nil || minAgeNs != nil }
+    public var needsBlocks: Bool { minSize != nil || maxSize != nil || minAgeNs != nil || spaces != nil }
 
     public func admits(_ kind: BlockKind) -> Bool { kinds?.contains(kind) ?? true }
 }
@@ -308,7 +313,7 @@ public final class SessionReader {
                     current = (space, kindText, chunk)
                     blocks = []
                 }
-                guard filter.admits(kind) else { continue }
+                guard filter.admits(kind), filter.spaces?.contains(SpaceID(truncatingIfNeeded: space)) ?? true else { continue }
                 let base: Bool = try r.decode(atIndex: 3)
                 let (puts, removes) = try LiveCheckpoint.decode(try Self.blob(r, 4) ?? [])
                 blocks = base ? puts : LiveCheckpoint.apply(puts: puts, removes: removes, to: blocks)

@@ -144,7 +144,9 @@ public struct LifetimeHistogram: Sendable, Equatable {
         }
         return b
     }()
-    public static var bucketCount: Int { boundsNs.count + 1 }
+    /// `boundsNs.count + 1`, as a constant: the tracker asks on every free, and a static computed from
+    /// the lazily built bounds costs a once-check each time. A test keeps the two in step.
+    public static let bucketCount = 20
 
     public var counts: [UInt64]
     public var bytes: [UInt64]
@@ -155,6 +157,8 @@ public struct LifetimeHistogram: Sendable, Equatable {
     }
 
     public static func bucket(lifetimeNs: UInt64) -> Int {
+        // Most freed blocks lived under a millisecond: no search (and no lazy-global check) for them.
+        if lifetimeNs < 1_000_000 { return 0 }
         var lo = 0, hi = boundsNs.count
         while lo < hi {
             let mid = (lo + hi) / 2

@@ -6,6 +6,7 @@ import KernelSession
 import LeakReport
 import SessionStore
 import ShimSource
+import UprobeSource
 import Vocabulary
 
 /// `leakcollect`: runs a program with the shim, attaches to one, or traces the kernel, and writes a
@@ -16,19 +17,28 @@ struct LeakCollectCommand: ParsableCommand {
         abstract: "Collect outstanding allocations into a session file.",
         usage: """
             leakcollect [-o FILE] [options] -- PROGRAM [ARGS...]
-            leakcollect --attach PID [-o FILE] [options]
+            leakcollect --attach PID [--bpf] [-o FILE] [options]
+            leakcollect --bpf [-o FILE] [options] -- PROGRAM [ARGS...]
             leakcollect --kernel [-o FILE] [--duration D] [--pid PID | --comm NAME] [--kind slab|page|percpu|all]
             """,
         discussion: "Ends when the program exits, on Ctrl-C/SIGTERM, or after --duration. Read the session with `leakreport top FILE`.")
 
     @Option(name: [.short, .customLong("output")], help: "Session file to write (default: PROGRAM.PID.leaks).") var output: String?
-    @Option(help: "Attach to a running program that was started with LD_PRELOAD=libleakshim.so.") var attach: Int32?
+    @Option(help: "Attach to a running program: through its libleakshim.so ring if it has one, else through BPF uprobes.") var attach: Int32?
+    @Flag(help: "Trace through BPF uprobes on the program's own allocator instead of the shim (no LD_PRELOAD; needs root, or CAP_BPF and CAP_PERFMON).")
+    var bpf = false
     @Option(help: "Seconds between session flushes and snapshots (0.01 to 3600).") var interval: Double = 1
     @Option(help: "Stop after this long (e.g. 30s, 5m); the program keeps running.") var duration: String?
     @Option(help: "Path of libleakshim.so (default: next to leakcollect).") var shim: String?
     @Option(help: "Frames kept per stack, 1 to 256 (also LEAKSHIM_DEPTH for a launched program).") var depth: Int?
     @Option(name: .customLong("ring-size"), help: "Ring size for the launched program (LEAKSHIM_RING_SIZE), 64K to 1G, e.g. 64M.")
     var ringSize: String?
+    @Flag(name: .customLong("follow-children"), help: "Also collect the program's fork and exec children, into the same session.")
+    var followChildren = false
+    @Option(
+        name: .customLong("sample-bytes"),
+        help: "Sample allocations by bytes (Poisson, mean interval N, e.g. 4096 as heapprofd does); blocks of N bytes or more are always recorded.")
+    var sampleBytes: String?
     @Flag(help: "Print no summary at exit.") var quiet = false
     @Flag(help: "Show the live view of `leakreport top --live` while collecting (q closes the view; collection goes on).") var live = false
     @OptionGroup(title: "Kernel mode") var kernelOptions: KernelModeOptions
@@ -58,8 +68,10 @@ struct LeakCollectCommand: ParsableCommand {
             try SessionPath.check(output ?? SessionNaming.provisional)
             if kernelOptions.kernel {
                 guard !live else { throw UserError("--live shows a program's collection; for the kernel, run leakreport top --live on the session") }
-                guard program.isEmpty, attach == nil else { throw UserError("--kernel traces the whole kernel: give no program and no --attach") }
-                guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --kernel") }
+                guard program.isEmpty, attach == nil, !bpf else { throw UserError("--kernel traces the whole kernel: give no program, no --attach and no --bpf") }
+                guard shim == nil, ringSize == nil, !followChildren, sampleBytes == nil else {
+                    throw UserError("--shim, --ring-size, --follow-children and --sample-bytes apply to launched programs, not --kernel")
+                }
                 return try KernelMode.run(
                     kernelOptions, output: output ?? SessionNaming.defaultPath(program: nil, pid: nil), durationNs: durationNs,
                     intervalMs: Int(intervalNs / 1_000_000), depth: depth)
@@ -68,19 +80,27 @@ struct LeakCollectCommand: ParsableCommand {
             if let ring, ring < 64 << 10 || ring > 1 << 30 {
                 throw UserError("--ring-size must be between 64K and 1G (the shim's limits), got \(ringSize ?? "")")
             }
-            let source: RingSource
-            let info: SessionInfo
+            let sample = try sampleBytes.map(ValueParsers.size)
+            if let sample, sample == 0 || sample > 1 << 40 { throw UserError("--sample-bytes must be between 1 and 1T, got \(sampleBytes ?? "")") }
+            let chosen: SourceChoice.Chosen
             if let pid = attach {
                 guard program.isEmpty else { throw UserError("give either --attach PID or a program to run, not both") }
                 guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --attach") }
-                (source, info) = try ShimCollection.attach(pid: pid)
-                log("attached to pid \(pid) (\(source.reader.info.dataSize >> 20) MiB ring); Ctrl-C to detach")
+                guard !followChildren, sample == nil else {
+                    throw UserError("--follow-children and --sample-bytes apply to launched programs, not --attach")
+                }
+                chosen = try SourceChoice.attach(pid: pid, bpf: bpf, depth: depth, log: log)
             } else if !program.isEmpty {
-                (source, info) = try ShimCollection.launch(
-                    program, options: ShimCollection.LaunchOptions(shimPath: shim, depth: depth, ringSize: ring))
+                if bpf, shim != nil || ringSize != nil { throw UserError("--shim and --ring-size apply to the shim, not --bpf") }
+                if bpf, followChildren || sample != nil { throw UserError("--follow-children and --sample-bytes apply to the shim, not --bpf") }
+                var launch = ShimCollection.LaunchOptions(
+                    shimPath: shim, depth: depth, ringSize: ring, followChildren: followChildren, sampleBytes: sample)
+                launch.log = log
+                chosen = try SourceChoice.launch(program, bpf: bpf, options: launch, depth: depth)
             } else {
                 throw UserError("nothing to collect: give a program after --, or --attach PID")
             }
+            let (source, info) = (chosen.source, chosen.info)
             var sessionInfo = info
             sessionInfo.intervalMs = Int(intervalNs / 1_000_000)
             var options = RunnerOptions(intervalNs: intervalNs, durationNs: durationNs)
@@ -88,8 +108,8 @@ struct LeakCollectCommand: ParsableCommand {
             options.schemaParts = [KernelSchema.self]
             options.log = log
             // Another user's process: its allocations are its owner's business, not every local user's.
-            if let owner = ProcessOwner.of(pid: source.pid), owner.uid != UInt32(geteuid()) { options.fileMode = 0o600 }
-            let path = output ?? SessionNaming.defaultPath(program: info.command.first, pid: source.pid)
+            if let owner = ProcessOwner.of(pid: chosen.pid), owner.uid != UInt32(geteuid()) { options.fileMode = 0o600 }
+            let path = output ?? SessionNaming.defaultPath(program: info.command.first, pid: chosen.pid)
             let view = live ? LiveCollection(path: path) : nil
             if let view { options.log = view.log }
             let result = try CollectionRunner(source: source, sessionPath: path, info: sessionInfo, options: options).run()
@@ -103,6 +123,8 @@ struct LeakCollectCommand: ParsableCommand {
             default: break
             }
         } catch let e as CollectError {
+            throw UserError(e.description)
+        } catch let e as UprobeError {
             throw UserError(e.description)
         } catch let e as SessionError {
             throw UserError(e.description)

@@ -40,6 +40,8 @@ struct TopCommand: ParsableCommand {
     @Option(name: .customLong("older-than"), help: "Only blocks alive at least this long when the session ended (e.g. 30s, 5m).")
     var olderThan: String?
     @Option(help: "Which kind of memory: heap, mmap, slab, page, percpu, kernel or all.") var kind: KindChoice = .all
+    @Option(help: "Only the allocations of this process (a session with --follow-children, or one that exec'd, has several).")
+    var pid: Int32?
     @Flag(help: "List each live block's address and size under its stack.") var addresses = false
     @Option(help: "text or json.") var format: OutputFormat = .text
     @Option(help: "A file of leak:PATTERN lines (LeakSanitizer's form): stacks with a matching function, file or module are left out.")
@@ -89,6 +91,15 @@ struct TopCommand: ParsableCommand {
             filter.maxSize = try maxSize.map(ValueParsers.size)
             filter.minAgeNs = try olderThan.map(ValueParsers.duration)
             let reader = try SessionReader(path: session)
+            if let pid {
+                let spaces = try reader.spaces().filter { $0.info.kind == .user }
+                let mine = Set(spaces.filter { $0.info.pid == pid }.map(\.id))
+                guard !mine.isEmpty else {
+                    let known = Array(Set(spaces.compactMap(\.info.pid))).sorted().map(String.init).joined(separator: ", ")
+                    throw UserError("pid \(pid) is not in \(session) (its processes: \(known.isEmpty ? "none" : known))")
+                }
+                filter.spaces = mine
+            }
             let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
             let rules = Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns)
             let report = try TopReport.build(

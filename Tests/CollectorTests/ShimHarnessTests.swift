@@ -72,7 +72,11 @@ enum Shim {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
-        p.environment = try Self.environment(environment)
+        // We are the collector the program hands its ring to (leakhandshake.h).
+        let listener = try HandshakeListener()
+        var env = try Self.environment(environment)
+        if env["LEAKSHIM_COLLECTOR_PID"] != nil { env[LR_HS_ENV] = listener.name }
+        p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -87,7 +91,7 @@ enum Shim {
         DispatchQueue.global().async { errData.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         defer { if p.isRunning { kill(pid, SIGKILL) } }
 
-        let mapping = try RingMapping.waitForRing(pid: pid, timeout: .seconds(10))
+        let mapping = try handover(listener, pid: pid, timeout: .seconds(10))
         let reader = RingReader(mapping: mapping)
         try reader.attach(mode: .launch)
         var events: [Event] = []
@@ -115,6 +119,22 @@ enum Shim {
             pid: pid, events: events, stdout: String(decoding: outData.data, as: UTF8.self),
             stderr: String(decoding: errData.data, as: UTF8.self), status: signaled ? -p.terminationStatus : p.terminationStatus,
             counters: reader.counters, info: reader.info, unreadableBytes: unreadable)
+    }
+
+    /// The ring `pid` hands over to `listener`; throws once it exits first or `timeout` passes. Without
+    /// the hand-shake (LEAKSHIM_COLLECTOR_PID removed by the test), the ring is found through /proc.
+    static func handover(_ listener: HandshakeListener, pid: Int32, timeout: Duration) throws -> RingMapping {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let h = listener.poll().first(where: { $0.pid == pid }) { return h.mapping }
+            if let ring = try? RingMapping.open(pid: pid), ring.flags & LR_FLAG_EXPECT_COLLECTOR == 0 { return ring }
+            if !RingMapping.isAlive(pid: pid) {
+                if let h = listener.poll().first(where: { $0.pid == pid }) { return h.mapping }
+                throw RingError.exitedBeforeRing(pid: pid)
+            }
+            usleep(500)
+        }
+        throw TestSupportError("pid \(pid) handed over no ring within \(timeout)")
     }
 
     /// This process's environment with the shim preloaded and us as the launching collector, then `extra`

@@ -53,7 +53,9 @@ final class ShimProcessTests: XCTestCase {
         var tids = Set<UInt32>()
         var reusedByOtherThread = 0, heapAllocs = 0, violations: [UInt64] = []
         let run = try Shim.run(
-            program.path, environment: ["GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1"]
+            // A ring that holds the whole run: this test is about ordering, and its debug-built reader with a
+            // set per event must not lose records to a busy machine.
+            program.path, environment: ["GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.malloc.arena_max=1", "LEAKSHIM_RING_SIZE": "512m"]
         ) { e in
             switch e {
             case .alloc(let a) where a.kind == .heap:
@@ -224,9 +226,10 @@ final class ShimProcessTests: XCTestCase {
         }
     }
 
-    /// With no collector, a full ring drops and counts at once instead of blocking the app; a collector that
-    /// attaches later bumps the generation and gets new records with their stacks and modules re-sent.
-    func testFullRingWithoutReaderDropsAndCountsThenAttachWorks() throws {
+    /// With no collector the app writes no records at all (the live table keeps what is live) and never
+    /// waits; a collector that attaches later bumps the generation and gets new records with their stacks
+    /// and modules re-sent.
+    func testNoRecordsWithoutReaderThenAttachWorks() throws {
         let program = try CProgram.build("noreader", source: CSnippets.handshake + """
             #include <stdlib.h>
             #include <time.h>
@@ -253,10 +256,9 @@ final class ShimProcessTests: XCTestCase {
         let ring = try RingMapping.open(pid: pid)
         XCTAssertEqual(ring.dataSize, 131072, "LEAKSHIM_RING_SIZE is rounded up to a power of two")
         XCTAssertEqual(ring.flags & LR_FLAG_EXPECT_COLLECTOR, 0)
-        let lost = lr_load_acquire_u64(&ring.header.pointee.lost_events)
-        // 200000 records of 48 and 16 bytes cannot fit in 128 KiB: most were dropped, none waited.
-        XCTAssertGreaterThan(lost, 150_000)
-        XCTAssertGreaterThan(lr_load_acquire_u64(&ring.header.pointee.lost_bytes), 100 * 50_000)
+        // 200000 allocations and frees with nobody reading: not one record, so nothing to drop or wait for.
+        XCTAssertEqual(lr_load_acquire_u64(&ring.header.pointee.cursor) & ((1 << UInt64(LR_POS_BITS)) - 1), 0)
+        XCTAssertEqual(lr_load_acquire_u64(&ring.header.pointee.lost_events), 0)
         XCTAssertEqual(lr_load_acquire_u64(&ring.header.pointee.waits), 0)
         let reader = RingReader(mapping: ring)
         try reader.attach(mode: .attach)

@@ -71,6 +71,47 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(t.outstanding.blocks, 1)
     }
 
+    func testTheSameAllocationReportedTwiceIsCountedOnce() {
+        // A snapshot of what was live and the stream after it can both carry one allocation.
+        let t = tracker()
+        apply(t, alloc(0xb0, 64, stack: 1, time: 5_000_000_000))
+        _ = t.cut(at: 1)  // checkpointed: the second report must not make it new again
+        apply(t, alloc(0xb0, 64, stack: 1, time: 5_000_000_000))
+        let b = t.cut(at: 2).batch
+        XCTAssertEqual(t.counters[.missedFrees] ?? 0, 0)
+        XCTAssertEqual(t.outstanding.blocks, 1)
+        XCTAssertEqual(t.outstanding.bytes, 64)
+        XCTAssertTrue(live(b).puts.isEmpty, "\(live(b).puts)")
+        // The same address and size at another time is another allocation: its free was missed.
+        apply(t, alloc(0xb0, 64, stack: 1, time: 9_000_000_000))
+        XCTAssertEqual(t.counters[.missedFrees], 1)
+        XCTAssertEqual(t.outstanding.blocks, 1)
+    }
+
+    func testResynchronizeMakesTheLiveBlocksThoseOfTheSourcesTable() {
+        let t = tracker()
+        // The collector believes 0xa0 (its free was lost) and 0xb0; the source's table says 0xb0 and 0xc0
+        // (whose allocation was lost), and 0xd0 at another size than the collector saw.
+        apply(t, alloc(0xa0, 10, stack: 1), alloc(0xb0, 20, stack: 1), alloc(0xd0, 30, stack: 2))
+        _ = t.cut(at: 1)
+        let table = [
+            Allocation(address: 0xb0, size: 20, kind: .heap, function: .malloc, stack: .local(1), time: 100),
+            Allocation(address: 0xc0, size: 40, kind: .heap, function: .malloc, stack: .local(2), time: 200),
+            Allocation(address: 0xd0, size: 35, kind: .heap, function: .malloc, stack: .local(2), time: 300),
+        ]
+        let (removed, added) = t.resynchronize(space, kind: .heap, to: table)
+        XCTAssertEqual(removed, 2)  // 0xa0, and 0xd0 as it was
+        XCTAssertEqual(added, 2)  // 0xc0, and 0xd0 as it is
+        let b = t.cut(at: 2).batch
+        XCTAssertEqual(totals(b), [1: [20, 1], 2: [75, 2]])
+        XCTAssertEqual(Set(live(b).removes), [0xa0, 0xd0])
+        XCTAssertEqual(Set(live(b).puts.map(\.address)), [0xc0, 0xd0])
+        XCTAssertEqual(t.outstanding.blocks, 3)
+        // What follows applies on top, as usual.
+        apply(t, .free(address: 0xc0, kind: .heap, pending: false))
+        XCTAssertEqual(t.outstanding.bytes, 55)
+    }
+
     func testFreeOfAnUnknownAddressIsCountedAndHarmless() {
         let t = tracker()
         apply(t, .free(address: 0xdead, kind: .heap, pending: false))
@@ -267,6 +308,13 @@ final class TrackerTests: XCTestCase {
         let stack = t.cut(at: 1).newStacks.first { $0.id == 1 }
         XCTAssertEqual(stack?.frames.map(\.address), [1, 2])
         XCTAssertEqual(stack?.truncated, true)
+    }
+
+    func testLifetimeBucketsMatchTheirBounds() {
+        XCTAssertEqual(LifetimeHistogram.bucketCount, LifetimeHistogram.boundsNs.count + 1)
+        XCTAssertEqual(LifetimeHistogram.bucket(lifetimeNs: 999_999), 0)
+        XCTAssertEqual(LifetimeHistogram.bucket(lifetimeNs: 1_000_000), 1)
+        XCTAssertEqual(LifetimeHistogram.bucket(lifetimeNs: 2_000_000_000_000), LifetimeHistogram.bucketCount - 1)
     }
 
     func testTaskNamesKeepFifteenBytes() {

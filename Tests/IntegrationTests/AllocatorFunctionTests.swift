@@ -5,7 +5,7 @@ import XCTest
 
 /// Every wrapped allocator entry point, in one real program: each leaks one block from its own
 /// function with a known size, and the same calls made again and released leave nothing behind.
-final class AllocatorFunctionTests: XCTestCase {
+class AllocatorFunctionTests: XCTestCase {
     static let source = """
         #define _GNU_SOURCE
         #include <errno.h>

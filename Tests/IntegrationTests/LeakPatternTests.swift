@@ -4,7 +4,7 @@ import TestSupport
 import XCTest
 
 /// The leak shapes people meet on call, each in a real program, each asserted to the byte.
-final class LeakPatternTests: XCTestCase {
+class LeakPatternTests: XCTestCase {
     func testReallocChainsChargeTheLastRealloc() throws {
         let prog = try CProgram.build(
             "realloc_chain",

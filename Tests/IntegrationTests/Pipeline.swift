@@ -16,10 +16,14 @@ enum Pipeline {
         FileManager.default.temporaryDirectory.appendingPathComponent("it-\(name)-\(getpid())-\(UUID().uuidString.prefix(6)).leaks").path
     }
 
+    /// Options every `collect` adds: `--bpf` while the fixtures run again in BPF-only mode (BPFModeFixtureTests).
+    nonisolated(unsafe) static var modeOptions: [String] = []
+
     /// `leakcollect -o SESSION [extra] -- program args`.
     static func collect(_ program: CProgram, _ args: [String] = [], extra: [String] = [], environment: [String: String]? = nil) throws -> Collected {
         let session = sessionPath(URL(fileURLWithPath: program.path).lastPathComponent)
-        let result = try Run.capture([try BuildProducts.leakcollect, "-o", session] + extra + ["--", program.path] + args, environment: environment)
+        let argv = [try BuildProducts.leakcollect, "-o", session] + modeOptions + extra + ["--", program.path] + args
+        let result = try Run.capture(argv, environment: environment)
         return Collected(session: session, result: result)
     }
 

@@ -22,11 +22,14 @@ final class SessionStorageFaultTests: XCTestCase {
             if (d == 11) { leak(); return; }
             if (path & (1u << d)) { level(d + 1, path); sink += 1; } else { level(d + 1, path); sink += 2; }
         }
-        int main(void) {
+        int main(int argc, char **argv) {
             for (int round = 0; round < 20; round++) {
                 for (unsigned p = 0; p < 2048; p++) level(0, p);
                 usleep(100000);
             }
+            // With an argument: runs on until that file exists, so a busy machine cannot end the run
+            // before the test has given the space back.
+            for (int i = 0; argc > 1 && i < 6000 && access(argv[1], F_OK) != 0; i++) usleep(10000);
             printf("done %u\\n", sink != 0);
             return 0;
         }
@@ -49,6 +52,24 @@ final class SessionStorageFaultTests: XCTestCase {
     }
 
     /// Fills the tmpfs but for `free` bytes.
+    /// A file whose creation lets the program end (its argument): outside `dir`'s filesystem, so creating
+    /// it never needs the space or the directory the test takes away.
+    private static func gate(in dir: URL) -> URL {
+        dir.deletingLastPathComponent().appendingPathComponent("\(dir.lastPathComponent)-gate-\(UUID().uuidString.prefix(6))")
+    }
+
+    /// Waits until the collector has created its session and written its first rows (so its WAL exists
+    /// too): a fixed sleep is too short on a busy machine.
+    private static func waitForSession(_ path: String, timeout: Double = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        // Not by opening it: a reader could create the -shm file as root before the collector does.
+        let fm = FileManager.default
+        while !(fm.fileExists(atPath: path) && fm.fileExists(atPath: path + "-wal") && fm.fileExists(atPath: path + "-shm")) {
+            guard Date() < deadline else { throw TestSupportError("\(path) not written after \(Int(timeout)) s") }
+            usleep(10_000)
+        }
+    }
+
     private func fill(leaving free: Int) throws -> URL {
         let filler = mount.appendingPathComponent("filler")
         var st = statvfs()
@@ -79,9 +100,14 @@ final class SessionStorageFaultTests: XCTestCase {
         let prog = try CProgram.build("many_stacks_back", source: Self.source)
         let session = mount.appendingPathComponent("s.leaks").path
         let filler = try fill(leaving: 600 << 10)
-        let collector = try RunningProcess([try BuildProducts.leakcollect, "--quiet", "--interval", "0.1", "-o", session, "--", prog.path])
+        let spaceBack = Self.gate(in: mount)
+        defer { try? FileManager.default.removeItem(at: spaceBack) }
+        let collector = try RunningProcess([
+            try BuildProducts.leakcollect, "--quiet", "--interval", "0.1", "-o", session, "--", prog.path, spaceBack.path,
+        ])
         try collector.waitFor("collecting on in memory", inStderr: true, timeout: 30)
         try FileManager.default.removeItem(at: filler)
+        XCTAssertTrue(FileManager.default.createFile(atPath: spaceBack.path, contents: nil))
         let (status, _) = try collector.wait(timeout: 60)
         XCTAssertEqual(status, 0, collector.stderr)
         XCTAssertEqual(collector.stdout, "done 1\n")
@@ -98,9 +124,14 @@ final class SessionStorageFaultTests: XCTestCase {
         let dir = mount.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let session = dir.appendingPathComponent("s.leaks").path
-        let collector = try RunningProcess([try BuildProducts.leakcollect, "--quiet", "--interval", "0.1", "-o", session, "--", prog.path])
-        usleep(500_000)
+        let gate = Self.gate(in: mount)
+        defer { try? FileManager.default.removeItem(at: gate) }
+        let collector = try RunningProcess([
+            try BuildProducts.leakcollect, "--quiet", "--interval", "0.1", "-o", session, "--", prog.path, gate.path,
+        ])
+        try Self.waitForSession(session)
         try FileManager.default.removeItem(at: dir)
+        XCTAssertTrue(FileManager.default.createFile(atPath: gate.path, contents: nil))
         let (status, _) = try collector.wait(timeout: 60)
         XCTAssertEqual(status, 0, collector.stderr)
         XCTAssertEqual(collector.stdout, "done 1\n")
@@ -126,12 +157,15 @@ final class SessionStorageFaultTests: XCTestCase {
         XCTAssertEqual(chown(dir.path, 65534, 65534), 0)
         XCTAssertEqual(chmod(prog.directory.path, 0o755), 0)
         let session = dir.appendingPathComponent("s.leaks").path
+        let gate = Self.gate(in: dir)
+        defer { try? FileManager.default.removeItem(at: gate) }
         let collector = try RunningProcess([
             "/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", try BuildProducts.leakcollect, "--quiet",
-            "--interval", "0.1", "-o", session, "--", prog.path,
+            "--interval", "0.1", "-o", session, "--", prog.path, gate.path,
         ])
-        usleep(500_000)
+        try Self.waitForSession(session)
         XCTAssertEqual(chmod(dir.path, 0o555), 0)
+        XCTAssertTrue(FileManager.default.createFile(atPath: gate.path, contents: nil))
         let (status, _) = try collector.wait(timeout: 60)
         XCTAssertEqual(status, 0, collector.stderr)
         XCTAssertEqual(collector.stdout, "done 1\n")

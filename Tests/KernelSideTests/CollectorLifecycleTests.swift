@@ -82,7 +82,8 @@ final class CollectorLifecycleTests: XCTestCase {
     /// The session's tracepoints table once the collector has written it (its first flush).
     private static func tracepointsOnceWritten(_ path: String) throws -> [TracepointRow] {
         var last: Error?
-        for _ in 0..<100 {
+        // Loading and verifying the programs takes well under a second on a quiet machine, many on a busy one.
+        for _ in 0..<300 {
             do {
                 let rows = try SessionReader(path: path).tracepoints()
                 if !rows.isEmpty { return rows }
@@ -91,7 +92,7 @@ final class CollectorLifecycleTests: XCTestCase {
             }
             usleep(100_000)
         }
-        throw TestSupportError("no tracepoints in \(path) after 10 s: \(last.map { "\($0)" } ?? "none written")")
+        throw TestSupportError("no tracepoints in \(path) after 30 s: \(last.map { "\($0)" } ?? "none written")")
     }
 }
 

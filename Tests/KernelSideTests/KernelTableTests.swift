@@ -94,6 +94,32 @@ final class KernelTableTests: XCTestCase {
         return r
     }
 
+    /// A reclaim bucket outside -1...63, or one bucket twice (a table rewritten without its primary
+    /// key), is a corrupt session, in one line: the report used to print every bucket from the lowest to
+    /// the highest, and to trap on a repeated one (found reviewing what the session fuzzers reach).
+    func testReclaimBucketsOutOfRangeOrRepeatedAreACorruptSession() throws {
+        let edits = [
+            "UPDATE reclaim_histogram SET bucket = 1000000000000",
+            "UPDATE reclaim_histogram SET bucket = -2",
+            """
+            CREATE TABLE copy AS SELECT * FROM reclaim_histogram; DROP TABLE reclaim_histogram;
+            ALTER TABLE copy RENAME TO reclaim_histogram; INSERT INTO reclaim_histogram SELECT * FROM reclaim_histogram
+            """,
+        ]
+        for edit in edits {
+            let path = try session()
+            try DatabaseQueue(path: path).write { try $0.execute(sql: edit) }
+            let reader = try SessionReader(path: path)
+            for build in [{ _ = try reader.reclaimHistogram(.direct) }, { _ = try ReclaimReport.build(reader) }] {
+                XCTAssertThrowsError(try build(), edit) { error in
+                    let message = "\(error)"
+                    XCTAssertTrue(message.contains("is corrupt") && message.contains("reclaim histogram bucket"), message)
+                    XCTAssertFalse(message.contains("\n"), message)
+                }
+            }
+        }
+    }
+
     func testEveryTableRoundTripsExactly() throws {
         let back = try readAll(try session())
         var expected = Self.rows

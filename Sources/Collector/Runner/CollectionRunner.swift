@@ -81,6 +81,9 @@ public final class CollectionRunner {
     /// session cannot be created or the source cannot begin: then nothing was collected.
     public func run() throws -> CollectionResult {
         StopSignals.install()
+        // Counted from here: a Ctrl-C while the source starts or the session is created stops the run too
+        // (read later, it was lost, and the collection ran on until a second one).
+        var signalsSeen = StopSignals.count
         // Big arrays come and go with every batch. A fixed mmap threshold sends them to mmap, whose
         // memory goes back to the system when freed; glibc's default raises the threshold after the
         // first big free and then keeps such memory in its heap, and the collector's RSS with it.
@@ -98,7 +101,6 @@ public final class CollectionRunner {
         var nextFlush = started &+ options.intervalNs
         var end: SessionEnd?
         var sourceError: Error?
-        var signalsSeen = StopSignals.count
         var stopSignals: Int32 = 0
         var cut: CutInProgress?
         loop: while true {
@@ -189,6 +191,10 @@ public final class CollectionRunner {
             result.failure = "\(path) holds the collection only up to \(since): the last \(failedWrites) writes failed (\(writeError.detail))"
         } else {
             do {
+                if let command = source.currentCommand, command != info.command {
+                    info.command = command
+                    try writer.update(info: info)
+                }
                 try writer.finish(end: end, endRealtimeNs: realtimeNow(), endMonotonicNs: monotonicNow())
                 if fileLost || !writer.fileIsAtPath { result.sessionPath = try saveElsewhere(writer) }
             } catch {

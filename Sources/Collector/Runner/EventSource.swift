@@ -27,10 +27,14 @@ public protocol EventSource: AnyObject {
     func forward(signal: Int32)
     /// The process whose RSS each interval records.
     var rssPID: Int32? { get }
+    /// The traced program's command line now, when it can change (launch mode follows exec): the session
+    /// ends up naming the image the launched process ran last. nil: the one it started with.
+    var currentCommand: [String]? { get }
 }
 
 extension EventSource {
     public var firstSignalStops: Bool { true }
     public func forward(signal: Int32) {}
     public var rssPID: Int32? { nil }
+    public var currentCommand: [String]? { nil }
 }

@@ -22,10 +22,16 @@ public enum HostFacts {
     public static func peakRSSBytes() -> UInt64 { statusBytes("/proc/self/status", field: "VmHWM:") ?? 0 }
 
     private static func statusBytes(_ path: String, field: String) -> UInt64? {
-        guard let text = ProcFile.read(path) else { return nil }
+        ProcFile.read(path).flatMap { statusBytes(status: $0, field: field) }
+    }
+
+    /// A kB field of /proc/PID/status text in bytes; nil when it is missing or does not fit 64 bits.
+    static func statusBytes(status text: String, field: String) -> UInt64? {
         for line in text.split(separator: "\n") where line.hasPrefix(field) {
-            let digits = line.dropFirst(field.count).filter(\.isNumber)
-            return UInt64(digits).map { $0 * 1024 }
+            let digits = line.dropFirst(field.count).filter { $0.isASCII && $0.isNumber }
+            guard let kB = UInt64(digits) else { return nil }
+            let (bytes, overflow) = kB.multipliedReportingOverflow(by: 1024)
+            return overflow ? nil : bytes
         }
         return nil
     }

@@ -23,6 +23,8 @@ public enum RingError: Error, Equatable, Sendable, CustomStringConvertible {
     case anotherCollector(pid: Int32, readerPID: Int32)
     case corrupt(pid: Int32, position: UInt64, problem: RingCorruption)
     case system(pid: Int32, call: String, errno: Int32)
+    /// The shim's live table (what was live before the attach) is not what leakring.h describes.
+    case liveTableCorrupt(pid: Int32, problem: String)
 
     public var description: String {
         switch self {
@@ -56,6 +58,8 @@ public enum RingError: Error, Equatable, Sendable, CustomStringConvertible {
             return "pid \(pid) is already traced by collector pid \(reader): stop that one first"
         case .corrupt(let pid, let position, let problem):
             return "ring of pid \(pid) is corrupt at position \(position): \(problem)"
+        case .liveTableCorrupt(let pid, let problem):
+            return "the leakshim live table of pid \(pid) is corrupt: \(problem)"
         case .system(let pid, let call, let err):
             return "\(call) failed for the leakshim ring of pid \(pid): \(String(cString: strerror(err)))"
         }

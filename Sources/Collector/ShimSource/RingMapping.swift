@@ -13,6 +13,8 @@ public final class RingMapping: @unchecked Sendable {
     public let dataSize: UInt64
     public let maxDepth: UInt32
     public let flags: UInt32
+    /// The shim's sampling interval in bytes (nil: every allocation is recorded).
+    public let sampleBytes: UInt64?
     public let startRealtimeNs: UInt64
     public let startMonotonicNs: UInt64
     /// The shared header. Read only its atomics (cursor, read_pos, reader fields, counters).
@@ -73,6 +75,7 @@ public final class RingMapping: @unchecked Sendable {
         dataSize = size
         maxDepth = h.max_depth
         flags = h.flags
+        sampleBytes = h.sample_bytes == 0 ? nil : h.sample_bytes
         ringPID = h.pid
         startRealtimeNs = h.start_realtime_ns
         startMonotonicNs = h.start_monotonic_ns
@@ -91,7 +94,10 @@ public final class RingMapping: @unchecked Sendable {
         var paths = try links(in: "/proc/\(pid)/fd", pid: pid)
         // Every mapping of the ring names the same file: one is enough. Unreadable without root: then no ring.
         if paths.isEmpty, let mapped = try? links(in: "/proc/\(pid)/map_files", pid: pid), let first = mapped.first {
-            paths = [first]
+            // A ring created between the two listings has a descriptor too, and that is what an unprivileged
+            // collector can open (map_files needs CAP_SYS_ADMIN): look again before falling back.
+            paths = try links(in: "/proc/\(pid)/fd", pid: pid)
+            if paths.isEmpty { paths = [first] }
         }
         var firstError: RingError?
         var fallback: RingMapping?
@@ -157,7 +163,7 @@ public final class RingMapping: @unchecked Sendable {
     }
 
     /// The entries of a /proc directory whose link target is the shim's memfd.
-    private static func links(in dir: String, pid: Int32) throws(RingError) -> [String] {
+    static func links(in dir: String, pid: Int32, target linkName: String = linkName) throws(RingError) -> [String] {
         guard let d = opendir(dir) else {
             let err = errno
             if err == ENOENT { throw .noSuchProcess(pid: pid) }

@@ -47,6 +47,8 @@ public struct RingInfo: Sendable, Equatable {
     public var maxDepth: UInt32
     /// The app was launched by a collector (LEAKSHIM_COLLECTOR_PID matched its parent).
     public var expectsCollector: Bool
+    /// Allocations below this many bytes are sampled (Poisson, by bytes); nil: every one is recorded.
+    public var sampleBytes: UInt64? = nil
 }
 
 /// What one `drain` call did.
@@ -110,7 +112,8 @@ public final class RingReader {
     public var info: RingInfo {
         RingInfo(
             pid: mapping.ringPID, startRealtimeNs: mapping.startRealtimeNs, startMonotonicNs: mapping.startMonotonicNs,
-            dataSize: dataSize, maxDepth: maxDepth, expectsCollector: mapping.flags & LR_FLAG_EXPECT_COLLECTOR != 0)
+            dataSize: dataSize, maxDepth: maxDepth, expectsCollector: mapping.flags & LR_FLAG_EXPECT_COLLECTOR != 0,
+            sampleBytes: mapping.sampleBytes)
     }
 
     /// The shim's counters; in attach mode, what changed since the attach.
@@ -155,26 +158,61 @@ public final class RingReader {
             position = start
             baseline = RingCounters()
         case .attach:
-            var c = lr_load_acquire_u64(&header.pointee.cursor)
-            var next: UInt64
-            repeat {
-                let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
-                next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
-            } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
-            let attachPoint = c & Self.posMask
-            guard attachPoint & 7 == 0 else {
-                throw .corrupt(pid: pid, position: attachPoint, problem: .cursorUnaligned(position: attachPoint))
-            }
-            var from = start
-            if (attachPoint &- from) & Self.posMask > dataSize || from & 7 != 0 { from = (attachPoint &- dataSize) & Self.posMask }
-            settleInFlight(from: from, to: attachPoint, bound: settle)
-            zero(from: from, to: attachPoint)
-            position = attachPoint
-            publish()
+            try jumpToNewGeneration(from: start, settle: settle)
             baseline = rawCounters()
         }
         zeroedUpTo = position
         isAttached = true
+    }
+
+    /// Bumps the generation in the cursor (its position is the new start P), waits up to `settle` for the
+    /// records reserved before P to commit, discards them and reads from P on. Every record after P was
+    /// reserved in the new generation, so the modules and stacks it needs come after P too.
+    private func jumpToNewGeneration(from start: UInt64, settle: Duration) throws(RingError) {
+        var c = lr_load_acquire_u64(&header.pointee.cursor)
+        var next: UInt64
+        repeat {
+            let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
+            next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
+        } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
+        let attachPoint = c & Self.posMask
+        guard attachPoint & 7 == 0 else {
+            throw .corrupt(pid: pid, position: attachPoint, problem: .cursorUnaligned(position: attachPoint))
+        }
+        var from = start
+        if (attachPoint &- from) & Self.posMask > dataSize || from & 7 != 0 { from = (attachPoint &- dataSize) & Self.posMask }
+        settleInFlight(from: from, to: attachPoint, bound: settle)
+        zero(from: from, to: attachPoint)
+        position = attachPoint
+        zeroedUpTo = position
+        publish()
+    }
+
+    /// Resync: starts a new generation at the current write position P and returns P. The records before
+    /// P stay readable (`drain(until:)` stops at P); every record after it was reserved in the new one.
+    public func beginGeneration() throws(RingError) -> UInt64 {
+        var c = lr_load_acquire_u64(&header.pointee.cursor)
+        var next: UInt64
+        repeat {
+            let gen = (c >> UInt64(LR_POS_BITS)) &+ 1
+            next = (gen << UInt64(LR_POS_BITS)) & ~Self.posMask | (c & Self.posMask)
+        } while lr_cas_u64(&header.pointee.cursor, &c, next) == 0
+        let point = c & Self.posMask
+        guard point & 7 == 0, (point &- position) & Self.posMask <= dataSize else {
+            throw .corrupt(pid: pid, position: point, problem: .cursorUnaligned(position: point))
+        }
+        return point
+    }
+
+    /// Gives up on the records before `point` that never committed (a writer died between reserving and
+    /// committing): waits briefly, zeroes them and reads from `point` on.
+    public func skip(to point: UInt64, settle: Duration = .milliseconds(100)) {
+        guard (point &- position) & Self.posMask <= dataSize else { return }
+        settleInFlight(from: position, to: point, bound: settle)
+        zero(from: position, to: point)
+        position = point
+        zeroedUpTo = point
+        publish()
     }
 
     /// Waits (bounded) until every record in [from, to) is committed, so that none lands after we zero it.
@@ -247,7 +285,17 @@ public final class RingReader {
     /// each record's event after the record is consumed. Stops at the first uncommitted record.
     /// Throws `RingError.corrupt` (with the position) on anything the protocol does not allow.
     @discardableResult
-    public func drain(maxRecords: Int = .max, _ sink: (Event) throws -> Void) throws -> DrainResult {
+    /// `until`: stop there (a generation's start that `beginGeneration` returned; no record crosses it).
+    public func drain(maxRecords: Int = .max, until limit: UInt64? = nil, _ body: (Event) throws -> Void) throws -> DrainResult {
+        try withoutActuallyEscaping(body) { body in
+            var sink = ClosureSink(body)
+            return try drain(maxRecords: maxRecords, until: limit, into: &sink)
+        }
+    }
+
+    /// `drain`, delivering each record straight to a sink's methods (the collector's fast path).
+    @discardableResult
+    public func drain<S: EventSink>(maxRecords: Int = .max, until limit: UInt64? = nil, into sink: inout S) throws -> DrainResult {
         var result = DrainResult()
         let writePos = writePosition
         var written = (writePos &- position) & Self.posMask
@@ -257,6 +305,7 @@ public final class RingReader {
         guard writePos & 7 == 0 else {
             throw RingError.corrupt(pid: pid, position: position, problem: .cursorUnaligned(position: writePos))
         }
+        if let limit { written = min(written, (limit &- position) & Self.posMask) }
         let publishEvery = dataSize / 8
         var sincePublish: UInt64 = 0
         defer { publish() }
@@ -267,7 +316,7 @@ public final class RingReader {
                 result.uncommittedBytes = written
                 break
             }
-            let event = try decode(rec, size: size, written: written)
+            try decode(rec, size: size, written: written, into: &sink)
             position = (position &+ UInt64(size)) & Self.posMask
             written &-= UInt64(size)
             result.records &+= 1
@@ -277,7 +326,6 @@ public final class RingReader {
                 publish()
                 sincePublish = 0
             }
-            try sink(event)
         }
         return result
     }
@@ -293,53 +341,73 @@ public final class RingReader {
 
     private func corrupt(_ problem: RingCorruption) -> RingError { .corrupt(pid: pid, position: position, problem: problem) }
 
-    private static let allocFunctions: [AllocFunction?] = {
-        var t = [AllocFunction?](repeating: nil, count: Int(LR_FN_COUNT.rawValue))
-        t[Int(LR_FN_MALLOC.rawValue)] = .malloc
-        t[Int(LR_FN_CALLOC.rawValue)] = .calloc
-        t[Int(LR_FN_REALLOC.rawValue)] = .realloc
-        t[Int(LR_FN_REALLOCARRAY.rawValue)] = .reallocarray
-        t[Int(LR_FN_POSIX_MEMALIGN.rawValue)] = .posixMemalign
-        t[Int(LR_FN_ALIGNED_ALLOC.rawValue)] = .alignedAlloc
-        t[Int(LR_FN_MEMALIGN.rawValue)] = .memalign
-        t[Int(LR_FN_VALLOC.rawValue)] = .valloc
-        t[Int(LR_FN_PVALLOC.rawValue)] = .pvalloc
-        return t
-    }()
+    /// The allocator function of an ALLOC record's `fn`; a switch, not a table: a static array is a
+    /// lazily initialized global whose buffer is retained and released on every look-up.
+    @inline(__always) static func allocFunction(_ fn: UInt8) -> AllocFunction? {
+        switch UInt32(fn) {
+        case LR_FN_MALLOC.rawValue: return .malloc
+        case LR_FN_CALLOC.rawValue: return .calloc
+        case LR_FN_REALLOC.rawValue: return .realloc
+        case LR_FN_REALLOCARRAY.rawValue: return .reallocarray
+        case LR_FN_POSIX_MEMALIGN.rawValue: return .posixMemalign
+        case LR_FN_ALIGNED_ALLOC.rawValue: return .alignedAlloc
+        case LR_FN_MEMALIGN.rawValue: return .memalign
+        case LR_FN_VALLOC.rawValue: return .valloc
+        case LR_FN_PVALLOC.rawValue: return .pvalloc
+        default: return nil
+        }
+    }
 
-    private static let fixedSize: [UInt32] = {
-        var t = [UInt32](repeating: 0, count: 9)
-        t[Int(LR_T_ALLOC.rawValue)] = UInt32(MemoryLayout<lr_alloc>.size)
-        t[Int(LR_T_FREE.rawValue)] = UInt32(MemoryLayout<lr_free>.size)
-        t[Int(LR_T_MMAP.rawValue)] = UInt32(MemoryLayout<lr_mmap>.size)
-        t[Int(LR_T_MUNMAP.rawValue)] = UInt32(MemoryLayout<lr_munmap>.size)
-        t[Int(LR_T_UNDO.rawValue)] = UInt32(MemoryLayout<lr_undo>.size)
-        t[Int(LR_T_STACK.rawValue)] = UInt32(MemoryLayout<lr_stack>.size)
-        t[Int(LR_T_MODULE.rawValue)] = UInt32(MemoryLayout<lr_module>.size)
-        t[Int(LR_T_UNMODULE.rawValue)] = UInt32(MemoryLayout<lr_unmodule>.size)
-        return t
-    }()
+    /// The fixed part of each record type; 0 for types that do not exist.
+    @inline(__always) private static func fixedSize(_ type: UInt8) -> UInt32 {
+        switch UInt32(type) {
+        case LR_T_ALLOC.rawValue: return UInt32(MemoryLayout<lr_alloc>.size)
+        case LR_T_FREE.rawValue: return UInt32(MemoryLayout<lr_free>.size)
+        case LR_T_MMAP.rawValue: return UInt32(MemoryLayout<lr_mmap>.size)
+        case LR_T_MUNMAP.rawValue: return UInt32(MemoryLayout<lr_munmap>.size)
+        case LR_T_UNDO.rawValue: return UInt32(MemoryLayout<lr_undo>.size)
+        case LR_T_STACK.rawValue: return UInt32(MemoryLayout<lr_stack>.size)
+        case LR_T_MODULE.rawValue: return UInt32(MemoryLayout<lr_module>.size)
+        case LR_T_UNMODULE.rawValue: return UInt32(MemoryLayout<lr_unmodule>.size)
+        default: return 0
+        }
+    }
+
+    /// One record of the live table's module log, which has the ring's format, decoded and checked the same way.
+    func decodeRecord(_ rec: UnsafeMutableRawPointer, size: UInt32, written: UInt64) throws(RingError) -> Event? {
+        var out: Event?
+        var sink = ClosureSink { out = $0 }
+        do {
+            try decode(rec, size: size, written: written, into: &sink)
+        } catch let e as RingError {
+            throw e
+        } catch {
+            throw .corrupt(pid: pid, position: 0, problem: .unknownType(0))  // the sink above never throws
+        }
+        return out
+    }
 
     /// One committed record, copied out of shared memory field by field and checked before use.
-    private func decode(_ rec: UnsafeMutableRawPointer, size: UInt32, written: UInt64) throws(RingError) -> Event {
+    @inline(__always)
+    private func decode<S: EventSink>(_ rec: UnsafeMutableRawPointer, size: UInt32, written: UInt64, into sink: inout S) throws {
         guard size & 7 == 0 else { throw corrupt(.sizeNotMultipleOf8(size: size)) }
         guard size <= LR_MAX_RECORD else { throw corrupt(.sizeTooLarge(size: size)) }
         guard UInt64(size) <= written else { throw corrupt(.sizeBeyondWritten(size: size, written: written)) }
         let type = rec.load(fromByteOffset: 4, as: UInt8.self)
         let fn = rec.load(fromByteOffset: 5, as: UInt8.self)
         let flags = UInt32(rec.load(fromByteOffset: 6, as: UInt16.self))
-        guard type >= 1, Int(type) < Self.fixedSize.count else { throw corrupt(.unknownType(type)) }
-        let minimum = Self.fixedSize[Int(type)]
+        let minimum = Self.fixedSize(type)
+        guard minimum > 0 else { throw corrupt(.unknownType(type)) }
         guard size >= minimum else { throw corrupt(.sizeTooSmall(size: size, type: type, minimum: minimum)) }
         let pending = flags & LR_F_PENDING != 0
 
         switch UInt32(type) {
         case LR_T_ALLOC.rawValue:
             let a = rec.load(as: lr_alloc.self)
-            guard Int(fn) < Self.allocFunctions.count, let function = Self.allocFunctions[Int(fn)] else {
+            guard let function = Self.allocFunction(fn) else {
                 throw corrupt(.unknownFunction(type: type, fn: fn))
             }
-            return .alloc(Allocation(
+            try sink.alloc(Allocation(
                 address: a.addr, size: a.size, kind: .heap, function: function,
                 stack: a.stack_id == LR_NO_STACK ? .none : .local(UInt64(a.stack_id)), time: a.time_ns, tid: a.tid,
                 replaces: a.old_addr == 0 ? nil : a.old_addr))
@@ -357,20 +425,20 @@ public final class RingReader {
             default:
                 throw corrupt(.unknownFunction(type: type, fn: fn))
             }
-            return .alloc(Allocation(
+            try sink.alloc(Allocation(
                 address: m.addr, size: m.len, kind: .mmap, function: function,
                 stack: m.stack_id == LR_NO_STACK ? .none : .local(UInt64(m.stack_id)), time: m.time_ns, tid: m.tid,
                 replaces: m.old_addr == 0 ? nil : m.old_addr, backing: backing))
         case LR_T_FREE.rawValue:
-            return .free(address: rec.load(as: lr_free.self).addr, kind: .heap, pending: pending)
+            try sink.free(address: rec.load(as: lr_free.self).addr, kind: .heap, pending: pending)
         case LR_T_MUNMAP.rawValue:
             let u = rec.load(as: lr_munmap.self)
-            return .unmap(address: u.addr, length: u.len, pending: pending)
+            try sink.unmap(address: u.addr, length: u.len, pending: pending)
         case LR_T_UNDO.rawValue:
             let address = rec.load(as: lr_undo.self).addr
             switch UInt32(fn) {
-            case LR_FN_REALLOC.rawValue, LR_FN_REALLOCARRAY.rawValue: return .undo(address: address, kind: .heap)
-            case LR_FN_MREMAP.rawValue: return .undo(address: address, kind: .mmap)
+            case LR_FN_REALLOC.rawValue, LR_FN_REALLOCARRAY.rawValue: try sink.undo(address: address, kind: .heap)
+            case LR_FN_MREMAP.rawValue: try sink.undo(address: address, kind: .mmap)
             default: throw corrupt(.unknownFunction(type: type, fn: fn))
             }
         case LR_T_STACK.rawValue:
@@ -386,7 +454,7 @@ public final class RingReader {
                 if let dst = buffer.baseAddress { memcpy(dst, source, depth * 8) }
                 count = depth
             }
-            return .stack(StackDefinition(id: UInt64(s.stack_id), frames: frames, truncated: flags & LR_F_TRUNCATED != 0))
+            try sink.event(.stack(StackDefinition(id: UInt64(s.stack_id), frames: frames, truncated: flags & LR_F_TRUNCATED != 0)))
         case LR_T_MODULE.rawValue:
             let m = rec.load(as: lr_module.self)
             guard UInt32(m.path_len) <= LR_MAX_PATH else { throw corrupt(.pathTooLong(length: m.path_len)) }
@@ -397,9 +465,9 @@ public final class RingReader {
             let path = String(decoding: UnsafeRawBufferPointer(start: rec + Int(minimum), count: Int(m.path_len)), as: UTF8.self)
             let buildID = withUnsafeBytes(of: m.build_id) { Array($0.prefix(Int(m.build_id_len))) }
             // The source stamps the time and opens the file: it knows how to reach what the process really maps.
-            return .module(ModuleInfo(id: UInt64(m.module_id), path: path, buildID: buildID, bias: m.bias, lo: m.lo, hi: m.hi))
+            try sink.event(.module(ModuleInfo(id: UInt64(m.module_id), path: path, buildID: buildID, bias: m.bias, lo: m.lo, hi: m.hi)))
         case LR_T_UNMODULE.rawValue:
-            return .moduleUnload(id: UInt64(rec.load(as: lr_unmodule.self).module_id), time: 0)
+            try sink.event(.moduleUnload(id: UInt64(rec.load(as: lr_unmodule.self).module_id), time: 0))
         default:
             throw corrupt(.unknownType(type))
         }

@@ -11,8 +11,11 @@ public final class RingSource: EventSource {
     public let reader: RingReader
     public let pid: Int32
     private let program: LaunchedProgram?
-    private let command: [String]
-    private var space: SpaceID = 0
+    public let command: [String]
+    /// The space this ring feeds, once `begin` opened it.
+    public private(set) var space: SpaceID = 0
+    /// The space this image continues (the image before an exec, or a fork child's parent).
+    private let parent: SpaceID?
     /// How many records one poll takes at most, so the runner still flushes and the heartbeat stays fresh.
     private let batch: Int
     private var lastPoll = 0
@@ -23,20 +26,131 @@ public final class RingSource: EventSource {
     /// opened at once by mapping start: a program that exits before its module records are read still
     /// has its modules opened the safe way.
     private var mappedFiles: [UInt64: (ProcMapping, ModuleFile)] = [:]
+    /// The shim's live table: read at an attach (what was live before it) and after lost records (resync).
+    private var live: LiveTable?
+    /// An attach applies the live table's snapshot before the first record it reads.
+    private let snapshotAtStart: Bool
+    private var stats = LiveStats()
+    /// Lost records the last resync made good (the shim's lost_events then).
+    private var lostAtResync: UInt64 = 0
+    private var lastResync: UInt64 = 0
+    /// Resyncs are at most this frequent while records keep being lost; the last comes at the end.
+    private let resyncInterval: UInt64 = 1_000_000_000
 
     /// `maps`: the process's mappings, read before the ring was claimed (a launched program waits for its
     /// collector then, so its modules are still there to open even if it exits at once afterwards).
-    init(reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], maps: [ProcMapping]?, batch: Int = 1 << 16) {
+    init(
+        reader: RingReader, pid: Int32, program: LaunchedProgram?, command: [String], maps: [ProcMapping]?, parent: SpaceID? = nil,
+        live: LiveTable? = nil, snapshotAtStart: Bool = false, batch: Int = 1 << 16
+    ) {
         self.reader = reader
+        self.live = live
+        self.snapshotAtStart = snapshotAtStart
         self.pid = pid
         self.program = program
         self.command = command
+        self.parent = parent
         self.batch = batch
         remember(maps)
     }
 
     public func begin(into tracker: Tracker) throws {
-        space = tracker.openSpace(SpaceInfo(kind: .user, pid: pid, command: command, startNs: reader.info.startMonotonicNs))
+        space = tracker.openSpace(
+            SpaceInfo(
+                kind: .user, pid: pid, command: command, startNs: reader.info.startMonotonicNs, parent: parent,
+                samplingIntervalBytes: reader.info.sampleBytes))
+        if snapshotAtStart, let live {
+            // The reader claimed the ring and started its generation already: the snapshot comes after that
+            // point, and the stream from it (leakring.h: "Attach (and resync)").
+            let snap = try live.snapshot(decoder: reader)
+            apply(snap, into: tracker)
+            for b in snap.blocks { tracker.apply(.alloc(b), in: space) }
+            stats.snapshotBlocks = UInt64(snap.blocks.count)
+            stats.snapshotBytes = snap.bytes
+        }
+    }
+
+    /// The snapshot's modules and stacks, which its blocks (and later records) name.
+    private func apply(_ snap: LiveSnapshot, into tracker: Tracker) {
+        for event in snap.moduleEvents { deliver(event, tracker) }
+        for d in snap.stacks { tracker.apply(.stack(d), in: space) }
+        stats.unreadableSlots &+= UInt64(snap.unreadableSlots)
+        stats.unknownStacks &+= UInt64(snap.unknownStacks)
+        stats.tableFull = snap.tableFull
+    }
+
+    /// A resync under way: the table was read just after the ring's generation `point` began; the records
+    /// before `point` are still applied (only the lost ones are missing), then the snapshot replaces the heap.
+    private var pendingResync: (snapshot: LiveSnapshot, point: UInt64, since: UInt64)?
+
+    /// After lost records: start a new generation, read the shim's live table. It is applied once the
+    /// reader reaches the generation's start (`finishResync`).
+    private func beginResync() throws {
+        guard let live else { return }
+        lostAtResync = reader.counters.lostEvents
+        let point = try reader.beginGeneration()
+        pendingResync = (try live.snapshot(decoder: reader), point, monotonicNow())
+        if stats.firstLossNs == 0 { stats.firstLossNs = lossSeenNs }
+    }
+
+    /// Makes the live heap blocks those of the snapshot: totals are exact again; the history between the
+    /// loss and now is not.
+    private func finishResync(into tracker: Tracker) {
+        guard let p = pendingResync else { return }
+        pendingResync = nil
+        apply(p.snapshot, into: tracker)
+        let (removed, added) = tracker.resynchronize(space, kind: .heap, to: p.snapshot.blocks)
+        stats.resyncs &+= 1
+        stats.resyncRemoved &+= UInt64(removed)
+        stats.resyncAdded &+= UInt64(added)
+        stats.lastResyncNs = monotonicNow()
+        lastResync = stats.lastResyncNs
+    }
+
+    /// When this collector first saw records lost.
+    private var lossSeenNs: UInt64 = 0
+
+    /// Starts a resync when records were lost since the last one: at most every interval while running;
+    /// `final` at the end, which also completes it at once (what never committed is given up).
+    private func resyncIfLost(into tracker: Tracker, final: Bool) throws {
+        if pendingResync == nil && reader.counters.lostEvents != lostAtResync {
+            // A launched program may create its table just after the ring the collector found first.
+            if live == nil { live = try? LiveTable.open(for: reader.mapping) }
+            let now = monotonicNow()
+            if lossSeenNs == 0 { lossSeenNs = now }
+            if live != nil && (final || now &- lastResync >= resyncInterval) { try beginResync() }
+        }
+        guard final, let p = pendingResync else { return }
+        while reader.position != p.point {
+            let r = try reader.drain(until: p.point) { deliver($0, tracker) }
+            if r.records == 0 {
+                reader.skip(to: p.point)
+                break
+            }
+        }
+        finishResync(into: tracker)
+    }
+
+    private func deliver(_ event: Event, _ tracker: Tracker) {
+        switch event {
+        case .module(var m):
+            m.time = monotonicNow()
+            m.file = file(for: m)
+            tracker.apply(.module(m), in: space)
+        case .moduleUnload(let id, _):
+            tracker.apply(.moduleUnload(id: id, time: monotonicNow()), in: space)
+        default:
+            tracker.apply(event, in: space)
+        }
+    }
+
+    /// The image is over (its process exited or exec'd): reads what it committed and closes its space.
+    public func finish(tracker: Tracker, end: SpaceEnd) throws {
+        defer {
+            reader.detach()
+            tracker.closeSpace(space, at: monotonicNow(), end: end)
+        }
+        while try poll(into: tracker) > 0 {}
     }
 
     private func remember(_ maps: [ProcMapping]?) {
@@ -46,7 +160,7 @@ public final class RingSource: EventSource {
     }
 
     /// The module's file: from the mappings opened earlier, else what the process maps now.
-    private func file(for m: ModuleInfo) -> ModuleFile? {
+    fileprivate func file(for m: ModuleInfo) -> ModuleFile? {
         if let hit = mappedFiles.values.first(where: { $0.0.start < m.hi && m.lo < $0.0.end }) { return hit.1 }
         if maps == nil {
             // An exited process (a zombie included) shows no mappings: then it has none to ask about.
@@ -61,20 +175,42 @@ public final class RingSource: EventSource {
     public func poll(into tracker: Tracker) throws -> Int {
         reader.heartbeat()
         maps = nil
-        let space = self.space
-        lastPoll = try reader.drain(maxRecords: batch) { event in
-            switch event {
+        guard let inner = tracker.sink(for: space) else { return 0 }
+        var sink = ModuleOpeningSink(inner: inner, source: self)
+        if let p = pendingResync {
+            let r = try reader.drain(maxRecords: batch, until: p.point, into: &sink)
+            if reader.position != p.point && r.records == 0 && monotonicNow() &- p.since > 1_000_000_000 { reader.skip(to: p.point) }
+            if reader.position == p.point { finishResync(into: tracker) }
+            lastPoll = r.records + (pendingResync == nil ? 1 : 0)  // a poll that finished a resync did work
+            return lastPoll
+        }
+        lastPoll = try reader.drain(maxRecords: batch, into: &sink).records
+        try resyncIfLost(into: tracker, final: false)
+        return lastPoll
+    }
+
+    /// Passes events straight to the tracker, but stamps module records and opens their files first.
+    private struct ModuleOpeningSink: EventSink {
+        var inner: Tracker.SpaceSink
+        unowned(unsafe) let source: RingSource
+
+        mutating func alloc(_ a: Allocation) { inner.alloc(a) }
+        mutating func free(address: UInt64, kind: BlockKind, pending: Bool) { inner.free(address: address, kind: kind, pending: pending) }
+        mutating func unmap(address: UInt64, length: UInt64, pending: Bool) { inner.unmap(address: address, length: length, pending: pending) }
+        mutating func undo(address: UInt64, kind: BlockKind) { inner.undo(address: address, kind: kind) }
+
+        mutating func event(_ e: Event) {
+            switch e {
             case .module(var m):
                 m.time = monotonicNow()
-                m.file = file(for: m)
-                tracker.apply(.module(m), in: space)
+                m.file = source.file(for: m)
+                inner.event(.module(m))
             case .moduleUnload(let id, _):
-                tracker.apply(.moduleUnload(id: id, time: monotonicNow()), in: space)
+                inner.event(.moduleUnload(id: id, time: monotonicNow()))
             default:
-                tracker.apply(event, in: space)
+                inner.event(e)
             }
-        }.records
-        return lastPoll
+        }
     }
 
     public func wait(timeoutNs: UInt64) {
@@ -89,16 +225,18 @@ public final class RingSource: EventSource {
                 programEnd = .gone
             }
         }
-        // After the exit, keep going until the ring is empty.
         // After the exit, keep going until a poll finds nothing (a writer killed between reserving and
         // committing leaves bytes that never become readable: they end the drain too).
         guard let end = programEnd, lastPoll == 0 else { return nil }
+        // The app is gone and its table final: what records were lost, it still says.
+        try? resyncIfLost(into: tracker, final: true)
         reader.detach()
         tracker.closeSpace(space, at: monotonicNow(), end: .exited)
         return end
     }
 
     public func stop(tracker: Tracker) -> SessionEnd {
+        try? resyncIfLost(into: tracker, final: true)
         reader.detach()
         tracker.closeSpace(space, at: monotonicNow(), end: .detached)
         return .detached
@@ -116,7 +254,40 @@ public final class RingSource: EventSource {
             .lostEvents: c.lostEvents, .lostBytes: c.lostBytes, .ringWaits: c.waits, .reentrantCalls: c.reentrantCalls,
             .stackTableFull: c.stackTableFull, .truncatedStacks: c.truncatedStacks, .ringWaitNs: c.waitNs,
             .unwindMismatches: c.unwindMismatches, .unwindFallbacks: c.unwindFallbacks,
-        ]
+        ].merging(stats.counters) { $1 }
+    }
+}
+
+/// What the live table gave this collection: the blocks from before the attach, and the resyncs.
+struct LiveStats {
+    var snapshotBlocks: UInt64 = 0
+    var snapshotBytes: UInt64 = 0
+    var unreadableSlots: UInt64 = 0
+    var unknownStacks: UInt64 = 0
+    var tableFull: UInt64 = 0
+    var resyncs: UInt64 = 0
+    var resyncRemoved: UInt64 = 0
+    var resyncAdded: UInt64 = 0
+    var firstLossNs: UInt64 = 0
+    var lastResyncNs: UInt64 = 0
+
+    var counters: [CounterName: UInt64] {
+        var c: [CounterName: UInt64] = [:]
+        if snapshotBlocks > 0 || snapshotBytes > 0 {
+            c[.snapshotBlocks] = snapshotBlocks
+            c[.snapshotBytes] = snapshotBytes
+        }
+        if unreadableSlots > 0 { c[.liveTableUnreadableSlots] = unreadableSlots }
+        if unknownStacks > 0 { c[.liveTableUnknownStacks] = unknownStacks }
+        if tableFull > 0 { c[.liveTableFull] = tableFull }
+        if resyncs > 0 {
+            c[.resyncs] = resyncs
+            c[.resyncRemovedBlocks] = resyncRemoved
+            c[.resyncAddedBlocks] = resyncAdded
+            c[.resyncFirstLossNs] = firstLossNs
+            c[.resyncLastNs] = lastResyncNs
+        }
+        return c
     }
 }
 

@@ -1,5 +1,6 @@
 import CollectionRunner
 import Foundation
+import RingFormat
 import SessionStore
 import Vocabulary
 
@@ -13,50 +14,82 @@ public enum ShimCollection {
         /// LEAKSHIM_DEPTH and LEAKSHIM_RING_SIZE for the launched program.
         public var depth: Int?
         public var ringSize: UInt64?
+        /// Collect the program's fork and exec children into the same session too.
+        public var followChildren = false
+        /// LEAKSHIM_SAMPLE_BYTES: sample allocations by bytes with this mean interval.
+        public var sampleBytes: UInt64?
+        /// Notes for the user (a ring that could not be followed).
+        public var log: (String) -> Void = { _ in }
 
-        public init(shimPath: String? = nil, depth: Int? = nil, ringSize: UInt64? = nil) {
+        public init(shimPath: String? = nil, depth: Int? = nil, ringSize: UInt64? = nil, followChildren: Bool = false, sampleBytes: UInt64? = nil) {
             self.shimPath = shimPath
             self.depth = depth
             self.ringSize = ringSize
+            self.followChildren = followChildren
+            self.sampleBytes = sampleBytes
         }
     }
 
-    /// Starts `command` with the shim preloaded and claims its ring. The program stays in our process
-    /// group, so a Ctrl-C at the terminal reaches it as it would without the collector.
-    public static func launch(_ command: [String], options: LaunchOptions) throws(CollectError) -> (RingSource, SessionInfo) {
+    /// Starts `command` with the shim preloaded and takes the ring it hands over (leakhandshake.h). The
+    /// program stays in our process group, so a Ctrl-C at the terminal reaches it as it would without the
+    /// collector.
+    public static func launch(_ command: [String], options: LaunchOptions) throws(CollectError) -> (LaunchSource, SessionInfo) {
         guard let programName = command.first else { throw .programNotFound("") }
         let shim = try locateShim(options.shimPath)
         _ = try LaunchedProgram.resolve(programName)
-        var env: [String: String] = ["LEAKSHIM_COLLECTOR_PID": String(getpid())]
+        let listener = try HandshakeListener()
+        var env: [String: String] = ["LEAKSHIM_COLLECTOR_PID": String(getpid()), LR_HS_ENV: listener.name]
         let inherited = ProcessInfo.processInfo.environment["LD_PRELOAD"].map { $0.isEmpty ? "" : ":" + $0 } ?? ""
         env["LD_PRELOAD"] = shim + inherited
         if let d = options.depth { env["LEAKSHIM_DEPTH"] = String(d) }
         if let r = options.ringSize { env["LEAKSHIM_RING_SIZE"] = String(r) }
+        if let s = options.sampleBytes { env["LEAKSHIM_SAMPLE_BYTES"] = String(s) }
+        env[LR_HS_FOLLOW_ENV] = options.followChildren ? "1" : nil
         let program = try LaunchedProgram.spawn(command, environment: env)
 
-        let mapping: RingMapping
-        do {
-            mapping = try RingMapping.waitForRing(pid: program.pid, timeout: .seconds(10))
-        } catch {
-            let how = waitBriefly(program)
-            let detail = how.map { "it \($0.summary) before its ring could be read" } ?? error.description
-            if how == nil {
+        // The first image's hand-over. Others (children forked in constructors) wait for `begin`.
+        var early: [RingHandover] = []
+        var first: RingHandover?
+        let deadline = monotonicNow() &+ 10_000_000_000
+        while first == nil {
+            for h in listener.poll() {
+                if first == nil && h.pid == program.pid { first = h } else { early.append(h) }
+            }
+            if first != nil { break }
+            if let how = program.poll() {
+                let refused = listener.refusals.last.map { " (\($0))" } ?? ""
+                throw .shimNotLoaded(
+                    program: programName,
+                    detail: "it \(how.summary) before handing over its ring\(refused) (statically linked and setuid programs ignore LD_PRELOAD)")
+            }
+            if monotonicNow() >= deadline {
                 program.send(SIGKILL)
                 _ = waitBriefly(program)
+                throw .shimNotLoaded(
+                    program: programName,
+                    detail: "no leakshim ring within 10 s: is LD_PRELOAD set to libleakshim.so? (statically linked and setuid programs ignore LD_PRELOAD)")
             }
-            throw .shimNotLoaded(program: programName, detail: "\(detail) (statically linked and setuid programs ignore LD_PRELOAD)")
+            usleep(1000)
         }
+        guard let first else { throw .programNotFound(programName) }
+        let mapping = first.mapping
         let reader = RingReader(mapping: mapping)
+        // Read before the claim: the program waits for it, so its modules are still there to open.
         let maps = ProcMaps.read(pid: program.pid)
+        // Only for resyncs: a launched program's ring holds everything from its start.
+        let live = try? LiveTable.open(for: mapping)
         do { try reader.attach(mode: .launch) } catch { throw .ring(error.description) }
+        let ring = RingSource(reader: reader, pid: program.pid, program: nil, command: command, maps: maps, live: live ?? nil)
         let info = SessionInfo(
             mode: .launch, command: command, pid: program.pid, startRealtimeNs: mapping.startRealtimeNs,
             startMonotonicNs: mapping.startMonotonicNs, intervalMs: 0, host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
-        return (RingSource(reader: reader, pid: program.pid, program: program, command: command, maps: maps), info)
+        let source = LaunchSource(
+            program: program, listener: listener, first: ring, early: early, followChildren: options.followChildren, log: options.log)
+        return (source, info)
     }
 
-    /// Claims the ring of a running program that has the shim. Only allocations made after the attach
-    /// are seen.
+    /// Claims the ring of a running program that has the shim. The shim's live table gives the blocks
+    /// allocated before the attach that are still live, with their stacks; the ring what follows.
     public static func attach(pid: Int32) throws(CollectError) -> (RingSource, SessionInfo) {
         guard pid > 0, kill(pid, 0) == 0 || errno == EPERM, RingMapping.isAlive(pid: pid), let owner = ProcessOwner.of(pid: pid) else {
             throw .noSuchProcess(pid)
@@ -66,12 +99,14 @@ public enum ShimCollection {
         do { mapping = try RingMapping.open(pid: pid) } catch { throw .ring(error.description) }
         let reader = RingReader(mapping: mapping)
         let maps = ProcMaps.read(pid: pid)
+        let live: LiveTable?
+        do { live = try LiveTable.open(for: mapping) } catch { throw .ring(error.description) }
         do { try reader.attach(mode: .attach) } catch { throw .ring(error.description) }
         let command = commandLine(of: pid)
         let info = SessionInfo(
             mode: .attach, command: command, pid: pid, startRealtimeNs: realtimeNow(), startMonotonicNs: monotonicNow(), intervalMs: 0,
             host: HostFacts.name, kernelRelease: HostFacts.kernelRelease)
-        return (RingSource(reader: reader, pid: pid, program: nil, command: command, maps: maps), info)
+        return (RingSource(reader: reader, pid: pid, program: nil, command: command, maps: maps, live: live, snapshotAtStart: true), info)
     }
 
     /// Waits up to a second for a launched program to end; nil if it is still running.
@@ -102,7 +137,11 @@ public enum ShimCollection {
 
     /// A process's argv from /proc/PID/cmdline (empty when unreadable).
     public static func commandLine(of pid: Int32) -> [String] {
-        guard let text = ProcFile.read("/proc/\(pid)/cmdline") else { return [] }
-        return text.utf8.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        ProcFile.read("/proc/\(pid)/cmdline").map(parseCommandLine) ?? []
+    }
+
+    /// The NUL-separated arguments of /proc/PID/cmdline text.
+    public static func parseCommandLine(_ text: String) -> [String] {
+        text.utf8.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 }

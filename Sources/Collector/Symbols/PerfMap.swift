@@ -71,7 +71,11 @@ struct PerfMap {
 
     /// The innermost pid of `NSpid:` in /proc/PID/status (the pid inside its own pid namespace).
     static func namespacePid(_ pid: Int32) -> Int32? {
-        guard let status = ProcFile.read("/proc/\(pid)/status") else { return nil }
+        ProcFile.read("/proc/\(pid)/status").flatMap(namespacePid(status:))
+    }
+
+    /// The innermost pid of the `NSpid:` line of /proc/PID/status text.
+    static func namespacePid(status: String) -> Int32? {
         for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
             return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { Int32($0) }
         }

@@ -204,8 +204,10 @@ struct AddressTable {
         var j = Self.next(i, s.capacity)
         while s.slots[j].key != 0 {
             let home = Self.home(Self.hash(s.slots[j].key), s.capacity)
-            let distHole = (hole - home + s.capacity) % s.capacity
-            let distJ = (j - home + s.capacity) % s.capacity
+            // Distances along the probe run, wrapping at the end without a division.
+            let dh = hole - home, dj = j - home
+            let distHole = dh < 0 ? dh + s.capacity : dh
+            let distJ = dj < 0 ? dj + s.capacity : dj
             if distHole <= distJ {
                 s.slots[hole] = s.slots[j]
                 // A block not yet checkpointed that moves must be found where it lands.

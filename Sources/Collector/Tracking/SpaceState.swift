@@ -54,7 +54,7 @@ final class SpaceState {
     func liveCount(_ kind: BlockKind) -> Int { kind == .mmap ? regions.count : table(kind).count }
 
     @inline(__always) func weighted(_ size: UInt64) -> (bytes: UInt64, blocks: UInt64) {
-        SamplingWeight.weighted(size: size, interval: samplingInterval)
+        samplingInterval == nil ? (size, 1) : SamplingWeight.weighted(size: size, interval: samplingInterval)
     }
 
     /// The image is gone (exit, exec, detach): no event can change its blocks any more. Once its last

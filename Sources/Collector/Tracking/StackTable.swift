@@ -93,7 +93,9 @@ struct StackIDMap {
 
     mutating func set(_ id: UInt64, _ sid: SessionStackID) {
         if id < Self.denseLimit {
-            if Int(id) >= dense.count { dense.append(contentsOf: repeatElement(0, count: Int(id) + 1 - dense.count)) }
+            // An Array, not repeatElement: unspecialized (a debug build, the fuzzer's), appending a
+            // Repeated boxed every element, and one hostile id near the limit took half a minute.
+            if Int(id) >= dense.count { dense.append(contentsOf: [SessionStackID](repeating: 0, count: Int(id) + 1 - dense.count)) }
             dense[Int(id)] = sid
         } else {
             sparse[id] = sid

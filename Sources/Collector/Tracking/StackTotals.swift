@@ -35,55 +35,92 @@ struct StackTotals {
         var dirty = false
     }
 
-    /// One array per kind, indexed by session stack id: stack ids are dense.
-    private var byKind: [[Entry]] = Array(repeating: [], count: BlockKind.allCases.count)
-    private var lifetimes: [LifetimeHistogram] = []
+    /// Entries of one kind, indexed by session stack id (stack ids are dense), in memory this type
+    /// manages: as arrays of arrays, every event paid uniqueness checks on two of them.
+    private struct EntryTable {
+        var base: UnsafeMutablePointer<Entry>?
+        var capacity = 0
+
+        @inline(__always) mutating func entry(_ i: Int) -> UnsafeMutablePointer<Entry> {
+            if i >= capacity { grow(to: i + 1) }
+            // grow() always leaves base set.
+            return base.unsafelyUnwrapped + i
+        }
+
+        func existing(_ i: Int) -> Entry? { i < capacity ? base.map { $0[i] } : nil }
+
+        private mutating func grow(to n: Int) {
+            let cap = max(n, capacity + capacity / 2, 64)
+            let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: cap)
+            if let base { bigger.moveInitialize(from: base, count: capacity) }
+            (bigger + capacity).initialize(repeating: Entry(), count: cap - capacity)
+            base?.deallocate()
+            base = bigger
+            capacity = cap
+        }
+    }
+
+    /// Freed blocks' lifetimes, `bucketCount` counts then as many byte sums per histogram, flat.
+    private var lifetimeCells: [UInt64] = []
+    private var lifetimeCount: Int32 = 0
+    private var byKind = Array(repeating: EntryTable(), count: BlockKind.allCases.count)
     private var dirty: [(Int, SessionStackID)] = []
-    private var kindTotals = Array(repeating: KindTotal(), count: BlockKind.allCases.count)
+    /// Per kind, in storage allocated once (no uniqueness checks per event); the tracker frees it.
+    private let kindTotals: UnsafeMutablePointer<KindTotal> = {
+        let p = UnsafeMutablePointer<KindTotal>.allocate(capacity: BlockKind.allCases.count)
+        p.initialize(repeating: KindTotal(), count: BlockKind.allCases.count)
+        return p
+    }()
     private var all = KindTotal()
-    private var kindPeaks = Array(repeating: Peak(), count: BlockKind.allCases.count)
+    private let kindPeaks: UnsafeMutablePointer<Peak> = {
+        let p = UnsafeMutablePointer<Peak>.allocate(capacity: BlockKind.allCases.count)
+        p.initialize(repeating: Peak(), count: BlockKind.allCases.count)
+        return p
+    }()
     private var allPeak = Peak()
 
     var outstanding: (bytes: UInt64, blocks: UInt64) { (all.bytes, all.blocks) }
 
+    /// Frees the manually managed storage; the totals must not be used afterwards.
+    func deallocate() {
+        for t in byKind { t.base?.deallocate() }
+        kindTotals.deallocate()
+        kindPeaks.deallocate()
+    }
+
     func outstanding(_ kind: BlockKind) -> KindTotal { kindTotals[kind.slot] }
 
-    @inline(__always) private mutating func touch(_ stack: SessionStackID, _ k: Int, _ body: (inout Entry) -> Void) {
-        let i = Int(stack)
-        if i >= byKind[k].count {
-            byKind[k].append(contentsOf: repeatElement(Entry(), count: max(i + 1 - byKind[k].count, byKind[k].count / 2)))
+    /// The entry of a stack and kind, after keeping its value at the latest peaks (before its first
+    /// change after them), and marked dirty.
+    @inline(__always) private mutating func touch(_ stack: SessionStackID, _ k: Int) -> UnsafeMutablePointer<Entry> {
+        let e = byKind[k].entry(Int(stack))
+        let kp = kindPeaks[k].epoch, ap = allPeak.epoch
+        if e.pointee.peakEpoch != kp {
+            e.pointee.peakBytes = e.pointee.bytes
+            e.pointee.peakBlocks = e.pointee.blocks
+            e.pointee.peakEpoch = kp
         }
-        byKind[k].withUnsafeMutableBufferPointer { entries in
-            let kp = kindPeaks[k].epoch, ap = allPeak.epoch
-            // The entry's value at the latest peaks, kept before its first change after them.
-            if entries[i].peakEpoch != kp {
-                entries[i].peakBytes = entries[i].bytes
-                entries[i].peakBlocks = entries[i].blocks
-                entries[i].peakEpoch = kp
-            }
-            if entries[i].allPeakEpoch != ap {
-                entries[i].allPeakBytes = entries[i].bytes
-                entries[i].allPeakBlocks = entries[i].blocks
-                entries[i].allPeakEpoch = ap
-            }
-            body(&entries[i])
-            if !entries[i].dirty {
-                entries[i].dirty = true
-                dirty.append((k, stack))
-            }
+        if e.pointee.allPeakEpoch != ap {
+            e.pointee.allPeakBytes = e.pointee.bytes
+            e.pointee.allPeakBlocks = e.pointee.blocks
+            e.pointee.allPeakEpoch = ap
         }
+        if !e.pointee.dirty {
+            e.pointee.dirty = true
+            dirty.append((k, stack))
+        }
+        return e
     }
 
     /// Adds an allocation (or a block live again after a failed realloc) at `time`.
     mutating func add(stack: SessionStackID, kind: BlockKind, bytes: UInt64, blocks: UInt64, newAllocation: Bool, time: UInt64) {
         let k = kind.slot
-        touch(stack, k) { e in
-            e.bytes &+= bytes
-            e.blocks &+= blocks
-            if newAllocation {
-                e.totalBytes &+= bytes
-                e.totalBlocks &+= blocks
-            }
+        let e = touch(stack, k)
+        e.pointee.bytes &+= bytes
+        e.pointee.blocks &+= blocks
+        if newAllocation {
+            e.pointee.totalBytes &+= bytes
+            e.pointee.totalBlocks &+= blocks
         }
         kindTotals[k].bytes &+= bytes
         kindTotals[k].blocks &+= blocks
@@ -101,38 +138,51 @@ struct StackTotals {
         p.dirty = true
     }
 
-    mutating func remove(stack: SessionStackID, kind: BlockKind, bytes: UInt64, blocks: UInt64) {
+    /// Takes bytes and blocks off a stack (freed, unmapped, or replaced by a missed free); when `freed`
+    /// gives the lifetime of what went, it also counts that (`freedBlocks` of them, default `blocks`)
+    /// and whether it was temporary.
+    mutating func remove(
+        stack: SessionStackID, kind: BlockKind, bytes: UInt64, blocks: UInt64, freed lifetimeNs: UInt64? = nil, freedBlocks: UInt64? = nil,
+        temporary: Bool = false
+    ) {
         let k = kind.slot
-        var took: (UInt64, UInt64) = (0, 0)
-        touch(stack, k) { e in
-            // Clamp rather than wrap: a source that lies about sizes must not produce absurd totals.
-            took = (min(bytes, e.bytes), min(blocks, e.blocks))
-            e.bytes -= took.0
-            e.blocks -= took.1
-        }
+        let e = touch(stack, k)
+        // Clamp rather than wrap: a source that lies about sizes must not produce absurd totals.
+        let took = (min(bytes, e.pointee.bytes), min(blocks, e.pointee.blocks))
+        e.pointee.bytes -= took.0
+        e.pointee.blocks -= took.1
         kindTotals[k].bytes -= min(took.0, kindTotals[k].bytes)
         kindTotals[k].blocks -= min(took.1, kindTotals[k].blocks)
         all.bytes -= min(took.0, all.bytes)
         all.blocks -= min(took.1, all.blocks)
+        guard let lifetimeNs else { return }
+        if temporary {
+            e.pointee.temporaryBlocks &+= freedBlocks ?? blocks
+            e.pointee.temporaryBytes &+= bytes
+        }
+        if e.pointee.lifetimeIndex < 0 {
+            e.pointee.lifetimeIndex = lifetimeCount
+            lifetimeCount += 1
+            lifetimeCells.append(contentsOf: repeatElement(0, count: 2 * LifetimeHistogram.bucketCount))
+        }
+        let cell = Int(e.pointee.lifetimeIndex) * 2 * LifetimeHistogram.bucketCount + LifetimeHistogram.bucket(lifetimeNs: lifetimeNs)
+        let n = freedBlocks ?? blocks
+        lifetimeCells.withUnsafeMutableBufferPointer { c in
+            c[cell] &+= n
+            c[cell + LifetimeHistogram.bucketCount] &+= bytes
+        }
     }
 
-    /// A freed block's lifetime, and whether it was temporary (freed before its thread allocated again).
-    mutating func freed(stack: SessionStackID, kind: BlockKind, bytes: UInt64, blocks: UInt64, lifetimeNs: UInt64, temporary: Bool) {
-        let k = kind.slot
-        var index: Int32 = -1
-        touch(stack, k) { e in
-            if temporary {
-                e.temporaryBlocks &+= blocks
-                e.temporaryBytes &+= bytes
-            }
-            index = e.lifetimeIndex
+    private func lifetimes(_ index: Int32) -> LifetimeHistogram? {
+        guard index >= 0 else { return nil }
+        var h = LifetimeHistogram()
+        let n = LifetimeHistogram.bucketCount
+        let at = Int(index) * 2 * n
+        for b in 0..<n {
+            h.counts[b] = lifetimeCells[at + b]
+            h.bytes[b] = lifetimeCells[at + n + b]
         }
-        if index < 0 {
-            index = Int32(lifetimes.count)
-            lifetimes.append(LifetimeHistogram())
-            byKind[k][Int(stack)].lifetimeIndex = index
-        }
-        lifetimes[Int(index)].add(lifetimeNs: lifetimeNs, bytes: bytes, count: blocks)
+        return h
     }
 
     /// Changes the region count of a stack (an unmap that split or removed a region).
@@ -151,8 +201,9 @@ struct StackTotals {
         totals.reserveCapacity(dirty.count)
         history.reserveCapacity(dirty.count)
         for (k, stack) in dirty {
-            byKind[k][Int(stack)].dirty = false
-            let e = byKind[k][Int(stack)]
+            let p = byKind[k].entry(Int(stack))
+            p.pointee.dirty = false
+            let e = p.pointee
             let kind = BlockKind.allCases[k]
             // An entry copied before the latest peak holds its value at it as its current value.
             let atKind = e.peakEpoch == kindPeaks[k].epoch ? (e.peakBytes, e.peakBlocks) : (e.bytes, e.blocks)
@@ -162,7 +213,7 @@ struct StackTotals {
                     stackID: stack, kind: kind, bytes: e.bytes, blocks: e.blocks, totalBytes: e.totalBytes, totalBlocks: e.totalBlocks,
                     temporaryBlocks: e.temporaryBlocks, temporaryBytes: e.temporaryBytes, peakBytes: atKind.0, peakBlocks: atKind.1,
                     peakEpoch: kindPeaks[k].epoch, allPeakBytes: atAll.0, allPeakBlocks: atAll.1, allPeakEpoch: allPeak.epoch,
-                    lifetimes: e.lifetimeIndex >= 0 ? lifetimes[Int(e.lifetimeIndex)] : nil))
+                    lifetimes: lifetimes(e.lifetimeIndex)))
             history.append(HistoryPoint(stackID: stack, kind: kind, bytes: e.bytes, blocks: e.blocks))
         }
         dirty.removeAll(keepingCapacity: true)
@@ -171,7 +222,7 @@ struct StackTotals {
             allPeak.dirty = false
             peaks.append(PeakRow(dimension: .all, epoch: allPeak.epoch, timeNs: allPeak.timeNs, bytes: allPeak.bytes, blocks: allPeak.blocks))
         }
-        for k in kindPeaks.indices where kindPeaks[k].dirty {
+        for k in 0..<BlockKind.allCases.count where kindPeaks[k].dirty {
             kindPeaks[k].dirty = false
             let p = kindPeaks[k]
             peaks.append(PeakRow(dimension: .kind(BlockKind.allCases[k]), epoch: p.epoch, timeNs: p.timeNs, bytes: p.bytes, blocks: p.blocks))

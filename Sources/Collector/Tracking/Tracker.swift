@@ -58,6 +58,8 @@ public final class Tracker {
         stacks.maxDepth = maxDepth
     }
 
+    deinit { totals.deallocate() }
+
     // MARK: spaces
 
     /// Starts tracking an address space (a process image or the kernel) and returns its id.
@@ -120,6 +122,50 @@ public final class Tracker {
         }
     }
 
+    /// The direct entry to one space, for sources that decode millions of events: each method is what
+    /// `apply` does for that kind of event, without building an `Event` first.
+    public struct SpaceSink: EventSink {
+        // Unmanaged and used through `_withUnsafeGuaranteedRef`: a reference loaded per event for a call
+        // costs an atomic retain and release, a tenth of the event path. The tracker owns both.
+        fileprivate let tracker: Unmanaged<Tracker>
+        fileprivate let space: Unmanaged<SpaceState>
+
+        @inline(__always) private func with(_ body: (Tracker, SpaceState) -> Void) {
+            tracker._withUnsafeGuaranteedRef { t in space._withUnsafeGuaranteedRef { s in body(t, s) } }
+        }
+
+        public mutating func alloc(_ a: Allocation) {
+            with { t, s in
+                t.events &+= 1
+                if s.closed { return t.ignore(.alloc(a)) }
+                if a.time > s.clock { s.clock = a.time }
+                if a.kind == .mmap { t.map(a, s) } else { t.allocate(a, s) }
+            }
+        }
+
+        public mutating func free(address: UInt64, kind: BlockKind, pending: Bool) {
+            with { t, s in
+                t.events &+= 1
+                if s.closed { return t.ignore(.free(address: address, kind: kind, pending: pending)) }
+                t.free(address, kind: kind, pending: pending, s)
+            }
+        }
+
+        public mutating func unmap(address: UInt64, length: UInt64, pending: Bool) {
+            with { t, s in t.apply(.unmap(address: address, length: length, pending: pending), in: s.id) }
+        }
+
+        public mutating func undo(address: UInt64, kind: BlockKind) { with { t, s in t.apply(.undo(address: address, kind: kind), in: s.id) } }
+
+        public mutating func event(_ e: Event) { with { t, s in t.apply(e, in: s.id) } }
+    }
+
+    /// The direct entry to space `id` (which must be open; the sink must not outlive the tracker).
+    public func sink(for id: SpaceID) -> SpaceSink? {
+        guard let s = space(id) else { return nil }
+        return SpaceSink(tracker: Unmanaged.passUnretained(self), space: Unmanaged.passUnretained(s))
+    }
+
     private func ignore(_ event: Event) {
         if case .record(let r) = event, let rows = r.rows as? any SessionRows { records.append(rows) } else { bump(.eventsWithoutSpace) }
     }
@@ -170,6 +216,14 @@ public final class Tracker {
         if let old = a.replaces { s.pendingBlocks.removeValue(forKey: old) }
         let block = Block(size: a.size, tick: tick(a.time), stack: resolve(a.stack, s), function: a.function)
         if let replaced = s.table(a.kind).insert(a.address, block) {
+            if replaced.size == block.size && replaced.stack == block.stack && replaced.tick == block.tick
+                && replaced.function == block.function
+            {
+                // One allocation reported twice (a snapshot of what was live and the stream after it both
+                // carried it): it is counted already; keep the block as it was.
+                if replaced.persisted { s.table(a.kind).insert(a.address, replaced) }
+                return
+            }
             // Still live at a new allocation of the same address: its free was never seen.
             bump(.missedFrees)
             let w = s.weighted(replaced.size)
@@ -181,24 +235,51 @@ public final class Tracker {
         if a.kind == .heap && a.replaces == nil { s.temporaries.allocated(a.address, by: a.tid) }
     }
 
+    /// Makes the live blocks of `kind` in space `id` exactly `blocks`: what the source's own table says is
+    /// live now, after the source lost events. A block held here but not there was freed unseen; one there
+    /// but not here (or different here) was allocated unseen. History cut before this stays as it was.
+    /// Returns how many blocks it removed and added.
+    public func resynchronize(_ id: SpaceID, kind: BlockKind, to blocks: [Allocation]) -> (removed: Int, added: Int) {
+        guard kind != .mmap, let s = space(id), !s.closed else { return (0, 0) }
+        var wanted = [UInt64: Int](minimumCapacity: blocks.count)
+        for (i, b) in blocks.enumerated() where b.kind == kind { wanted[b.address] = i }
+        let table = s.table(kind)
+        var stale: [UInt64] = []
+        table.forEach { address, blk in
+            if let i = wanted[address], blk.size == blocks[i].size, blk.stack == resolve(blocks[i].stack, s) {
+                wanted[address] = nil  // the same block: kept, with its own time
+            } else {
+                stale.append(address)
+            }
+        }
+        for address in stale {
+            guard let b = table.remove(address) else { continue }
+            let w = s.weighted(b.size)
+            totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
+            if b.persisted { s.removed[kind.slot].append(address) }
+        }
+        s.pendingBlocks = s.pendingBlocks.filter { $0.value.0 != kind }
+        for i in wanted.values { allocate(blocks[i], s) }
+        return (stale.count, wanted.count)
+    }
+
     private func free(_ address: UInt64, kind: BlockKind, pending: Bool, _ s: SpaceState) {
         guard let b = s.table(kind).remove(address) else {
             bump(.unmatchedFrees)
             return
         }
         let w = s.weighted(b.size)
-        totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
         if b.persisted { s.removed[kind.slot].append(address) }
         if pending {
+            totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
             var stashed = b
             stashed.persisted = false
             s.pendingBlocks[address] = (kind, stashed)
         } else {
             let born = time(ofTick: b.tick)
             let temporary = kind == .heap && s.temporaries.freed(address)
-            totals.freed(
-                stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks, lifetimeNs: s.clock > born ? s.clock - born : 0,
-                temporary: temporary)
+            totals.remove(
+                stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks, freed: s.clock > born ? s.clock - born : 0, temporary: temporary)
         }
     }
 
@@ -234,14 +315,11 @@ public final class Tracker {
     private func removeRange(_ lo: UInt64, _ hi: UInt64, _ s: SpaceState) -> [RemovedPiece] {
         let removed = s.regions.remove(lo, hi)
         for r in removed {
-            totals.remove(stack: r.piece.stack, kind: .mmap, bytes: r.piece.size, blocks: 0)
+            let born = r.piece.time
+            totals.remove(
+                stack: r.piece.stack, kind: .mmap, bytes: r.piece.size, blocks: 0,
+                freed: r.blocksDelta < 0 ? (s.clock > born ? s.clock - born : 0) : nil, freedBlocks: 1)
             totals.adjustBlocks(stack: r.piece.stack, kind: .mmap, by: r.blocksDelta, time: s.clock)
-            if r.blocksDelta < 0 {
-                let born = r.piece.time
-                totals.freed(
-                    stack: r.piece.stack, kind: .mmap, bytes: r.piece.size, blocks: 1, lifetimeNs: s.clock > born ? s.clock - born : 0,
-                    temporary: false)
-            }
         }
         return removed
     }

@@ -16,6 +16,25 @@ public struct CounterName: RawRepresentable, Hashable, Sendable, Comparable {
     public static let unmatchedFrees = CounterName("unmatched_frees")
     /// Allocations at an address that was still live: its free was missed. The old block is replaced.
     public static let missedFrees = CounterName("missed_frees")
+    /// Stacks a frame-pointer walk (BPF-only mode) may have cut short: it ended outside every module.
+    public static let stacksCutShort = CounterName("stacks_cut_short")
     /// Allocations whose stack the source never described; charged to the empty stack.
     public static let unknownStacks = CounterName("unknown_stacks")
+
+    /// Blocks (and their bytes) that were live when the collector attached, read from the shim's live table.
+    public static let snapshotBlocks = CounterName("snapshot_blocks")
+    public static let snapshotBytes = CounterName("snapshot_bytes")
+    /// Times the collector made its live blocks those of the source's own table after events were lost.
+    public static let resyncs = CounterName("resyncs")
+    /// Blocks a resync removed (their frees were lost) and added (their allocations were lost).
+    public static let resyncRemovedBlocks = CounterName("resync_removed_blocks")
+    public static let resyncAddedBlocks = CounterName("resync_added_blocks")
+    /// CLOCK_MONOTONIC when the collector first saw events lost, and when the last resync ran.
+    public static let resyncFirstLossNs = CounterName("resync_first_loss_ns")
+    public static let resyncLastNs = CounterName("resync_last_ns")
+    /// Live-table slots that never held still while read, or named a stack the table lacks.
+    public static let liveTableUnreadableSlots = CounterName("live_table_unreadable_slots")
+    public static let liveTableUnknownStacks = CounterName("live_table_unknown_stacks")
+    /// Allocations the shim's live table could not hold (a snapshot lacks them).
+    public static let liveTableFull = CounterName("live_table_full")
 }

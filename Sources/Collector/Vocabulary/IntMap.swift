@@ -67,8 +67,9 @@ public struct IntMap {
         var j = i + 1 == keys.count ? 0 : i + 1
         while keys[j] != 0 {
             let h = home(keys[j])
-            let distHole = (hole - h + keys.count) % keys.count
-            let distJ = (j - h + keys.count) % keys.count
+            let dh = hole - h, dj = j - h
+            let distHole = dh < 0 ? dh + keys.count : dh
+            let distJ = dj < 0 ? dj + keys.count : dj
             if distHole <= distJ {
                 keys[hole] = keys[j]
                 values[hole] = values[j]

@@ -10,7 +10,11 @@ public struct ProcessOwner: Sendable, Equatable {
 
     /// The owner of a live process, from /proc/PID/status; nil when it is gone.
     public static func of(pid: Int32) -> ProcessOwner? {
-        guard let text = ProcFile.read("/proc/\(pid)/status") else { return nil }
+        ProcFile.read("/proc/\(pid)/status").flatMap(parse(status:))
+    }
+
+    /// The ids of /proc/PID/status text; nil unless both lines hold three ids.
+    public static func parse(status text: String) -> ProcessOwner? {
         func ids(_ field: String) -> [UInt32] {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return [] }
             return line.dropFirst(field.count).split(whereSeparator: { $0 == "\t" || $0 == " " }).prefix(3).compactMap { UInt32($0) }

@@ -26,7 +26,17 @@ extension SessionReader {
 
     /// The non-empty latency buckets of one reclaim kind, lowest first.
     public func reclaimHistogram(_ kind: ReclaimKind) throws(SessionError) -> [ReclaimBucketRow] {
-        try read { db in try ReclaimBucketRow.fetchAll(db, orderedBy: [.bucket]) }.filter { $0.kind == kind && $0.count > 0 }
+        try read { db in
+            let rows = try ReclaimBucketRow.fetchAll(db, orderedBy: [.bucket]).filter { $0.kind == kind && $0.count > 0 }
+            // A bucket is a power of two of nanoseconds (-1 for 0 ns), once per kind. Anything else was not
+            // written by a collector, and the report would print every bucket from the lowest to the
+            // highest (a trillion lines) or trap on the duplicate.
+            var seen = Set<Int>()
+            for r in rows where !(-1...63).contains(r.bucket) || !seen.insert(r.bucket).inserted {
+                throw BlobError("reclaim histogram bucket \(r.bucket) of \(kind.rawValue) reclaim is out of range or repeated")
+            }
+            return rows
+        }
     }
 
     /// The processes that stalled longest in one kind of reclaim, longest total first.

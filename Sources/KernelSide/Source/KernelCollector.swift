@@ -1,3 +1,4 @@
+import BPFSupport
 import CLibBPF
 import CollectionRunner
 import Foundation

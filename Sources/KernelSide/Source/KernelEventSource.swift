@@ -18,6 +18,10 @@ final class KernelEventSource: EventSource {
     /// the callbacks run inside `ring_buffer__consume` while `poll`'s caller holds the tracker.
     private var tracker: Unmanaged<Tracker>?
     private var handled = 0
+    private var stopped = false
+    fileprivate var handledThisPoll: Int { handled }
+    /// Records one poll applies at most, so the runner flushes on time however fast the kernel produces.
+    fileprivate static let pollBudget = 1 << 16
     private let pageSize = UInt64(sysconf(Int32(_SC_PAGESIZE)))
     /// The kernel's OOM kill count already attributed to an event (see `oomEvent`).
     private var oomKillsSeen: UInt64?
@@ -57,11 +61,13 @@ final class KernelEventSource: EventSource {
     }
 
     func poll(into tracker: Tracker) throws -> Int {
+        // The kernel never stops producing: after the stop's own poll, the runner's drain loop must end.
+        if stopped { return 0 }
         self.tracker = Unmanaged.passUnretained(tracker)
         handled = 0
         let r = ring_buffer__consume(ring)
         self.tracker = nil
-        if r < 0 { throw KernelError.ringBuffer(String(cString: strerror(-r))) }
+        if r < 0 && r != pollBudgetSpent { throw KernelError.ringBuffer(String(cString: strerror(-r))) }
         let now = monotonicNow()
         if now >= nextTablesNs {
             emitTables(tracker, at: now)
@@ -74,7 +80,13 @@ final class KernelEventSource: EventSource {
 
     func stop(tracker: Tracker) -> SessionEnd {
         // What arrived up to now, then the kernel tables' last rows.
-        _ = try? poll(into: tracker)
+        // Everything produced before the stop (the backlog of a collector that fell behind holds the
+        // OOM kill that made the user stop), in bounded polls until one finds less than a full budget;
+        // the bound keeps a machine that never stops allocating from holding the stop forever.
+        for _ in 0..<256 {
+            guard let n = try? poll(into: tracker), n >= Self.pollBudget else { break }
+        }
+        stopped = true
         emitTables(tracker, at: monotonicNow())
         tracker.closeSpace(space, at: monotonicNow(), end: .detached)
         return .stopped
@@ -126,44 +138,30 @@ final class KernelEventSource: EventSource {
     }
 
     private func handle(_ data: UnsafeRawPointer, size: Int, tracker: Tracker) {
+        guard let record = KernelRecord.decode(data, size: size) else { return }
         handled += 1
-        let header = data.load(as: ke_header.self)
-        switch UInt32(header.type) {
-        case KE_ALLOC.rawValue where size >= MemoryLayout<ke_alloc>.size:
-            allocation(data, size: size, tracker: tracker)
-        case KE_FREE.rawValue where size >= MemoryLayout<ke_free>.size:
-            let f = data.load(as: ke_free.self)
-            guard let kind = Self.blockKind(f.kind) else { return }
+        switch record {
+        case .alloc(let a, let kind, let function, let frames):
+            allocation(a, kind: kind, function: function, frames: frames, tracker: tracker)
+        case .free(let address, let kind):
             tables.count(kind, free: true)
-            tracker.apply(.free(address: f.address, kind: kind, pending: false), in: space)
-        case KE_OOM_VICTIM.rawValue where size >= MemoryLayout<ke_oom>.size:
-            tables.oom(oomEvent(data.load(as: ke_oom.self)))
-        case KE_OOM_REAPER.rawValue where size >= MemoryLayout<ke_reaper>.size:
-            let r = data.load(as: ke_reaper.self)
-            let steps: [OOMReaperRow.Step] = [.wake, .start, .finish, .skip]
-            guard Int(r.step) < steps.count else { return }
-            tables.reaper(OOMReaperRow(timeNs: r.h.time_ns, pid: Int32(bitPattern: r.pid), step: steps[Int(r.step)]))
-        case KE_RECLAIM.rawValue where size >= MemoryLayout<ke_reclaim>.size:
-            let r = data.load(as: ke_reclaim.self)
-            let kind: ReclaimKind = r.kind == KE_RECLAIM_MEMCG.rawValue ? .memcg : .direct
-            tables.reclaim(
-                kind, pid: Int32(bitPattern: r.h.tgid), comm: KernelStacks.taskName(r.comm).description, durationNs: r.duration_ns, reclaimedPages: r.reclaimed_pages)
-        case KE_KSWAPD.rawValue where size >= MemoryLayout<ke_kswapd>.size:
-            let k = data.load(as: ke_kswapd.self)
-            tables.kswapd(nid: k.nid, wake: k.wake != 0)
-        case KE_SHRINK.rawValue where size >= MemoryLayout<ke_shrink>.size:
-            let s = data.load(as: ke_shrink.self)
-            var name = Self.string(s.name)
+            tracker.apply(.free(address: address, kind: kind, pending: false), in: space)
+        case .oom(let o):
+            tables.oom(oomEvent(o))
+        case .reaper(let row):
+            tables.reaper(row)
+        case .reclaim(let kind, let pid, let comm, let durationNs, let reclaimedPages):
+            tables.reclaim(kind, pid: pid, comm: KernelStacks.taskName(comm).description, durationNs: durationNs, reclaimedPages: reclaimedPages)
+        case .kswapd(let nid, let wake):
+            tables.kswapd(nid: nid, wake: wake)
+        case .shrink(let s):
+            var name = KernelRecord.string(s.name)
             if name.isEmpty { name = stacks.functionName(s.scan_objects) ?? "0x" + String(s.scan_objects, radix: 16) }
             tables.shrink(name: name, durationNs: s.duration_ns, freed: s.freed > 0 ? UInt64(s.freed) : 0)
-        default:
-            handled -= 1
         }
     }
 
-    private func allocation(_ data: UnsafeRawPointer, size: Int, tracker: Tracker) {
-        let a = data.load(as: ke_alloc.self)
-        guard let kind = Self.blockKind(a.kind) else { return }
+    private func allocation(_ a: ke_alloc, kind: BlockKind, function: AllocFunction, frames: UnsafeBufferPointer<UInt64>, tracker: Tracker) {
         let pid = Int32(bitPattern: a.h.tgid)
         let space = self.space
         // The definitions are closures written at each call, so they stay non-escaping (no allocation).
@@ -171,18 +169,7 @@ final class KernelEventSource: EventSource {
         if a.stack_id >= 0 {
             stack = stacks.stack(id: a.stack_id, pid: pid, comm: a.comm) { tracker.apply(.stack($0), in: space) }
         } else {
-            let available = (size - MemoryLayout<ke_alloc>.size) / MemoryLayout<UInt64>.size
-            let n = min(Int(a.nr_frames), max(available, 0))
-            let frames = UnsafeBufferPointer(start: (data + MemoryLayout<ke_alloc>.size).assumingMemoryBound(to: UInt64.self), count: n)
             stack = stacks.stack(inline: frames, pid: pid, comm: a.comm) { tracker.apply(.stack($0), in: space) }
-        }
-        let function: AllocFunction
-        switch UInt32(a.function) {
-        case KE_FN_KMALLOC.rawValue: function = .kmalloc
-        case KE_FN_KMEM_CACHE_ALLOC.rawValue: function = .kmemCacheAlloc
-        case KE_FN_PAGE_ALLOC.rawValue: function = .pageAlloc
-        case KE_FN_PERCPU_ALLOC.rawValue: function = .percpuAlloc
-        default: function = .unknown
         }
         tables.count(kind, free: false)
         tracker.apply(
@@ -192,78 +179,41 @@ final class KernelEventSource: EventSource {
             in: space)
     }
 
-    private static func blockKind(_ k: UInt8) -> BlockKind? {
-        switch UInt32(k) {
-        case KE_KIND_SLAB.rawValue: return .kernelSlab
-        case KE_KIND_PAGE.rawValue: return .kernelPage
-        case KE_KIND_PERCPU.rawValue: return .kernelPercpu
-        default: return nil
-        }
-    }
-
-    /// A fixed-size C string field (NUL-terminated unless it fills the field).
-    static func string<T>(_ field: T) -> String {
-        var copy = field
-        return withUnsafeBytes(of: &copy) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-    }
-
     private func oomEvent(_ o: ke_oom) -> OOMEventRow {
-        let hasTask = o.flags & UInt32(KE_OOM_HAS_TASK) != 0
-        let kbPerPage = pageSize / 1024
         // The kernel counts a kill (/proc/vmstat oom_kill) right before it marks the victim, and does
         // not count marking a task that was already exiting. So a count above the last one attributed
         // means this event is a kill; every event takes at most one.
         var killed: Bool?
         if let now = SystemSnapshot.oomKills(), let seen = oomKillsSeen {
             killed = now > seen
-            if now > seen { oomKillsSeen = seen + 1 }
+            if now > seen { oomKillsSeen = seen &+ 1 }
         }
-        var memcg: String?
-        var limit: UInt64?
-        var usage: UInt64?
-        if o.flags & UInt32(KE_OOM_HAS_MEMCG) != 0 {
-            memcg = Self.memcgPath(o)
-            // page_counter's "no limit" is PAGE_COUNTER_MAX, LONG_MAX in bytes divided by the page size.
-            if o.memcg_max_pages < UInt64(Int64.max) / pageSize { limit = o.memcg_max_pages * pageSize }
-            usage = o.memcg_usage_pages * pageSize
-        }
+        let f = KernelRecord.oomFacts(o, pageSize: pageSize)
         let now = monotonicNow()
         return OOMEventRow(
             timeNs: o.h.time_ns, realtimeNs: realtimeNow() &- (now &- min(o.h.time_ns, now)), pid: Int32(bitPattern: o.victim_tgid),
-            tid: Int32(bitPattern: o.victim_tid), comm: Self.string(o.victim_comm), uid: hasTask ? o.uid : nil,
-            totalVmKB: hasTask ? o.total_vm_pages * kbPerPage : nil, anonRssKB: hasTask ? o.anon_rss_pages * kbPerPage : nil,
-            fileRssKB: hasTask ? o.file_rss_pages * kbPerPage : nil, shmemRssKB: hasTask ? o.shmem_rss_pages * kbPerPage : nil,
-            pgtablesKB: hasTask ? o.pgtables_bytes / 1024 : nil, oomScoreAdj: hasTask ? o.oom_score_adj : nil, killed: killed,
-            memcg: memcg, memcgLimitBytes: limit, memcgUsageBytes: usage, triggerPid: Int32(bitPattern: o.h.tgid),
-            triggerComm: Self.string(o.trigger_comm), meminfo: SystemSnapshot.meminfo(), loadavg: SystemSnapshot.loadavg(),
+            tid: Int32(bitPattern: o.victim_tid), comm: KernelRecord.string(o.victim_comm), uid: f.uid,
+            totalVmKB: f.totalVmKB, anonRssKB: f.anonRssKB, fileRssKB: f.fileRssKB, shmemRssKB: f.shmemRssKB,
+            pgtablesKB: f.pgtablesKB, oomScoreAdj: f.oomScoreAdj, killed: killed,
+            memcg: f.memcg, memcgLimitBytes: f.memcgLimitBytes, memcgUsageBytes: f.memcgUsageBytes, triggerPid: Int32(bitPattern: o.h.tgid),
+            triggerComm: KernelRecord.string(o.trigger_comm), meminfo: SystemSnapshot.meminfo(), loadavg: SystemSnapshot.loadavg(),
             directReclaimsBefore: tables.reclaimCount(.direct), memcgReclaimsBefore: tables.reclaimCount(.memcg))
-    }
-
-    /// The cgroup path from the kernfs names the program collected leaf first. The hierarchy's root has
-    /// an empty name; a path deeper than the program walks starts with "...".
-    private static func memcgPath(_ o: ke_oom) -> String {
-        var copy = o.memcg
-        let depth = min(Int(o.memcg_depth), Int(KE_MEMCG_DEPTH))
-        var names = withUnsafeBytes(of: &copy) { raw in
-            (0..<depth).map { i -> String in
-                let slice = raw[(i * Int(KE_MEMCG_NAME_LEN))..<((i + 1) * Int(KE_MEMCG_NAME_LEN))]
-                return String(decoding: slice.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-        }
-        let reachedRoot = names.last?.isEmpty ?? true
-        if reachedRoot, !names.isEmpty { names.removeLast() }
-        let path = "/" + names.reversed().joined(separator: "/")
-        return reachedRoot ? path : "..." + path
     }
 }
 
-/// The C comm field as Swift imports it.
-typealias KernelComm = (CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar, CChar)
 
 /// libbpf's per-record callback; `ctx` is the source.
 private let kernelRingSample: ring_buffer_sample_fn = { ctx, data, size in
     guard let ctx, let data else { return 0 }
     // The source outlives its ring (deinit frees it), so the callback borrows it without a retain.
-    Unmanaged<KernelEventSource>.fromOpaque(ctx)._withUnsafeGuaranteedRef { $0.handle(UnsafeRawPointer(data), size: size) }
-    return 0
+    return Unmanaged<KernelEventSource>.fromOpaque(ctx)._withUnsafeGuaranteedRef {
+        $0.handle(UnsafeRawPointer(data), size: size)
+        // libbpf 1.1 has no ring_buffer__consume_n, and consume drains for as long as the kernel produces:
+        // on a busy machine it would never return to the runner, which then never flushes. A negative
+        // return stops it after this record, which libbpf has already counted as consumed.
+        return $0.handledThisPoll >= KernelEventSource.pollBudget ? pollBudgetSpent : 0
+    }
 }
+
+/// What the sample callback returns to end one poll early (not an errno libbpf itself returns).
+private let pollBudgetSpent: Int32 = -Int32(ECANCELED)

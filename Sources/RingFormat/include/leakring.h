@@ -38,28 +38,42 @@
  *   - Attach mode: CAS-increments the generation in the cursor, which yields the start position P.
  *     Every record after P was reserved in the new generation, so modules and stacks it needs are
  *     re-sent after P. The reader waits for the records in [read_pos, P) to commit, zeroes them,
- *     and starts at P.
+ *     and starts at P, after applying the live table's snapshot (what was live before P).
  *   - Sets reader_pid and refreshes reader_heartbeat_ns at least every LR_HEARTBEAT_NS / 4.
  *     On detach it stores reader_pid = 0.
  *
- * Full ring (slow path, syscalls allowed): if reader_pid == 0 (and no collector is expected), or the
- * heartbeat is older than LR_HEARTBEAT_NS, the record is dropped and counted in lost_events. Otherwise
- * the writer waits with bounded backoff (LEAKSHIM_MAX_WAIT_MS) and then drops and counts. The app never
- * blocks on a collector that is gone.
+ * No reader: while reader_pid == 0 (and no collector is expected) writers write no records at all; the
+ * live table (below) alone keeps what is live, for the collector that attaches later.
+ * Full ring (slow path, syscalls allowed): if the heartbeat is older than LR_HEARTBEAT_NS, the record is
+ * dropped and counted in lost_events. Otherwise the writer waits with bounded backoff
+ * (LEAKSHIM_MAX_WAIT_MS) and then drops and counts. The app never blocks on a collector that is gone.
+ * A collector that sees lost_events grow resynchronizes from the live table.
  *
  * Wake-up: the reader sleeps (FUTEX_WAIT with a timeout) on reader_sleeping == 1 only when the ring is
  * empty. A writer that commits while reader_sleeping == 1 and the ring is at least 1/4 full wakes it.
  * No syscall per event. The waking writer exchanges reader_sleeping to 0 first, so one writer pays for
  * the FUTEX_WAKE; the reader clears it too when it wakes. The futex is shared (not _PRIVATE).
  *
- * Launch: the shim sets LR_FLAG_EXPECT_COLLECTOR when LEAKSHIM_COLLECTOR_PID equals its parent's pid.
- * Such an app waits right after creating the ring (and again at exit) until a reader sets reader_pid,
- * at most until LR_EXPECT_GRACE_NS after creation: a reader that has the memfd mapped can drain it
- * even after the process crashed or exited.
+ * Launch: the shim hands the ring's memfd to the collector that follows it (leakhandshake.h: the
+ * launched process through every exec, and with --follow-children every descendant) and sets
+ * LR_FLAG_EXPECT_COLLECTOR only when that hand-over was delivered. Such an app waits right after
+ * creating the ring (and again at exit) until a reader sets reader_pid, at most until
+ * LR_EXPECT_GRACE_NS after creation, so the collector reads its /proc maps while it is alive; the
+ * collector holds the memfd, so it drains it even after the process crashed or exited. A shim no
+ * collector follows never waits.
+ *
+ * Sampling (sample_bytes != 0, LEAKSHIM_SAMPLE_BYTES): each thread draws the distance to its next sample
+ * point over the bytes it allocates from an exponential distribution with mean sample_bytes (a Poisson
+ * process, heapprofd's scheme). An allocation of n < sample_bytes bytes gets an ALLOC record only when a
+ * point falls inside it (probability 1 - exp(-n / sample_bytes)); one of n >= sample_bytes always does.
+ * The shim keeps the recorded blocks in a set and sends a FREE only for them (or when the set could
+ * not hold one), so unsampled blocks cost no record at all. mmap/munmap are never sampled. The
+ * collector scales each sampled block by 1 / its probability.
  * Creation order: header filled, magic stored last, then the seals; unsealed means "not ready yet".
  *
  * fork: the child unmaps its parent's ring and creates its own, with cursor generation = the parent's
- * + 1 (so nothing counts as already sent) and no LR_FLAG_EXPECT_COLLECTOR. exec starts a new ring.
+ * + 1 (so nothing counts as already sent), handed over (and expecting its collector) only with
+ * --follow-children. exec starts a new ring, handed over as above.
  */
 #ifndef LEAKRING_H
 #define LEAKRING_H
@@ -106,7 +120,8 @@ typedef struct lr_header {
     uint64_t start_monotonic_ns; /* CLOCK_MONOTONIC then; record time_ns values use the same clock */
     uint32_t flags;
     uint32_t reserved0;
-    uint8_t pad0[64 - 56];
+    uint64_t sample_bytes; /* LEAKSHIM_SAMPLE_BYTES: allocations are sampled by bytes with this mean interval
+                              (see "Sampling" above); 0: every allocation is recorded */
 
     /* Writers only (CAS). */
     uint64_t cursor; /* LR_CURSOR(generation, write position) */
@@ -139,6 +154,7 @@ typedef struct lr_header {
 } lr_header;
 
 _Static_assert(sizeof(lr_header) == 384, "lr_header layout is part of the protocol");
+_Static_assert(__builtin_offsetof(lr_header, sample_bytes) == 56, "sampling interval ends the first line");
 _Static_assert(__builtin_offsetof(lr_header, cursor) == 64, "cursor owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, read_pos) == 128, "reader owns a cache line");
 _Static_assert(__builtin_offsetof(lr_header, reader_sleeping) == 192, "futex word owns a cache line");
@@ -279,5 +295,144 @@ static inline void lr_store_release_i32(int32_t *p, int32_t v) { __atomic_store_
 static inline int lr_cas_u64(uint64_t *p, uint64_t *expected, uint64_t desired) {
     return __atomic_compare_exchange_n(p, expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
+
+/*
+ * ---- The live table: what is live now, for a collector that attaches late or lost records. ----
+ *
+ * A second sealed memfd, LR_LIVE_MEMFD_NAME, created mode 0600 by the shim next to the ring and kept up to
+ * date on every allocation and free whether or not a collector is attached. It holds:
+ *   [0, LR_LIVE_HEADER_SIZE)            struct lr_live_header
+ *   [LR_LIVE_MODLOG_OFF, +MODLOG_SIZE)   the module log: lr_module and lr_unmodule records (the ring's own
+ *                                        format), appended under the shim's module lock; modlog_used bytes
+ *                                        are committed (store_release after the record is complete)
+ *   [LR_LIVE_STACKIDX_OFF, ...)          uint32_t per stack id (1 ..< LR_MAX_STACKS): the node's offset in the
+ *                                        pool in 8-byte words, 0 = none; stored with release once the node is
+ *                                        complete. Node contents never change afterwards.
+ *   [LR_LIVE_POOL_OFF, +POOL_SIZE)       the shim's interned stacks, struct lr_stack_node, bump-allocated
+ *   [LR_LIVE_SEG_OFF, LR_LIVE_FILE_SIZE) LR_LIVE_MAX_SEGMENTS hash segments of struct lr_live_slot; segment k
+ *                                        has LR_LIVE_BASE_SLOTS << k slots at lr_live_segment_offset(k)
+ * The file is sized once (sparse: a page costs memory only once touched) and sealed against shrinking and
+ * growing. Segments are used in order; segment k+1 is activated (segments++) only when an insert finds no
+ * free slot within LR_LIVE_PROBE slots of its home in segment k, so the touched memory grows with the peak
+ * number of live blocks (about 2 * 32 bytes / load per block), never with the number of events.
+ *
+ * Slots: open addressing keyed by the block's address, linear probing bounded by LR_LIVE_PROBE, no locks.
+ *   addr: LR_LIVE_EMPTY (never used), LR_LIVE_TOMB (freed, reusable), LR_LIVE_BUSY (being written), else the
+ *         live block's address. Addresses are unique among live blocks (a free precedes the reuse of its
+ *         address), so a key is in at most one slot of one segment.
+ *   Insert: for each active segment newest first, probe; CAS(addr, EMPTY|TOMB -> BUSY) (seq_cst); seq += 1
+ *           (odd); write size, time, stack, fn; seq += 1 (even, release); store_release(addr, key).
+ *   Delete: probe each active segment newest first, stopping at EMPTY (an EMPTY slot never becomes EMPTY
+ *           again once used, so nothing lies beyond it) or after LR_LIVE_PROBE; CAS(addr, key -> TOMB).
+ *   Readers copy a slot as: a = acquire(addr), s = acquire(seq), fields, acquire fence, then seq and addr
+ *   again: the copy holds when both are unchanged, s is even and a is a real address.
+ *
+ * Attach (and resync) without a race between the snapshot and the stream:
+ *   - The shim changes the table *before* it reserves the ring record: insert, then reserve the ALLOC;
+ *     delete, then reserve the FREE (both still before the real free, as the ring requires).
+ *   - It writes ring records only while a reader is present (reader_pid != 0, or a launched app within its
+ *     grace period); it checks that after the table change (the seq_cst CAS orders the two).
+ *   - The collector stores reader_pid, bumps the generation (CAS, position P), then reads the table.
+ *   So every allocation or free whose ring record lies before P, or that skipped the ring because no reader
+ *   was there, is already visible in the table the collector reads; everything else has its record after
+ *   P. The collector applies the snapshot first, then the ring from P. A block the snapshot and the ring
+ *   both carry is one allocation seen twice (same address, size, stack and time): applied once. A FREE
+ *   after P of a block the snapshot did not see is an unmatched free, as after any attach.
+ *   A resync is the same step again in the middle of a collection, after the ring lost records: bump the
+ *   generation, read the table, make the collector's live heap blocks equal to it, follow from the new P.
+ *   mmap regions are not in the table: a late attach sees heap blocks from before it, not regions.
+ *
+ * fork: the child copies the used part of the table into a new memfd mapped at the same address.
+ */
+#define LR_LIVE_MEMFD_NAME "leakshim-live"
+#define LR_LIVE_MAGIC 0x31564c4b41454cULL /* "LEAKLV1" read as a little-endian u64 */
+#define LR_LIVE_VERSION 1u
+#define LR_LIVE_HEADER_SIZE 4096u
+#define LR_MAX_STACKS ((1u << 20) / 4 * 3) /* stack ids are < this; the shim's dedup table keeps probes short */
+#define LR_LIVE_MODLOG_OFF 4096ull
+#define LR_LIVE_MODLOG_SIZE (1ull << 20)
+#define LR_LIVE_STACKIDX_OFF (LR_LIVE_MODLOG_OFF + LR_LIVE_MODLOG_SIZE)
+#define LR_LIVE_STACKIDX_SIZE (((uint64_t)LR_MAX_STACKS * 4u + 4095u) & ~4095ull)
+#define LR_LIVE_POOL_OFF (LR_LIVE_STACKIDX_OFF + LR_LIVE_STACKIDX_SIZE)
+#define LR_LIVE_POOL_SIZE (256ull << 20)
+#define LR_LIVE_SEG_OFF (LR_LIVE_POOL_OFF + LR_LIVE_POOL_SIZE)
+#define LR_LIVE_BASE_SLOTS 4096ull
+#define LR_LIVE_MAX_SEGMENTS 15u
+#define LR_LIVE_PROBE 16u
+#define LR_LIVE_FILE_SIZE (LR_LIVE_SEG_OFF + 32ull * LR_LIVE_BASE_SLOTS * ((1ull << LR_LIVE_MAX_SEGMENTS) - 1))
+
+#define LR_LIVE_EMPTY 0ull
+#define LR_LIVE_TOMB 1ull
+#define LR_LIVE_BUSY 2ull
+#define LR_LIVE_FIRST_ADDR 3ull /* addr values from here on are live blocks */
+
+/* The layout as functions: Swift does not import macros built from other macros. */
+static inline uint64_t lr_live_file_size(void) { return LR_LIVE_FILE_SIZE; }
+static inline uint64_t lr_live_modlog_offset(void) { return LR_LIVE_MODLOG_OFF; }
+static inline uint64_t lr_live_modlog_size(void) { return LR_LIVE_MODLOG_SIZE; }
+static inline uint64_t lr_live_stackidx_offset(void) { return LR_LIVE_STACKIDX_OFF; }
+static inline uint64_t lr_live_pool_offset(void) { return LR_LIVE_POOL_OFF; }
+static inline uint64_t lr_live_pool_size(void) { return LR_LIVE_POOL_SIZE; }
+static inline uint32_t lr_max_stacks(void) { return LR_MAX_STACKS; }
+static inline uint64_t lr_live_segment_offset(uint32_t k) {
+    return LR_LIVE_SEG_OFF + 32ull * LR_LIVE_BASE_SLOTS * ((1ull << k) - 1);
+}
+static inline uint64_t lr_live_segment_slots(uint32_t k) { return LR_LIVE_BASE_SLOTS << k; }
+static inline uint64_t lr_live_hash(uint64_t addr) {
+    uint64_t x = (addr >> 4) * 0x9e3779b97f4a7c15ull; /* malloc's 16-byte alignment carries no information */
+    return x ^ (x >> 31);
+}
+
+typedef struct lr_live_header {
+    /* Written once before the memfd is sealed. */
+    uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t file_size;
+    int32_t pid;
+    uint32_t max_depth;
+    uint64_t ring_start_monotonic_ns; /* the ring it belongs to: that ring's lr_header.start_monotonic_ns */
+    uint8_t pad0[64 - 40];
+
+    /* Shim, grow-only. */
+    uint32_t segments;    /* active segments, 1 ..= LR_LIVE_MAX_SEGMENTS */
+    uint32_t reserved0;
+    uint64_t modlog_used; /* committed bytes of the module log */
+    uint8_t pad1[64 - 16];
+
+    /* Shim counters (slow paths). */
+    uint64_t table_full;  /* allocations the table could not hold: a snapshot misses them */
+    uint64_t modlog_full; /* module records that did not fit the log */
+    uint8_t pad2[64 - 16];
+} lr_live_header;
+
+typedef struct lr_live_slot {
+    uint64_t addr;     /* see above */
+    uint64_t size;     /* bytes requested */
+    uint64_t time_ns;  /* CLOCK_MONOTONIC(_COARSE) of the allocation, as in its ALLOC record */
+    uint32_t stack_id; /* LR_NO_STACK or an id in the stack index */
+    uint8_t fn;        /* enum lr_fn */
+    uint8_t reserved;
+    uint16_t seq;      /* odd while the fields are being written */
+} lr_live_slot;
+
+/* A stack the shim interned: in the pool at the word offset the stack index gives for its id. */
+typedef struct lr_stack_node {
+    uint64_t hash;
+    uint32_t id;
+    uint32_t sent_gen; /* shim only: ring generation + 1 in which its STACK record went out; 0 = never */
+    uint32_t modgen;   /* shim only */
+    uint16_t depth;    /* frames that follow */
+    uint16_t truncated;
+    uint64_t frames[];
+} lr_stack_node;
+
+_Static_assert(sizeof(lr_live_header) == 192, "live header layout");
+_Static_assert(sizeof(lr_live_slot) == 32, "live slot layout");
+_Static_assert(sizeof(lr_stack_node) == 24, "stack node layout");
+_Static_assert(LR_LIVE_SEG_OFF % 4096 == 0, "segments start on a page");
+
+static inline uint16_t lr_load_acquire_u16(const uint16_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void lr_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 
 #endif

@@ -4,11 +4,11 @@ import Foundation
 /// libbpf prints its diagnostics (verifier logs, attach failures) to stderr by default. The collector
 /// reports failures itself, in one line, so it keeps libbpf's recent lines instead and quotes the
 /// relevant one when something fails.
-enum LibBPFLog {
+public enum LibBPFLog {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var lines: [String] = []
 
-    static func install() {
+    public static func install() {
         libbpf_set_print { level, format, args in
             guard let format, let args else { return 0 }
             var buffer = [CChar](repeating: 0, count: 1024)
@@ -31,7 +31,7 @@ enum LibBPFLog {
     }
 
     /// The lines libbpf printed since the last call, and forgets them.
-    static func take() -> [String] {
+    public static func take() -> [String] {
         lock.lock()
         defer { lock.unlock() }
         let out = lines
@@ -40,7 +40,7 @@ enum LibBPFLog {
     }
 
     /// The most telling line of a failure: the verifier's last complaint, else libbpf's last line.
-    static func summary(_ lines: [String]) -> String? {
+    public static func summary(_ lines: [String]) -> String? {
         let verifier = lines.last { !$0.hasPrefix("libbpf:") && !$0.hasPrefix("--") && !$0.hasPrefix("processed ") }
         return verifier ?? lines.last
     }

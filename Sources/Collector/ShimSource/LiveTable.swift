@@ -1,0 +1,226 @@
+import Glibc
+import RingFormat
+import Vocabulary
+
+/// What the shim's live table held when it was read: the modules its log reported, the stacks the blocks
+/// name and the live heap blocks with their original allocation times, as source-neutral events.
+public struct LiveSnapshot {
+    /// Module and module-unload events of the log, from where the previous read of it stopped.
+    public var moduleEvents: [Event] = []
+    /// The stacks the blocks name, as the shim interned them.
+    public var stacks: [StackDefinition] = []
+    /// The live heap blocks.
+    public var blocks: [Allocation] = []
+    public var bytes: UInt64 = 0
+    /// Slots that changed under every read of them (an app allocating at that address without pause),
+    /// or held a stack id the table does not define: their blocks are charged to no stack or skipped.
+    public var unreadableSlots = 0
+    public var unknownStacks = 0
+    /// Allocations the shim could not put in its table (every segment full): a snapshot lacks them.
+    public var tableFull: UInt64 = 0
+}
+
+/// The shim's live table of one process (leakring.h, "The live table"), found through /proc next to its
+/// ring, checked, and mapped read-only. The process is untrusted: every offset, count and id read from
+/// it is bounds-checked, and a slot is used only when a consistent copy of it could be taken.
+public final class LiveTable: @unchecked Sendable {
+    public let pid: Int32
+    private let base: UnsafeRawPointer
+    private let fd: Int32
+    private let maxDepth: UInt32
+    private var header: UnsafeMutablePointer<lr_live_header> { UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: lr_live_header.self)) }
+    /// Bytes of the module log already turned into events.
+    private var modlogRead: UInt64 = 0
+
+    public static let linkName = "/memfd:\(LR_LIVE_MEMFD_NAME) (deleted)"
+    private static let fileSize = lr_live_file_size()
+
+    /// Validates and maps an open live-table descriptor that must belong to `ring`. Takes ownership of `fd`.
+    init(fd: Int32, ring: RingMapping) throws(RingError) {
+        var ok = false
+        defer { if !ok { close(fd) } }
+        let pid = ring.pid
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .system(pid: pid, call: "fstat", errno: errno) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .liveTableCorrupt(pid: pid, problem: "not a regular memfd") }
+        let seals = lr_get_seals(fd)
+        guard seals >= 0, seals & Int32(LR_SEALS_REQUIRED) == Int32(LR_SEALS_REQUIRED) else {
+            throw .liveTableCorrupt(pid: pid, problem: "not sealed against resizing")
+        }
+        guard UInt64(max(st.st_size, 0)) == Self.fileSize else {
+            throw .liveTableCorrupt(pid: pid, problem: "\(st.st_size) bytes, expected \(Self.fileSize)")
+        }
+        var h = lr_live_header()
+        let n = MemoryLayout<lr_live_header>.size
+        guard pread(fd, &h, n, 0) == n else { throw .system(pid: pid, call: "pread", errno: errno) }
+        guard h.magic == LR_LIVE_MAGIC, h.version == LR_LIVE_VERSION, h.header_size == LR_LIVE_HEADER_SIZE,
+            h.file_size == Self.fileSize
+        else { throw .liveTableCorrupt(pid: pid, problem: "bad magic, version or sizes: use matching shim and collector") }
+        guard h.ring_start_monotonic_ns == ring.startMonotonicNs, h.pid == ring.ringPID else {
+            throw .liveTableCorrupt(pid: pid, problem: "it belongs to another ring")
+        }
+        guard let p = mmap(nil, Int(Self.fileSize), PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0), p != MAP_FAILED else {
+            throw .system(pid: pid, call: "mmap", errno: errno)
+        }
+        self.pid = pid
+        self.fd = fd
+        base = UnsafeRawPointer(p)
+        maxDepth = min(ring.maxDepth, LR_MAX_DEPTH)
+        ok = true
+    }
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: base), Int(Self.fileSize))
+        close(fd)
+    }
+
+    /// The live table next to `ring` in process `ring.pid`, or nil when it has none (a shim without one,
+    /// or one whose table could not be created). Throws when one is there but unusable.
+    public static func open(for ring: RingMapping) throws(RingError) -> LiveTable? {
+        let pid = ring.pid
+        var paths = (try? RingMapping.links(in: "/proc/\(pid)/fd", pid: pid, target: linkName)) ?? []
+        if paths.isEmpty, let mapped = try? RingMapping.links(in: "/proc/\(pid)/map_files", pid: pid, target: linkName) {
+            paths = Array(mapped.prefix(1))
+        }
+        var firstError: RingError?
+        for path in paths {
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 { continue }
+            do {
+                return try LiveTable(fd: fd, ring: ring)
+            } catch {
+                firstError = firstError ?? error  // an inherited parent's table belongs to another ring: look on
+            }
+        }
+        if let firstError, case .system = firstError { throw firstError }
+        return nil
+    }
+
+    /// Reads what is live now. `decoder` decodes the module log's records (the ring's own format).
+    /// Unbounded in nothing: at most the table's fixed size is read, whatever the app wrote.
+    public func snapshot(decoder: RingReader) throws(RingError) -> LiveSnapshot {
+        var snap = LiveSnapshot()
+        try readModuleLog(decoder, into: &snap)
+        snap.tableFull = lr_load_acquire_u64(&header.pointee.table_full)
+        let segments = lr_load_acquire_u32(&header.pointee.segments)
+        guard segments >= 1, segments <= LR_LIVE_MAX_SEGMENTS else {
+            throw .liveTableCorrupt(pid: pid, problem: "\(segments) segments, at most \(LR_LIVE_MAX_SEGMENTS)")
+        }
+        var stackIDs = Set<UInt32>()
+        for k in 0..<segments {
+            let slots = base + Int(lr_live_segment_offset(k))
+            for j in 0..<Int(lr_live_segment_slots(k)) {
+                let slot = UnsafeMutableRawPointer(mutating: slots + j * MemoryLayout<lr_live_slot>.size)
+                guard let s = copy(slot) else { continue }
+                if s.addr == UInt64(LR_LIVE_EMPTY) || s.addr == UInt64(LR_LIVE_TOMB) { continue }
+                if s.addr < UInt64(LR_LIVE_FIRST_ADDR) {
+                    snap.unreadableSlots += 1
+                    continue
+                }
+                guard let function = RingReader.allocFunction(s.fn), s.stack_id < lr_max_stacks() else {
+                    snap.unreadableSlots += 1
+                    continue
+                }
+                if s.stack_id != LR_NO_STACK { stackIDs.insert(s.stack_id) }
+                snap.blocks.append(
+                    Allocation(
+                        address: s.addr, size: s.size, kind: .heap, function: function,
+                        stack: s.stack_id == LR_NO_STACK ? .none : .local(UInt64(s.stack_id)), time: s.time_ns))
+                snap.bytes &+= s.size
+            }
+        }
+        var defined = Set<UInt32>()
+        for id in stackIDs {
+            if let d = stack(id) {
+                snap.stacks.append(d)
+                defined.insert(id)
+            }
+        }
+        if defined.count != stackIDs.count {
+            for i in snap.blocks.indices {
+                if case .local(let id) = snap.blocks[i].stack, !defined.contains(UInt32(id)) {
+                    snap.blocks[i].stack = .none
+                    snap.unknownStacks += 1
+                }
+            }
+        }
+        return snap
+    }
+
+    /// A consistent copy of one slot (leakring.h's reader steps), or nil when it kept changing or is busy.
+    private func copy(_ slot: UnsafeMutableRawPointer) -> lr_live_slot? {
+        let addrWord = slot.assumingMemoryBound(to: UInt64.self)
+        let seqWord = (slot + MemoryLayout<lr_live_slot>.offset(of: \lr_live_slot.seq)!).assumingMemoryBound(to: UInt16.self)
+        for _ in 0..<8 {
+            let a = lr_load_acquire_u64(addrWord)
+            if a == UInt64(LR_LIVE_EMPTY) || a == UInt64(LR_LIVE_TOMB) {
+                var s = lr_live_slot()
+                s.addr = a
+                return s
+            }
+            if a == UInt64(LR_LIVE_BUSY) { continue }
+            let q = lr_load_acquire_u16(seqWord)
+            let s = slot.load(as: lr_live_slot.self)
+            lr_fence_acquire()
+            if q & 1 == 0, lr_load_acquire_u16(seqWord) == q, lr_load_acquire_u64(addrWord) == a {
+                var out = s
+                out.addr = a
+                return out
+            }
+        }
+        return nil
+    }
+
+    /// The interned stack `id`, if the index names a complete node for it inside the pool.
+    private func stack(_ id: UInt32) -> StackDefinition? {
+        let index = UnsafeMutableRawPointer(mutating: base + Int(lr_live_stackidx_offset()) + 4 * Int(id)).assumingMemoryBound(to: UInt32.self)
+        let word = UInt64(lr_load_acquire_u32(index))
+        let poolWords = lr_live_pool_size() / 8
+        let headerWords = UInt64(MemoryLayout<lr_stack_node>.size / 8)
+        guard word >= 1, word + headerWords <= poolWords else { return nil }
+        let node = base + Int(lr_live_pool_offset()) + Int(word * 8)
+        let n = node.load(as: lr_stack_node.self)
+        guard n.id == id, UInt32(n.depth) <= maxDepth, word + headerWords + UInt64(n.depth) <= poolWords else { return nil }
+        let depth = Int(n.depth)
+        let frames = [UInt64](unsafeUninitializedCapacity: depth) { buffer, count in
+            if let dst = buffer.baseAddress { memcpy(dst, node + MemoryLayout<lr_stack_node>.size, depth * 8) }
+            count = depth
+        }
+        return StackDefinition(id: UInt64(id), frames: frames, truncated: n.truncated != 0)
+    }
+
+    /// The module log's records from where the last read stopped, decoded by the ring's own decoder.
+    private func readModuleLog(_ decoder: RingReader, into snap: inout LiveSnapshot) throws(RingError) {
+        let used = lr_load_acquire_u64(&header.pointee.modlog_used)
+        guard used <= lr_live_modlog_size(), used >= modlogRead else {
+            throw .liveTableCorrupt(pid: pid, problem: "module log length \(used)")
+        }
+        // Records are copied out first: the decoder reads from writable memory, and ours is a read-only map.
+        let length = Int(used - modlogRead)
+        guard length > 0 else { return }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: length, alignment: 8)
+        defer { buffer.deallocate() }
+        memcpy(buffer, base + Int(lr_live_modlog_offset()) + Int(modlogRead), length)
+        var pos = 0
+        while pos < length {
+            let left = length - pos
+            guard left >= MemoryLayout<lr_record>.size else { throw .liveTableCorrupt(pid: pid, problem: "module log ends inside a record") }
+            let size = buffer.load(fromByteOffset: pos, as: UInt32.self)
+            guard size >= UInt32(MemoryLayout<lr_record>.size) else { throw .liveTableCorrupt(pid: pid, problem: "module log record of size \(size)") }
+            let event: Event?
+            do {
+                event = try decoder.decodeRecord(buffer + pos, size: size, written: UInt64(left))
+            } catch {
+                guard case .corrupt(_, _, let problem) = error else { throw error }
+                throw .liveTableCorrupt(pid: pid, problem: "module log at byte \(UInt64(pos) + modlogRead): \(problem)")
+            }
+            switch event {
+            case .module(let m)?: snap.moduleEvents.append(.module(m))
+            case .moduleUnload(let id, let time)?: snap.moduleEvents.append(.moduleUnload(id: id, time: time))
+            default: throw .liveTableCorrupt(pid: pid, problem: "module log holds a record that is not a module's")
+            }
+            pos += Int(size)
+        }
+        modlogRead = used
+    }
+}
