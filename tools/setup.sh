@@ -20,6 +20,7 @@ packages=(
   golang-go              # `go tool pprof` reads the pprof files in the report-format tests
   chromium               # headless, renders the flame graph SVG in the report-format tests
   openjdk-17-jre-headless # the JVM start-up test of the shim (ShimStackBoundsTests)
+  tmux                   # the live-view tests drive a terminal (send-keys, capture-pane)
   python3                # tools/sanitize.sh reads leakreport JSON; tools/fuzz/seeds/ regenerates the fuzz corpus
 )
 # The JIT test runs node with a native addon; machines come with node, else Debian's and its headers.
