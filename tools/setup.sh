@@ -11,7 +11,7 @@ packages=(
   libdw-dev libelf-dev   # elfutils: symbols and DWARF lines
   libbpf-dev             # kernel side: loading BPF programs (and bpf_helpers.h to build them)
   linux-libc-dev         # <linux/bpf.h> and <asm/types.h> for the BPF programs
-  libsqlite3-dev         # session files (GRDB)
+  libsqlite3-dev sqlite3 # session files (GRDB); the sqlite3 CLI damages sessions in WrongTypedCellTests
   zlib1g-dev             # also the CRC-32 of .gnu_debuglink files
   libiberty-dev          # GNU libiberty: the Rust demangler (legacy and v0)
   binutils xz-utils dwz  # tests: split, strip, compress and share debug info (objcopy, strip, readelf, xz, dwz)
