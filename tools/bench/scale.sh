@@ -40,7 +40,8 @@ for how in uninstrumented leakcollect "leakcollect fp" heaptrack; do
   done
   wall[$how]=$(printf '%s\n' "${samples[@]}" | median)
   if [[ $how == leakcollect* ]]; then
-    s="$work/s.leaks"
+    s="$work/default.leaks"
+    [[ $how == "leakcollect fp" ]] && s="$work/s.leaks"
     live=$(sqlite3 "$s" "SELECT SUM(blocks), SUM(bytes) FROM stack_totals WHERE kind = 'heap'")
     chunks=$(sqlite3 "$s" "SELECT SUM(length(data)) FROM live_chunks")
     size=$(stat -c %s "$s")
