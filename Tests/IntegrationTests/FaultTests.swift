@@ -206,8 +206,14 @@ final class FaultTests: XCTestCase {
         let run = try collectAsWithout(prog, [lib.path])
         XCTAssertEqual(run.result.stdout, "failures 0\n")
         let report = try Pipeline.top(run.session)
-        assertLeak(report, function: "plugin_leak", bytes: 30 * 77, blocks: 30, program: lib, marker: "DL-LEAK")
-        XCTAssertEqual(report.stack(function: "plugin_leak")?.frames.dropFirst().first?.function, "plugin_work")
+        // Each load may map the library at another address: the same source stack can come as several stacks.
+        let leaks = report.stacks.filter { $0.kind == "heap" && $0.userFrame?.function == "plugin_leak" }
+        XCTAssertEqual(leaks.reduce(0) { $0 + $1.bytes }, 30 * 77, "bytes from plugin_leak")
+        XCTAssertEqual(leaks.reduce(0) { $0 + $1.blocks }, 30, "blocks from plugin_leak")
+        for s in leaks {
+            XCTAssertEqual(s.userFrame?.line, try? lib.line(of: "DL-LEAK"))
+            XCTAssertEqual(s.frames.dropFirst().first?.function, "plugin_work")
+        }
         XCTAssertEqual(report.totals.outstandingBlocks, 30, "\(report.stacks.map { "\($0.bytes)/\($0.blocks) \($0.userFrame?.function ?? "?")" })")
     }
 
