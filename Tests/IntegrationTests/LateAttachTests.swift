@@ -139,8 +139,19 @@ final class LateAttachTests: XCTestCase {
             XCTAssertTrue(app.process.isRunning, "detaching must leave the app running")
             let report = try Pipeline.top(session)
             assertLeak(report, function: "round_leak", bytes: UInt64(1000 * leaked), blocks: UInt64(leaked), program: prog, marker: "RL-MALLOC")
-            XCTAssertNil(report.stack(function: "churn"), "round \(round): the churn's blocks are freed at once")
-            XCTAssertEqual(report.counters?["missed_frees"] ?? 0, 0, "round \(round)")
+            // The churn holds at most 16 blocks at any moment: a detach can fall between its mallocs and frees.
+            let churnLive = report.stacks.filter { $0.frames.contains { $0.function == "churn" } }.reduce(0) { $0 + $1.blocks }
+            XCTAssertLessThanOrEqual(churnLive, 16, "round \(round): more churn blocks live than it ever holds")
+            if report.totals.lostEvents == 0 {
+                // A free in flight while the snapshot is read (out of the table already, its record after the
+                // attach point) is a free of a block the snapshot does not hold: at most one per thread (the
+                // app has two that allocate). The totals above are exact either way.
+                XCTAssertLessThanOrEqual(report.counters?["missed_frees"] ?? 0, 2, "round \(round)")
+            } else {
+                // A busy machine: the ring overflowed, and the resync from the live table made the totals exact
+                // (asserted above); frees whose allocations were lost were counted as missed meanwhile.
+                XCTAssertGreaterThanOrEqual(report.counters?["resyncs"] ?? 0, 1, "round \(round): lost events without a resync")
+            }
         }
         app.closeInput()
         XCTAssertEqual(try app.wait().status, 0)
