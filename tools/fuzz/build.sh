@@ -18,6 +18,8 @@ mkdir -p "$out/modules" "$out/objects" "$out/deps" "$out/cache"
 # GRDB's module (built by SwiftPM, not instrumented) is the only compiled dependency imported; it
 # gets a directory of its own so our uninstrumented debug modules are never picked up instead of these.
 ln -sfn "$debug/Modules/GRDB.swiftmodule" "$out/deps/GRDB.swiftmodule"
+# The report formats' pprof encoder imports SwiftProtobuf: taken from the debug build the same way.
+ln -sfn "$debug/Modules/SwiftProtobuf.swiftmodule" "$out/deps/SwiftProtobuf.swiftmodule"
 cat >"$out/RingFormat.modulemap" <<EOF
 module RingFormat {
     umbrella "$root/Sources/Collector/RingFormat/include"
@@ -62,13 +64,15 @@ module ShimSource "$S"/Collector/ShimSource/*.swift
 module KernelSession "$S"/KernelSide/Session/*.swift
 # Only the kernel side's pure parts: the rest needs the BPF objects and a kernel to load them into.
 module KernelSide "$S"/KernelSide/Source/{KernelRecord,SystemSnapshot}.swift "$S"/KernelSide/BPFSupport/Capabilities.swift
+mapfile -t formats < <(find "$S"/LeakReport/Formats -name '*.swift' | sort)
+module ReportFormats "${formats[@]}"
 module LeakReport "$S"/LeakReport/*.swift
 module LeakFuzz "$root"/tools/fuzz/Harness/*.swift
 
 binary=$out/leakfuzz
-if [[ ! -f $binary ]] || [[ -n $(find "$out/objects" "$debug/GRDB.build" -name '*.o' -newer "$binary" | head -1) ]]; then
+if [[ ! -f $binary ]] || [[ -n $(find "$out/objects" "$debug/GRDB.build" "$debug/SwiftProtobuf.build" -name '*.o' -newer "$binary" | head -1) ]]; then
     echo "fuzz build: linking $binary" >&2
-    swiftc -sanitize=fuzzer,address -o "$binary" "$out"/objects/*.o "$debug"/GRDB.build/*.o \
+    swiftc -sanitize=fuzzer,address -o "$binary" "$out"/objects/*.o "$debug"/GRDB.build/*.o "$debug"/SwiftProtobuf.build/*.o \
         -lsqlite3 -ldw -lelf -lz -lbpf -liberty -lstdc++ 2>&1 | { grep -v "Cannot export local symbol" >&2 || true; }
 fi
 echo "$binary"
