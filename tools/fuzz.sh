@@ -7,7 +7,8 @@
 # .build/fuzz/corpus/TARGET; a crashing input is saved in .build/fuzz/crashes/TARGET/. Reproduce one
 # with: LEAKFUZZ_TARGET=TARGET .build/fuzz/leakfuzz FILE
 # FUZZ_BINARY=PATH runs an already built binary (a copy, for a long run beside rebuilds) and FUZZ_OUT=DIR
-# keeps that run's corpus, crashes and logs apart (default .build/fuzz).
+# keeps that run's corpus, crashes and logs apart (default .build/fuzz). FUZZ_SEED=N makes the mutations
+# repeatable (CI's smoke run); unset, each run draws its own.
 # Exits non-zero when any target crashed, leaked, timed out or could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,15 +25,18 @@ for t in $targets; do
     rc=0
     stamp=$out/$t.started
     touch "$stamp"
-    # A shorter allocation stack per malloc: the session target mallocs a lot through SQLite.
-    LEAKFUZZ_TARGET=$t ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=8} nice "$binary" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
+    # A shorter allocation stack per malloc: the session target mallocs a lot through SQLite. A Swift
+    # trap (overflow, bad conversion) is SIGILL, which ASan leaves alone unless told: without
+    # handle_sigill the process dies by the signal with no report and no saved input.
+    LEAKFUZZ_TARGET=$t ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=8:handle_sigill=1} nice "$binary" -seed="${FUZZ_SEED:-0}" \
+        -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$out/crashes/$t/" "$out/corpus/$t" "tools/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
     execs=$(awk '/stat::number_of_executed_units/ {n = $2} END {print n}' "$log")
     crashes=$(find "$out/crashes/$t" -type f -newer "$stamp" | wc -l)
     printf '%-11s %10s executions in %ss, %s new crash inputs, exit %s\n' "$t" "${execs:-?}" "$seconds" "$crashes" "$rc"
     if [[ $rc != 0 ]]; then
         status=1
-        grep -m1 -E 'ERROR: |==ERROR|Fatal error|SUMMARY' "$log" | sed 's/^/         /' || true
+        grep -m1 -E 'ERROR: |==ERROR|Fatal error|SUMMARY|crashed' "$log" | sed 's/^/         /' || true
         echo "         log: $log"
     fi
 done

@@ -80,7 +80,9 @@ final class ModuleSymbols {
     func fileOffset(_ address: UInt64) -> UInt64? {
         let v = address &- elfBias
         guard let s = segments.first(where: { v >= $0.vaddr && v - $0.vaddr < $0.size }) else { return nil }
-        return v - s.vaddr + s.offset
+        // A hostile p_offset can put the sum past 2^64: such a file has no offset to show.
+        let (offset, overflow) = (v - s.vaddr).addingReportingOverflow(s.offset)
+        return overflow ? nil : offset
     }
 
     private func loadDwarf() -> (dw: OpaquePointer, bias: UInt64, units: CompileUnitIndex)? {
