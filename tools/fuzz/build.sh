@@ -64,6 +64,8 @@ module ShimSource "$S"/Collector/ShimSource/*.swift
 module KernelSession "$S"/KernelSide/Session/*.swift
 # Only the kernel side's pure parts: the rest needs the BPF objects and a kernel to load them into.
 module KernelSide "$S"/KernelSide/Source/{KernelRecord,SystemSnapshot}.swift "$S"/KernelSide/BPFSupport/Capabilities.swift
+# BPF-only mode's record decoder and stack definitions: the rest loads BPF programs into a process.
+module UprobeSource "$S"/Collector/UprobeSource/{UprobeRecord,UprobeStacks}.swift
 mapfile -t formats < <(find "$S"/LeakReport/Formats -name '*.swift' | sort)
 module ReportFormats "${formats[@]}"
 module LeakReport "$S"/LeakReport/*.swift

@@ -51,6 +51,21 @@ enum UprobeRecord: Equatable {
         }
     }
 
+    /// The tracker's event for this record, or nil for a loader record (the caller rescans the
+    /// modules). `stack` turns an allocation's stack-map id or inline frames into its stack.
+    func event(stack: (_ stackID: Int32, _ inlineFrames: [UInt64]) -> StackRef) -> Event? {
+        switch self {
+        case .alloc(let address, let size, let function, let kind, let backing, let replaces, let stackID, let inline, let time, let tid):
+            return .alloc(Allocation(
+                address: address, size: size, kind: kind, function: function, stack: stack(stackID, inline), time: time, tid: tid,
+                replaces: replaces, backing: backing))
+        case .free(let address, let pending): return .free(address: address, kind: .heap, pending: pending)
+        case .unmap(let address, let length, let pending): return .unmap(address: address, length: length, pending: pending)
+        case .undo(let address, let kind): return .undo(address: address, kind: kind)
+        case .loader: return nil
+        }
+    }
+
     private static func allocFunction(_ code: UInt8) -> AllocFunction? {
         switch UInt32(code) {
         case UE_FN_MALLOC.rawValue: return .malloc

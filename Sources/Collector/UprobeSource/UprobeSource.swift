@@ -130,22 +130,10 @@ public final class UprobeSource: EventSource {
     }
 
     private func apply(_ record: UprobeRecord, _ t: Tracker) {
-        switch record {
-        case .alloc(let address, let size, let function, let kind, let backing, let replaces, let stackID, let inline, let time, let tid):
-            let ref = stackID >= 0 ? (stacks.known(mapID: stackID) ?? newStack(stackID, inline, t)) : newStack(stackID, inline, t)
-            t.apply(
-                .alloc(Allocation(
-                    address: address, size: size, kind: kind, function: function, stack: ref, time: time, tid: tid, replaces: replaces,
-                    backing: backing)), in: space)
-        case .free(let address, let pending):
-            t.apply(.free(address: address, kind: .heap, pending: pending), in: space)
-        case .unmap(let address, let length, let pending):
-            t.apply(.unmap(address: address, length: length, pending: pending), in: space)
-        case .undo(let address, let kind):
-            t.apply(.undo(address: address, kind: kind), in: space)
-        case .loader:
-            rescan(t)
+        let event = record.event { stackID, inline in
+            stackID >= 0 ? (stacks.known(mapID: stackID) ?? newStack(stackID, inline, t)) : newStack(stackID, inline, t)
         }
+        if let event { t.apply(event, in: space) } else { rescan(t) }
     }
 
     private func newStack(_ stackID: Int32, _ inline: [UInt64], _ t: Tracker) -> StackRef {

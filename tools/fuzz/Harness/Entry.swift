@@ -5,7 +5,7 @@ import Glibc
 /// A target returns normally for every input, valid or not: a thrown error is the expected answer to
 /// garbage, and anything else (a trap, an ASan report, a leak) is a finding.
 enum FuzzTarget: String, CaseIterable {
-    case ring, proc, blobs, session, sessionedit, kernel, elf
+    case ring, proc, blobs, session, sessionedit, kernel, uprobe, elf
 
     var run: (UnsafeRawBufferPointer) -> Void {
         switch self {
@@ -15,6 +15,7 @@ enum FuzzTarget: String, CaseIterable {
         case .session: return SessionTarget.run
         case .sessionedit: return SessionEditTarget.run
         case .kernel: return KernelTarget.run
+        case .uprobe: return UprobeTarget.run
         case .elf: return ElfTarget.run
         }
     }

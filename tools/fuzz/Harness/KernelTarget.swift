@@ -1,22 +1,11 @@
 import CLibBPF
 @testable import KernelSide
 
-/// The kernel programs' ring buffer records, through the decoder the collector uses on them. The input
-/// is a sequence of records, each a little-endian u16 length and that many bytes; each is copied to a
-/// buffer of exactly its length, 8-byte aligned as libbpf hands them, so a read past it is an ASan report.
+/// The kernel programs' ring buffer records (framed as FramedRecords says), through the decoder the
+/// collector uses on them.
 enum KernelTarget {
     static func run(_ input: UnsafeRawBufferPointer) {
-        var offset = 0
-        while offset + 2 <= input.count {
-            let length = Int(input[offset]) | Int(input[offset + 1]) << 8
-            offset += 2
-            let take = min(length, input.count - offset)
-            let record = UnsafeMutableRawPointer.allocate(byteCount: max(take, 1), alignment: 8)
-            defer { record.deallocate() }
-            record.copyMemory(from: input.baseAddress! + offset, byteCount: take)
-            offset += take
-            feed(KernelRecord.decode(record, size: take))
-        }
+        FramedRecords.forEach(in: input) { feed(KernelRecord.decode($0, size: $1)) }
     }
 
     private static func feed(_ record: KernelRecord?) {

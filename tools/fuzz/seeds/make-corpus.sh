@@ -8,6 +8,7 @@
 #   blobs    every packed blob of those sessions, prefixed with its decoder's selector byte;
 #   proc     this machine's /proc files (maps, status, meminfo, vmstat, cmdline, kallsyms head) and a perf map;
 #   kernel   one record of each type the kernel programs write (built from bpf/kernel_events.h);
+#   uprobe   BPF-only mode's uprobe records of each type, in real sequences (bpf/uprobe_events.h);
 #   elf      a small shared library with DWARF, built plain, stripped, with compressed debug sections.
 # Needs a debug build (swift build). Run from anywhere; rewrites the corpus directories.
 set -euo pipefail
@@ -18,7 +19,7 @@ corpus=$root/tools/fuzz/corpus
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rm -rf "$corpus"
-mkdir -p "$corpus"/{ring,session,sessionedit,blobs,proc,kernel,elf}
+mkdir -p "$corpus"/{ring,session,sessionedit,blobs,proc,kernel,uprobe,elf}
 seeds=$root/tools/fuzz/seeds
 
 # ring
@@ -57,6 +58,10 @@ printf '7f1c2d000000 40 Interpreter\n7f1c2d000100 1a0 LFoo;::bar\n0x7f1c2d001000
 # kernel
 cc -O1 -o "$work/kernel-records" "$seeds/kernel-records.c"
 "$work/kernel-records" "$corpus/kernel"
+
+# uprobe
+cc -O1 -o "$work/uprobe-records" "$seeds/uprobe-records.c"
+"$work/uprobe-records" "$corpus/uprobe"
 
 # elf
 cc -O2 -g -shared -fPIC -o "$corpus/elf/module.so" "$seeds/module.c"
