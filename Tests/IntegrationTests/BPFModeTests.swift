@@ -148,6 +148,39 @@ final class BPFModeTests: XCTestCase {
         assertOneLineFailure(r, contains: "no such process: 2147483646")
     }
 
+    /// The target watches the first byte of its allocator functions: a uprobe turns it into int3 (0xcc),
+    /// so it exits as soon as the first probe is in, while the collector is still placing the others.
+    func testATargetThatExitsDuringTheAttach() throws {
+        let prog = try CProgram.build(
+            "bpf_exits_on_probe",
+            source: """
+                #define _GNU_SOURCE
+                #include <dlfcn.h>
+                #include <stdio.h>
+                #include <unistd.h>
+                int main(void) {
+                    const char *names[] = {"malloc", "calloc", "realloc", "free", "posix_memalign", "aligned_alloc", "mmap", "munmap", "mremap"};
+                    volatile unsigned char *code[9];
+                    for (int k = 0; k < 9; k++) code[k] = (volatile unsigned char *)dlsym(RTLD_NEXT, names[k]);
+                    printf("ready\\n");
+                    fflush(stdout);
+                    for (int i = 0; i < 300000; i++) {
+                        for (int k = 0; k < 9; k++) if (code[k] && *code[k] == 0xcc) _exit(7);
+                        usleep(100);
+                    }
+                    return 1;
+                }
+                """, extraFlags: ["-ldl"])
+        let app = try RunningProcess([prog.path])
+        defer { app.signal(SIGKILL) }
+        try app.waitFor("ready")
+        let session = Pipeline.sessionPath("exits-during-attach")
+        let r = try Run.capture([try BuildProducts.leakcollect, "--attach", String(app.pid), "--bpf", "--duration", "3s", "-o", session])
+        assertOneLineFailure(r, contains: "pid \(app.pid) exited while the uprobes were being attached; nothing was collected")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: session), "no session for a collection that never started")
+        XCTAssertFalse(app.process.isRunning)
+    }
+
     func testAStrippedStaticProgramHasNoAllocatorToProbe() throws {
         let prog = try CProgram.build(
             "bpf_stripped", source: "#include <stdlib.h>\nint main(void) { return malloc(5) == 0; }\n", extraFlags: ["-static", "-s"])

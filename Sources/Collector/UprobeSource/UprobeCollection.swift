@@ -45,13 +45,15 @@ public enum UprobeCollection {
         try checkPrerequisites()
         let modules = ProcessModules(pid: pid)
         guard modules.rescan(now: monotonicNow()) != nil else { throw .exitedDuringAttach(pid: pid) }
-        let programs = try UprobePrograms(pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries)
-        let probed = try probeAllocators(modules, programs)
-        if probed == 0 {
-            if !UprobeSource.isAlive(pid) { throw .exitedDuringAttach(pid: pid) }
-            throw .noAllocator(pid: pid, detail: noAllocatorDetail(modules))
+        let programs: UprobePrograms
+        do throws(UprobeError) {
+            programs = try UprobePrograms(pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries)
+            if try probeAllocators(modules, programs) == 0 { throw .noAllocator(pid: pid, detail: noAllocatorDetail(modules)) }
+            try hookLoader(modules, programs)
+        } catch {
+            // A probe refused with ESRCH, or no allocator found in maps that emptied: the process ended.
+            throw UprobeSource.isAlive(pid) ? error : .exitedDuringAttach(pid: pid)
         }
-        try hookLoader(modules, programs)
         let start = monotonicNow()
         // A process that ended while the probes went on saw none of them work.
         guard UprobeSource.isAlive(pid) else { throw .exitedDuringAttach(pid: pid) }
