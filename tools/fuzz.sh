@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "tools/fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
-targets=${FUZZ_TARGETS:-ring proc blobs session sessionedit kernel uprobe elf}
+targets=${FUZZ_TARGETS:-ring livetable proc blobs session sessionedit kernel uprobe elf}
 binary=${FUZZ_BINARY:-$(tools/fuzz/build.sh)}
 out=${FUZZ_OUT:-.build/fuzz}
 status=0

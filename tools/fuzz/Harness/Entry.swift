@@ -5,11 +5,12 @@ import Glibc
 /// A target returns normally for every input, valid or not: a thrown error is the expected answer to
 /// garbage, and anything else (a trap, an ASan report, a leak) is a finding.
 enum FuzzTarget: String, CaseIterable {
-    case ring, proc, blobs, session, sessionedit, kernel, uprobe, elf
+    case ring, livetable, proc, blobs, session, sessionedit, kernel, uprobe, elf
 
     var run: (UnsafeRawBufferPointer) -> Void {
         switch self {
         case .ring: return RingTarget.run
+        case .livetable: return LiveTableTarget.run
         case .proc: return ProcTarget.run
         case .blobs: return BlobTarget.run
         case .session: return SessionTarget.run

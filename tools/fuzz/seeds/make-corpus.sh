@@ -2,6 +2,7 @@
 # Regenerates the fuzzers' committed seed corpus (tools/fuzz/corpus/TARGET/) from real runs:
 #   ring     rings dumped by a program running under libleakshim.so, plus the same records wrapped
 #            around the end of the data region and around the 2^48 position space;
+#   livetable  the live table of a process under the shim that holds blocks and a dlopened library;
 #   session  sessions leakcollect wrote for real programs (the demo, a dlopen user, a kernel-mode run
 #            with a row added to each OOM and reclaim table), compacted;
 #   sessionedit  cell edits of each kind over the demo session (the base the target edits);
@@ -19,7 +20,7 @@ corpus=$root/tools/fuzz/corpus
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rm -rf "$corpus"
-mkdir -p "$corpus"/{ring,session,sessionedit,blobs,proc,kernel,uprobe,elf}
+mkdir -p "$corpus"/{ring,livetable,session,sessionedit,blobs,proc,kernel,uprobe,elf}
 seeds=$root/tools/fuzz/seeds
 
 # ring
@@ -28,6 +29,14 @@ for mode in 0 1 2; do
     LD_PRELOAD=$bin/libleakshim.so LEAKSHIM_RING_SIZE=64K RING_DUMP_MODE=$mode "$work/ring-dump" "$work/ring.$mode"
 done
 python3 "$seeds/rings.py" "$corpus/ring" "$work"/ring.0 "$work"/ring.1 "$work"/ring.2
+
+# livetable
+cc -O1 -g -o "$work/live-holder" "$seeds/live-holder.c" -ldl
+LD_PRELOAD=$bin/libleakshim.so "$work/live-holder" >"$work/live-holder.out" &
+holder=$!
+for _ in $(seq 50); do grep -q ready "$work/live-holder.out" && break; sleep 0.1; done
+python3 "$seeds/livetable.py" "$holder" "$corpus/livetable/shim-process"
+kill "$holder"
 
 # session
 cc -O0 -g -o "$work/leaky" tools/demo/leaky.c -lpthread
