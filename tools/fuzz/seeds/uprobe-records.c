@@ -7,21 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/types.h>
+#include "seedfile.h"
 #include "../../../bpf/uprobe_events.h"
-
-static void put(FILE *f, const void *rec, uint16_t size) {
-    fputc(size & 0xff, f);
-    fputc(size >> 8, f);
-    fwrite(rec, 1, size, f);
-}
-
-static FILE *open_seed(const char *dir, const char *name) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) perror(path);
-    return f;
-}
 
 static struct ue_alloc alloc(uint8_t fn, uint64_t address, uint64_t size, int32_t stack_id) {
     struct ue_alloc a;
