@@ -49,7 +49,9 @@ final class PipeLeakTests: XCTestCase {
 
     /// Runs the pipe program under `leakcollect --kernel --pid` or `--comm` (with `extra` options), stops
     /// the collector while the program still runs, and reads the session back through `leakreport top`'s report.
-    private func collect(closing: Bool, extra: [String] = []) throws -> (report: TopReport, pid: Int32, stacks: [PipeStack], reader: SessionReader) {
+    private func collect(closing: Bool, extra: [String] = [], keepSessionAt kept: URL? = nil) throws -> (
+        report: TopReport, pid: Int32, stacks: [PipeStack], reader: SessionReader
+    ) {
         try KernelTestSupport.requireRoot("the pipe test")
         let program = try CProgram.build("pipeholder", source: Self.source)
         let dir = try KernelTestSupport.scratchDirectory("pipes")
@@ -66,6 +68,7 @@ final class PipeLeakTests: XCTestCase {
         // Closed pipes free their dentry and inode after an RCU grace period; give it time.
         if closing { usleep(1_500_000) }
         try KernelTestSupport.stop(collector)
+        if let kept { try FileManager.default.copyItem(at: session, to: kept) }
 
         let reader = try SessionReader(path: session.path)
         let report = try TopReport.build(reader, options: TopOptions(top: 100_000, filter: LiveFilter(kinds: [.kernelSlab]), addresses: true))
@@ -140,5 +143,67 @@ final class PipeLeakTests: XCTestCase {
         let outstanding = mine.reduce(0) { $0 + $1.blocks }
         XCTAssertGreaterThanOrEqual(outstanding, UInt64(5 * Self.pipes))
         XCTAssertEqual(report.lostEvents, 0)
+    }
+
+    /// The analyses read a kernel session as they read a user one: folded stacks and pprof weigh each
+    /// kernel stack by what `top` reports outstanding, the peak holds at least what the end holds, and
+    /// a session diffed with itself has no stack that changed.
+    func testTheAnalysesReadAKernelSession() throws {
+        let dir = try KernelTestSupport.scratchDirectory("pipes-analyses")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let session = dir.appendingPathComponent("kept.leaks")
+        let (report, _, stacks, _) = try collect(closing: false, keepSessionAt: session)
+        let lr = try BuildProducts.leakreport
+        func run(_ args: [String]) throws -> String {
+            let r = try Run.capture([lr] + args)
+            XCTAssertEqual(r.status, 0, "leakreport \(args.joined(separator: " ")): \(r.stderr)")
+            return r.stdout
+        }
+        let sites = Self.perPipe(stacks)
+        XCTAssertGreaterThanOrEqual(sites.count, 5)
+
+        // folded: one line per stack, kernel frames marked, the weights adding up to top's outstanding bytes.
+        let folded = try run(["folded", session.path, "--kind", "slab"]).split(separator: "\n")
+        let weights = folded.compactMap { line in line.split(separator: " ").last.flatMap { UInt64($0) } }
+        XCTAssertEqual(weights.count, folded.count, "every folded line ends in its weight")
+        XCTAssertEqual(weights.reduce(0, +), report.outstandingBytes)
+        XCTAssertTrue(folded.contains { $0.contains("create_pipe_files_[k]") && $0.contains("alloc_pipe_info_[k]") }, "\(folded.prefix(5))")
+
+        // peak: at least every block held at the end, and a per-pipe stack among those holding it.
+        let peakData = Data(try run(["peak", session.path, "--kind", "slab", "--format", "json", "--top", "1000"]).utf8)
+        let peak = try XCTUnwrap(try JSONSerialization.jsonObject(with: peakData) as? [String: Any])
+        let peakBytes = try XCTUnwrap((peak["peak"] as? [String: Any])?["bytes"] as? UInt64)
+        XCTAssertGreaterThanOrEqual(peakBytes, report.outstandingBytes)
+        let peakStacks = try XCTUnwrap(peak["stacks"] as? [[String: Any]])
+        let functions = peakStacks.map { (($0["frames"] as? [[String: Any]]) ?? []).compactMap { $0["function"] as? String } }
+        XCTAssertTrue(functions.contains { $0.contains("alloc_pipe_info") }, "\(functions.prefix(3))")
+
+        // pprof, read by Go's own tool: the in-use bytes of the pipe buffers' allocation site are there.
+        let pprof = dir.appendingPathComponent("kernel.pb.gz").path
+        _ = try run(["pprof", session.path, "--kind", "slab", "-o", pprof])
+        let go = try XCTUnwrap(Toolchains.find("go", extra: ["/usr/lib/go/bin"]), "go is missing: tools/setup.sh installs golang-go")
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = dir.path
+        let top = try Run.capture([go, "tool", "pprof", "-top", "-sample_index=inuse_space", pprof], environment: env, timeout: 120)
+        XCTAssertEqual(top.status, 0, top.stderr)
+        XCTAssertTrue(top.stdout.contains("alloc_pipe_info"), top.stdout)
+
+        // growth and churn: what they rank is of the kind asked for, and churn counts every allocation.
+        let growthData = Data(try run(["growth", session.path, "--kind", "slab", "--format", "json", "--top", "1000"]).utf8)
+        let growth = try XCTUnwrap(try JSONSerialization.jsonObject(with: growthData) as? [String: Any])
+        let growthKinds = Set(((growth["stacks"] as? [[String: Any]]) ?? []).compactMap { $0["kind"] as? String })
+        XCTAssertEqual(growthKinds, ["kernel-slab"])
+        let churnData = Data(try run(["churn", session.path, "--kind", "slab", "--format", "json"]).utf8)
+        let churn = try XCTUnwrap(try JSONSerialization.jsonObject(with: churnData) as? [String: Any])
+        let allocations = try XCTUnwrap(churn["total_allocations"] as? UInt64)
+        XCTAssertGreaterThanOrEqual(allocations, sites.reduce(0) { $0 + $1.allocated })
+
+        // diff with itself: no stack changed.
+        let diffData = Data(try run(["diff", session.path, session.path, "--kind", "slab", "--format", "json"]).utf8)
+        let diff = try XCTUnwrap(try JSONSerialization.jsonObject(with: diffData) as? [String: Any])
+        let totals = try XCTUnwrap(diff["totals"] as? [String: Any])
+        XCTAssertEqual(totals["delta_bytes"] as? Int, 0)
+        XCTAssertEqual(totals["new_bytes"] as? UInt64, report.outstandingBytes)
+        XCTAssertEqual((diff["stacks"] as? [[String: Any]])?.count, 0, "a diff lists changed stacks only")
     }
 }
