@@ -16,8 +16,13 @@ public enum UprobeCollection {
         public var depth: Int
         public var ringBufferBytes: UInt32 = 64 << 20
         public var stackMapEntries: UInt32 = 32768
+        /// Sample allocations by bytes with this mean interval (the shim's scheme); nil records every one.
+        public var sampleBytes: UInt64?
 
-        public init(depth: Int?) { self.depth = min(depth ?? 64, Int(UE_MAX_FRAMES)) }
+        public init(depth: Int?, sampleBytes: UInt64? = nil) {
+            self.depth = min(depth ?? 64, Int(UE_MAX_FRAMES))
+            self.sampleBytes = sampleBytes
+        }
     }
 
     /// Where the kernel shows what it supports; tests point it elsewhere to play a kernel without uprobes.
@@ -45,7 +50,8 @@ public enum UprobeCollection {
         try checkPrerequisites()
         let modules = ProcessModules(pid: pid)
         guard modules.rescan(now: monotonicNow()) != nil else { throw .exitedDuringAttach(pid: pid) }
-        let programs = try UprobePrograms(pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries)
+        let programs = try UprobePrograms(pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries,
+            sampleBytes: options.sampleBytes)
         let probed = try probeAllocators(modules, programs)
         if probed == 0 {
             if !UprobeSource.isAlive(pid) { throw .exitedDuringAttach(pid: pid) }
@@ -109,7 +115,8 @@ public enum UprobeCollection {
         }
         do throws(UprobeError) {
             let programs = try UprobePrograms(
-                pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries)
+                pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries,
+            sampleBytes: options.sampleBytes)
             try programs.attachLoader(path: "/proc/self/fd/\(hook.file.fd)", offset: hook.offset)
             try programs.stopAtLoader(true)
             let start = monotonicNow()
