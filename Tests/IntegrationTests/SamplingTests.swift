@@ -86,6 +86,41 @@ class SamplingTests: XCTestCase {
         XCTAssertLessThan(events, 1_000, "events recorded for 400,010 allocations")
     }
 
+    /// realloc under sampling: a block's free is recorded only if the block was, and its replacement is
+    /// decided by its own size (the free is pending only when a recorded block follows).
+    func testReallocatedBlocksAreEstimatedAndFreedOnesLeaveNothing() throws {
+        let program = try CProgram.build(
+            "sampled_realloc",
+            source: """
+                #include <stdlib.h>
+                void *grown_leak(void) { char *p = malloc(32); p[0] = 1; return realloc(p, 64); } // GROWN-LEAK
+                void *big_grown_leak(void) { return realloc(malloc(16), 1 << 20); } // BIG-GROWN
+                void grown_churn(void) { char *p = malloc(32); p[0] = 1; free(realloc(p, 48)); }
+                int main(void) {
+                    for (int i = 0; i < 200000; i++) grown_leak();
+                    for (int i = 0; i < 10; i++) big_grown_leak();
+                    for (int i = 0; i < 100000; i++) grown_churn();
+                    return 0;
+                }
+                """)
+        let run = try Pipeline.collect(program, extra: ["--sample-bytes", "4096"])
+        XCTAssertEqual(run.result.status, 0, run.result.stderr)
+        let report = try Pipeline.top(run.session)
+        XCTAssertEqual(report.totals.lostEvents, 0)
+        let big = try XCTUnwrap(report.stack(function: "big_grown_leak"), "\(report.stacks.map { $0.userFrame?.function ?? "?" })")
+        XCTAssertEqual(big.bytes, 10 << 20)
+        XCTAssertEqual(big.blocks, 10)
+        XCTAssertEqual(big.userFrame?.line, try program.line(of: "BIG-GROWN"))
+        // 200,000 blocks of 64 bytes, sampled as in the test above: within 10 %. Their 32-byte originals
+        // were freed by the realloc, so nothing of them remains.
+        let grown = try XCTUnwrap(report.stack(function: "grown_leak"))
+        XCTAssertEqual(Double(grown.bytes), 12_800_000, accuracy: 1_280_000, "estimated bytes")
+        XCTAssertEqual(Double(grown.blocks), 200_000, accuracy: 20_000, "estimated blocks")
+        XCTAssertEqual(grown.userFrame?.line, try program.line(of: "GROWN-LEAK"))
+        XCTAssertEqual(report.stacks.reduce(0) { $0 + $1.blocks }, big.blocks + grown.blocks, "nothing else outstanding")
+        XCTAssertNil(report.stack(function: "grown_churn"))
+    }
+
     func testBadSampleBytesIsOneLine() throws {
         let r = try Run.capture([try BuildProducts.leakcollect] + Pipeline.modeOptions + ["--sample-bytes", "0", "--", "/bin/true"])
         XCTAssertEqual(r.status, 1)
@@ -112,6 +147,9 @@ final class BPFSamplingTests: SamplingTests {
     }
     override func testSampleFlagIsTheDefaultInterval() throws { try super.testSampleFlagIsTheDefaultInterval() }
     override func testBadSampleBytesIsOneLine() throws { try super.testBadSampleBytesIsOneLine() }
+    override func testReallocatedBlocksAreEstimatedAndFreedOnesLeaveNothing() throws {
+        try super.testReallocatedBlocksAreEstimatedAndFreedOnesLeaveNothing()
+    }
 
     /// A plain --attach to a process without the shim picks BPF and samples as asked.
     func testPlainAttachSamplesThroughBPF() throws {
