@@ -85,6 +85,7 @@ def has_bpf_mode():
 
 # Sampling at heapprofd's default interval: estimates, so not checked for exact figures.
 SAMPLED = "leakcollect --sample-bytes 4096 (heapprofd's default interval)"
+FLOOR = "preloaded malloc/free that only jump to glibc's (the floor of any LD_PRELOAD wrapper)"
 SAMPLED_DEFAULT = "leakcollect --sample (512 KiB, the default interval; Go's and jemalloc's)"
 
 
@@ -110,6 +111,8 @@ def tools(session_dir):
         Tool("leakcollect, LEAKSHIM_UNWIND=libunwind (the old default)",
              lambda a: [lc, "--quiet", "-o", session("libunwind")] + ["--"] + a, env={"LEAKSHIM_UNWIND": "libunwind"}),
         Tool("leakcollect --bpf", lambda a: [lc, "--bpf", "--quiet", "-o", session("bpf")] + ["--"] + a, missing=bpf_missing),
+        # Any preloaded wrapper's floor: malloc and free that only jump to glibc's (preload-floor.c).
+        Tool(FLOOR, lambda a: a, env={"LD_PRELOAD": os.path.join(BENCH, "preload-floor.so")}),
         Tool(SAMPLED, lambda a: [lc, "--quiet", "--sample-bytes", "4096", "-o", session("sampled")] + ["--"] + a),
         Tool(SAMPLED_DEFAULT, lambda a: [lc, "--quiet", "--sample", "-o", session("sampled-default")] + ["--"] + a),
         Tool("heaptrack", lambda a: ["heaptrack", "-o", os.path.join(session_dir, "heaptrack")] + a),
@@ -376,10 +379,13 @@ def main():
             # collector's fixed start and finish (process start, session file, symbolizing), which on a
             # 0.1 s program is most of the difference.
             cpu = sampled["app_cpu_s"] / base["app_cpu_s"] - 1 if base["app_cpu_s"] else None
+            floor = next((r for r in rows if r["tool"] == FLOOR and "missing" not in r), None)
             verdicts.append("sampling at %s: the program's CPU time %+.1f%% of uninstrumented (target under 10%%): %s; "
-                            "wall to the command's return %+.1f%%, the collector's start and finish included" % (
+                            "wall to the command's return %+.1f%%, the collector's start and finish included; "
+                            "a preloaded wrapper that only jumps to glibc: %s" % (
                                 interval, 100 * cpu, "met" if cpu is not None and cpu < 0.10 else "NOT MET",
-                                100 * (sampled["wall_x"] - 1)))
+                                100 * (sampled["wall_x"] - 1),
+                                "%+.1f%%" % (100 * (floor["app_cpu_x"] - 1)) if floor else "not run"))
         verdicts.append("exact (known leaks, lost_events 0, same output and exit status): %s" % (
             "yes" if not problems else "NO: " + "; ".join(problems)))
         if w.allocations:
