@@ -28,7 +28,7 @@ let package = Package(
             dependencies: ["RingFormat"],
             cSettings: [
                 .define("_GNU_SOURCE"),
-                .unsafeFlags(["-O2", "-fno-omit-frame-pointer", "-fvisibility=hidden", "-ftls-model=initial-exec", "-Wall", "-Wextra"]),
+                .unsafeFlags(["-O2", "-fno-omit-frame-pointer", "-momit-leaf-frame-pointer", "-fvisibility=hidden", "-ftls-model=initial-exec", "-Wall", "-Wextra"]),
             ],
             linkerSettings: [
                 .linkedLibrary("unwind"),

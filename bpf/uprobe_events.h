@@ -62,13 +62,26 @@ enum ue_counter {
 	UC_RETURN_MISSED,
 	/* Calls the allocator made itself (malloc inside realloc, mmap inside malloc): not the program's. */
 	UC_NESTED,
+	/* Sampling: sampled blocks the set of sampled addresses had no room for (dropped, not recorded). */
+	UC_SAMPLED_FULL,
+	/* Sampling: allocations sampled out at entry (no stack, no record). Not a loss. */
+	UC_SAMPLED_OUT,
 	UC_COUNT,
 };
+
+/* Sampling's exponential draws: bins of the mantissa of a uniform 32-bit number (see uprobes.bpf.c). */
+#define UE_SAMPLE_BINS 1024
 
 /* Set by the loader in .rodata before the program loads. */
 struct ue_config {
 	__u32 tgid;      /* the traced process */
 	__u32 page_size;
+	/* Poisson sampling by bytes, the shim's scheme (leakring.h, "Sampling"): the mean interval, 0 to
+	 * record every allocation; interval * ln 2; and interval * -ln((UE_SAMPLE_BINS + i + 0.5) /
+	 * (2 * UE_SAMPLE_BINS)) for each bin i, rounded to bytes. */
+	__u64 sample_bytes;
+	__u64 sample_ln2;
+	__u64 sample_bin[UE_SAMPLE_BINS];
 };
 
 /* Set by the loader at run time in the `control` array. */

@@ -10,7 +10,13 @@
  *  - a return belongs to its entry only if the stack pointer is above the entry's (a nested call's
  *    return is below);
  *  - an entry that finds an older call still open below its own stack pointer (a deeper frame) knows
- *    that call's return never fired, and counts it. */
+ *    that call's return never fired, and counts it.
+ *
+ * Sampling (cfg.sample_bytes != 0) is the shim's (leakring.h, "Sampling"), decided at entry: each thread's
+ * countdown to its next sample point lives in its `calls` entry, an allocation of n < interval bytes is
+ * sampled when a point falls inside it, and a sampled-out call stays open (so calls nested in it are still
+ * recognized) but its return emits nothing and captures no stack. Sampled blocks go in the `sampled` set;
+ * a free emits a record only for an address it removes from there. */
 #include <linux/bpf.h>
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
@@ -44,16 +50,18 @@ struct {
 	__uint(value_size, 64 * sizeof(__u64));
 } stacks SEC(".maps");
 
-/* One open call per thread. */
+/* One open call per thread, and the thread's sampling countdown. */
 struct call {
 	__u64 sp;       /* at entry: points at the return address */
 	__u64 size;
-	__u64 old;      /* realloc/mremap: the block or range released pending */
+	__u64 old;      /* realloc/mremap: the block or range released (its release was recorded), or 0 */
 	__u64 out;      /* posix_memalign: where the pointer goes */
+	__s64 sample_left; /* bytes to this thread's next sample point; 0 before its first draw */
 	__u32 function;
 	__u16 flags;
 	__u8 active;
 	__u8 pending;   /* a pending release was sent: an ALLOC or an UNDO must follow */
+	__u8 sampled;   /* the block this call returns is recorded */
 };
 
 struct {
@@ -69,6 +77,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ue_control);
 } control SEC(".maps");
+
+/* Sampling: the addresses of the sampled blocks still live. Allocated as it fills; the loader sets the
+ * size (1 without sampling). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u8);
+} sampled SEC(".maps");
 
 const volatile struct ue_config cfg = {};
 
@@ -141,6 +159,66 @@ full:
 	count(UC_RING_FULL_BYTES, size);
 }
 
+/* A distance to the next sample point: exponential with mean cfg.sample_bytes, at least 1. A uniform
+ * u = r / 2^32 is m * 2^-k with m in [1/2, 1), so -ln u = k ln 2 - ln m; m's next ten bits pick its bin,
+ * whose midpoint's -ln the loader tabulated (within 1/2048 of the exact value: far below sampling noise). */
+static __always_inline __s64 draw(void)
+{
+	__u64 r = bpf_get_prandom_u32(), k = 0;
+	if (r == 0)
+		return (__s64)(32 * cfg.sample_ln2 + 1);
+	if (!(r & 0xffff0000)) { k += 16; r <<= 16; }
+	if (!(r & 0xff000000)) { k += 8; r <<= 8; }
+	if (!(r & 0xf0000000)) { k += 4; r <<= 4; }
+	if (!(r & 0xc0000000)) { k += 2; r <<= 2; }
+	if (!(r & 0x80000000)) { k += 1; r <<= 1; }
+	__s64 d = (__s64)(k * cfg.sample_ln2 + cfg.sample_bin[(r >> 21) & (UE_SAMPLE_BINS - 1)]);
+	return d > 0 ? d : 1;
+}
+
+/* Whether an allocation of n bytes is recorded, moving this thread's countdown (in c) past it: always
+ * without sampling and for n >= the interval; else when a sample point falls in its n bytes. A thread's
+ * first allocation starts its stream at a random point, like every later one (the shim's rule). */
+static __always_inline int sample(struct call *c, __u64 n)
+{
+	__u64 interval = cfg.sample_bytes;
+	if (interval == 0 || n >= interval)
+		return 1;
+	__s64 left = c->sample_left;
+	if (left <= 0)
+		left = draw();
+	left -= (__s64)n;
+	if (left > 0) {
+		c->sample_left = left;
+		count(UC_SAMPLED_OUT, 1);
+		return 0;
+	}
+	/* points past the first inside this block change nothing; n < interval, so a few draws suffice */
+	for (int i = 0; i < 64 && left <= 0; i++)
+		left += draw();
+	c->sample_left = left > 0 ? left : draw();
+	return 1;
+}
+
+/* Whether the release of heap block p is recorded: always without sampling, else when p was sampled
+ * (and then it leaves the set). */
+static __always_inline int recorded_release(__u64 p)
+{
+	return cfg.sample_bytes == 0 || bpf_map_delete_elem(&sampled, &p) == 0;
+}
+
+/* Sampling: p is a recorded block from now on; 0 when the set is full (then it is not recorded). */
+static __always_inline int note_sampled(__u64 p)
+{
+	__u8 one = 1;
+	if (cfg.sample_bytes == 0)
+		return 1;
+	if (bpf_map_update_elem(&sampled, &p, &one, BPF_ANY) == 0)
+		return 1;
+	count(UC_SAMPLED_FULL, 1);
+	return 0;
+}
+
 /* A call made from the probed modules' own text (glibc's malloc mapping an arena, pthread_create
  * mapping a stack): the allocator's business, not the program's. */
 static __always_inline int from_allocator(__u64 sp)
@@ -182,11 +260,11 @@ int on_entry(struct pt_regs *ctx)
 	if ((function == UE_FN_MMAP || function == UE_FN_MUNMAP || function == UE_FN_MREMAP) && from_allocator(sp))
 		return 0;
 
-	struct call c = {.sp = sp, .function = function, .active = 1};
+	struct call c = {.sp = sp, .function = function, .active = 1, .sampled = 1, .sample_left = open ? open->sample_left : 0};
 	switch (function) {
 	case UE_FN_FREE: {
 		__u64 p = PT_REGS_PARM1(ctx);
-		if (p)
+		if (p && recorded_release(p))
 			emit_release(pid_tgid, UE_FREE, function, 0, p, 0);
 		return 0;
 	}
@@ -200,25 +278,34 @@ int on_entry(struct pt_regs *ctx)
 	case UE_FN_VALLOC:
 	case UE_FN_PVALLOC:
 		c.size = PT_REGS_PARM1(ctx);
+		c.sampled = sample(&c, c.size);
 		break;
 	case UE_FN_CALLOC:
 		c.size = PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx);
+		c.sampled = sample(&c, c.size);
 		break;
 	case UE_FN_ALIGNED_ALLOC:
 	case UE_FN_MEMALIGN:
 		c.size = PT_REGS_PARM2(ctx);
+		c.sampled = sample(&c, c.size);
 		break;
 	case UE_FN_POSIX_MEMALIGN:
 		c.out = PT_REGS_PARM1(ctx);
 		c.size = PT_REGS_PARM3(ctx);
+		c.sampled = sample(&c, c.size);
 		break;
 	case UE_FN_REALLOC:
 	case UE_FN_REALLOCARRAY:
 		c.old = PT_REGS_PARM1(ctx);
 		c.size = function == UE_FN_REALLOC ? PT_REGS_PARM2(ctx) : PT_REGS_PARM2(ctx) * PT_REGS_PARM3(ctx);
+		/* Sampling: the new block is decided by its size now; the old one's free is recorded only if it
+		 * was, and is pending only if a recorded block follows (the shim's rule). */
+		c.sampled = sample(&c, c.size);
+		if (c.old && !recorded_release(c.old))
+			c.old = 0;
 		/* realloc(p, 0) frees p for good; otherwise the free is pending until the call returns. */
 		if (c.old) {
-			c.pending = c.size != 0;
+			c.pending = c.size != 0 && c.sampled;
 			emit_release(pid_tgid, UE_FREE, function, c.pending ? UE_F_PENDING : 0, c.old, 0);
 		}
 		break;
@@ -271,10 +358,18 @@ int on_return(struct pt_regs *ctx)
 			address = 0;
 	}
 	if (address == 0) {
-		if (c->pending)
+		if (c->pending) {
 			emit_release(pid_tgid, UE_UNDO, function, 0, c->old, 0);
+			if (function != UE_FN_MREMAP)
+				note_sampled(c->old); /* the failed realloc's block is still live, and recorded */
+		}
 		return 0;
 	}
+	/* Sampled out: nothing to record, no stack to capture. mmap-family calls are never sampled. */
+	if (!c->sampled)
+		return 0;
+	if (function != UE_FN_MMAP && function != UE_FN_MREMAP && !note_sampled(address))
+		return 0;
 	emit_alloc(ctx, pid_tgid, function, c->flags, address, c->size, c->old);
 	return 0;
 }

@@ -25,6 +25,7 @@ void *ls_arena_alloc(size_t size, size_t align) {
         if (end > LS_ARENA_SIZE) return NULL;
         if (__atomic_compare_exchange_n(&arena_used, &cur, end, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
             *(size_t *)(ls_arena + start - 16) = size;
+            ls_filter_pin(ls_arena + start); /* its free must reach the arena check, not the real free */
             return ls_arena + start; /* static storage is zeroed and never reused: calloc needs no memset */
         }
     }

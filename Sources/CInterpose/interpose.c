@@ -45,6 +45,7 @@ static void init(void) {
     }
     if (ok) pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (ok && ls_config.sample_bytes) __atomic_store_n(&ls_sample_interval, ls_config.sample_bytes, __ATOMIC_RELEASE);
+    if (ok && !ls_config.sample_bytes) ls_filter_track_all(); /* published with the state below */
     if (hs >= 0) {
         if (ok) ls_handshake_send(hs, LR_HS_IMAGE); else close(hs);
     }
@@ -53,8 +54,9 @@ static void init(void) {
     __atomic_store_n(&state, ok ? ST_ACTIVE : ST_OFF, __ATOMIC_RELEASE); /* publishes everything init wrote */
 }
 
-/* 1: track this call (the guard is now held); 0: pass it through; -1: no real function known yet. */
-static int enter_slow(void) {
+/* 1: track this call (the guard is now held); 0: pass it through; -1: no real function known yet.
+ * fp: the frame of the body that called, where the walk starts (not ours: this frame is gone by then). */
+static __attribute__((noinline)) int enter_slow(uintptr_t fp) {
     struct ls_thread *t = &ls_tls;
     if (t->guard) {
         if (!(t->guard & LS_GUARD_QUIET) && __atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_ACTIVE)
@@ -69,7 +71,7 @@ static int enter_slow(void) {
     }
     if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != ST_ACTIVE) return 0;
     t->guard = LS_GUARD_ON;
-    t->entry_fp = (uintptr_t)__builtin_frame_address(0); /* our own: the walk climbs out of the shim from here */
+    t->entry_fp = fp;
     return 1;
 }
 
@@ -79,7 +81,7 @@ static inline int enter(void) {
         ls_tls.entry_fp = (uintptr_t)__builtin_frame_address(0); /* inlined: the wrapper's own frame */
         return 1;
     }
-    return enter_slow();
+    return enter_slow((uintptr_t)__builtin_frame_address(0));
 }
 static inline void leave(void) { ls_tls.guard = 0; }
 
@@ -174,16 +176,25 @@ static inline void record_block(uint8_t fn, const void *p, uint64_t size) {
     if (ls_sampling()) ls_sampled_add(p);
 }
 
-/* One body for every "returns a pointer or NULL" allocator. */
-/* Sampling: most allocations are decided against before anything else (the decision depends on the
- * size alone), and then cost a subtraction and the real call: no guard, no record. A block the check
- * does not skip is decided again after the call with the same outcome (the skip changed nothing). */
-/* Nothing else is checked: whether tracking is on, or this thread is inside the shim, a sampled-out
- * block is passed straight through either way (only its bytes move this thread's countdown). */
-#define SAMPLED_OUT(size) ls_sample_skip(size)
+/* Every allocator is a wrapper and a tracked body. The wrapper is the sampled-out path and nothing else:
+ * sampling's decision depends on the size alone, so most allocations are decided against there and cost
+ * a compare, a subtraction on the thread's countdown and a jump to the real function: no guard, no other
+ * TLS, no state load, no frame. Whatever it does not skip (no sampling, a sample point, a block of at
+ * least the interval, the shim not yet started) jumps to the body, which decides again with the same
+ * outcome (the skip changed nothing) and is the frame the app called, where the walk starts. A
+ * sampled-out block is passed straight through whether tracking is on or this thread is inside the shim
+ * (only its bytes move this thread's countdown). */
+#define WRAP(ret, name, params, args, size, real)                         \
+    static __attribute__((noinline)) ret name##_tracked params;           \
+    LS_EXPORT ret name params {                                           \
+        if (LS_LIKELY(ls_sample_skip(size))) return real;                 \
+        LS_MUSTTAIL return name##_tracked args;                           \
+    }                                                                     \
+    static __attribute__((noinline)) ret name##_tracked params
+
+/* The body of every "returns a pointer or NULL" allocator. */
 #define TRACK_POINTER(fn, size, call, bootstrap)                     \
     do {                                                             \
-        if (SAMPLED_OUT(size)) return (call);                        \
         int e_ = enter();                                            \
         if (LS_UNLIKELY(e_ <= 0)) return e_ == 0 ? (call) : (bootstrap); \
         void *p_ = (call);                                           \
@@ -192,36 +203,45 @@ static inline void record_block(uint8_t fn, const void *p, uint64_t size) {
         return p_;                                                   \
     } while (0)
 
-LS_EXPORT void *malloc(size_t n) { TRACK_POINTER(LR_FN_MALLOC, n, ls_real.malloc(n), ls_arena_alloc(n, 16)); }
+WRAP(void *, malloc, (size_t n), (n), n, ls_real.malloc(n)) {
+    TRACK_POINTER(LR_FN_MALLOC, n, ls_real.malloc(n), ls_arena_alloc(n, 16));
+}
 
-LS_EXPORT void *calloc(size_t nmemb, size_t size) {
+/* nmemb * size, or SIZE_MAX when it overflows: the real calloc fails it, and no sample is taken. */
+static inline size_t calloc_size(size_t nmemb, size_t size) {
     size_t n;
-    if (__builtin_mul_overflow(nmemb, size, &n)) n = SIZE_MAX; /* the real calloc fails it: no record */
+    return __builtin_mul_overflow(nmemb, size, &n) ? SIZE_MAX : n;
+}
+
+WRAP(void *, calloc, (size_t nmemb, size_t size), (nmemb, size), calloc_size(nmemb, size), ls_real.calloc(nmemb, size)) {
+    size_t n = calloc_size(nmemb, size);
     TRACK_POINTER(LR_FN_CALLOC, n, ls_real.calloc(nmemb, size), ls_arena_alloc(n, 16));
 }
 
-LS_EXPORT void *aligned_alloc(size_t align, size_t n) {
-    TRACK_POINTER(LR_FN_ALIGNED_ALLOC, n, ls_real.aligned_alloc ? ls_real.aligned_alloc(align, n) : ls_real.memalign(align, n),
-                  ls_arena_alloc(n, align));
+static void *real_aligned_alloc(size_t align, size_t n) {
+    return ls_real.aligned_alloc ? ls_real.aligned_alloc(align, n) : ls_real.memalign(align, n);
+}
+WRAP(void *, aligned_alloc, (size_t align, size_t n), (align, n), n, real_aligned_alloc(align, n)) {
+    TRACK_POINTER(LR_FN_ALIGNED_ALLOC, n, real_aligned_alloc(align, n), ls_arena_alloc(n, align));
 }
 
-LS_EXPORT void *memalign(size_t align, size_t n) {
+WRAP(void *, memalign, (size_t align, size_t n), (align, n), n, ls_real.memalign(align, n)) {
     TRACK_POINTER(LR_FN_MEMALIGN, n, ls_real.memalign(align, n), ls_arena_alloc(n, align));
 }
 
-LS_EXPORT void *valloc(size_t n) {
-    TRACK_POINTER(LR_FN_VALLOC, n, ls_real.valloc ? ls_real.valloc(n) : ls_real.memalign(page_mask + 1, n),
-                  ls_arena_alloc(n, 4096));
+static void *real_valloc(size_t n) { return ls_real.valloc ? ls_real.valloc(n) : ls_real.memalign(page_mask + 1, n); }
+WRAP(void *, valloc, (size_t n), (n), n, real_valloc(n)) {
+    TRACK_POINTER(LR_FN_VALLOC, n, real_valloc(n), ls_arena_alloc(n, 4096));
 }
 
-LS_EXPORT void *pvalloc(size_t n) {
-    TRACK_POINTER(LR_FN_PVALLOC, n,
-                  ls_real.pvalloc ? ls_real.pvalloc(n) : ls_real.memalign(page_mask + 1, (n + page_mask) & ~page_mask),
-                  ls_arena_alloc(n, 4096));
+static void *real_pvalloc(size_t n) {
+    return ls_real.pvalloc ? ls_real.pvalloc(n) : ls_real.memalign(page_mask + 1, (n + page_mask) & ~page_mask);
+}
+WRAP(void *, pvalloc, (size_t n), (n), n, real_pvalloc(n)) {
+    TRACK_POINTER(LR_FN_PVALLOC, n, real_pvalloc(n), ls_arena_alloc(n, 4096));
 }
 
-LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
-    if (SAMPLED_OUT(n)) return ls_real.posix_memalign(out, align, n);
+WRAP(int, posix_memalign, (void **out, size_t align, size_t n), (out, align, n), n, ls_real.posix_memalign(out, align, n)) {
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) {
         if (e == 0) return ls_real.posix_memalign(out, align, n);
@@ -236,9 +256,10 @@ LS_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
     return r;
 }
 
-/* free: the sampled-out case stays in a small function that tail-calls the real one. (malloc keeps one
- * body: its walk must start in the wrapper the app called.) */
+/* free: the wrapper reads one filter byte (shim.h) and, for a block never recorded, jumps to the real
+ * free; everything else (sampled blocks, full tracking, NULL, arena blocks) takes the tracked body. */
 static __attribute__((noinline)) void free_tracked(void *p) {
+    if (LS_UNLIKELY(ls_in_arena(p))) return; /* bootstrap blocks are never reused */
     int e = enter();
     if (LS_UNLIKELY(e <= 0)) {
         if (e == 0) ls_real.free(p);
@@ -250,10 +271,8 @@ static __attribute__((noinline)) void free_tracked(void *p) {
 }
 
 LS_EXPORT void free(void *p) {
-    if (LS_UNLIKELY(ls_in_arena(p))) return; /* bootstrap blocks are never reused */
-    /* Sampling: a block the set's filter has never heard of was not recorded; its free is not either. */
-    if (ls_sampling() && LS_LIKELY(!ls_sampled_maybe(p))) return ls_real.free(p);
-    free_tracked(p);
+    if (LS_LIKELY(!ls_sampled_maybe(p))) return ls_real.free(p);
+    LS_MUSTTAIL return free_tracked(p);
 }
 
 /* realloc of a bootstrap block: copy it out into a real one. */

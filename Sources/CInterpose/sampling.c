@@ -6,6 +6,7 @@
  * when a point falls inside it, with probability 1 - exp(-n / interval), the probability the collector
  * divides by (SamplingWeight). Allocations of at least `interval` bytes are always recorded. */
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -60,42 +61,54 @@ int ls_sample_slow(int64_t left) {
     return 1;
 }
 
-/* ---- the set of sampled live blocks: cache-line buckets of seven addresses, and in front of them one
- * byte per bucket (ls_sampled_filter: how many it holds, bit 7 once one overflowed), 64 KiB that stay in
- * cache, so the free of a block that was never sampled reads one byte. */
+/* ---- the set of sampled live blocks: cache-line buckets of seven addresses, and in front of them
+ * ls_sampled_filter (shim.h), 64 KiB that stay in cache, so the free of a block that was never sampled
+ * reads one byte. */
 struct bucket {
     uint64_t slot[7];
     uint64_t unused;
 };
 _Static_assert(sizeof(struct bucket) == 64, "a bucket is one cache line");
 static struct bucket *set;
-uint8_t *ls_sampled_filter;
-#define OVERFLOWED 0x80u /* a sampled block found no slot in this bucket: every free in it is recorded */
+/* NULL hashes to bucket 0: pinned, so free(NULL) before the real free is known never jumps to it. */
+uint8_t ls_sampled_filter[LS_SET_BUCKETS] __attribute__((aligned(64))) = {[0] = LS_FILTER_PINNED};
+
+void ls_filter_pin(const void *p) {
+    __atomic_fetch_or(&ls_sampled_filter[ls_sampled_bucket(p)], LS_FILTER_PINNED, __ATOMIC_RELAXED);
+}
+
+void ls_filter_track_all(void) {
+    /* Before tracking is on (init's release store of the state publishes it): a block recorded after
+       that point is freed through a filter byte already set. */
+    memset(ls_sampled_filter, 0xff, sizeof ls_sampled_filter);
+}
 
 int ls_sampling_init(void) {
     if (!ls_config.sample_bytes) return 0;
-    size_t len = LS_SET_BUCKETS * (sizeof(struct bucket) + 1);
+    size_t len = LS_SET_BUCKETS * sizeof(struct bucket);
     void *m = ls_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return -1;
     set = m;
-    ls_sampled_filter = (uint8_t *)m + LS_SET_BUCKETS * sizeof(struct bucket);
     return 0;
 }
 
 void ls_sampled_add(const void *ptr) {
     uint32_t h = ls_sampled_bucket(ptr);
     struct bucket *b = &set[h];
+    /* A write first: a page of the set first touched by a read maps the zero page and faults again on the
+       CAS; nobody reads `unused`, so this store costs one fault per page instead of two. */
+    __atomic_store_n(&b->unused, 0, __ATOMIC_RELAXED);
     for (int i = 0; i < 7; i++) {
         uint64_t expect = 0;
         /* relaxed is enough: the app can only hand the block to a freeing thread after we return it,
            through its own synchronization, which orders these stores before that thread's loads */
         if (__atomic_load_n(&b->slot[i], __ATOMIC_RELAXED) == 0 &&
             __atomic_compare_exchange_n(&b->slot[i], &expect, (uintptr_t)ptr, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            __atomic_fetch_add(&ls_sampled_filter[h], 1, __ATOMIC_RELAXED); /* at most 7: never reaches bit 7 */
+            __atomic_fetch_add(&ls_sampled_filter[h], 1, __ATOMIC_RELAXED); /* at most 7: never reaches bit 6 */
             return;
         }
     }
-    __atomic_fetch_or(&ls_sampled_filter[h], OVERFLOWED, __ATOMIC_RELAXED);
+    __atomic_fetch_or(&ls_sampled_filter[h], LS_FILTER_OVERFLOWED, __ATOMIC_RELAXED);
 }
 
 int ls_sampled_remove(const void *ptr) {
@@ -108,5 +121,5 @@ int ls_sampled_remove(const void *ptr) {
             return 1;
         }
     }
-    return (__atomic_load_n(&ls_sampled_filter[h], __ATOMIC_RELAXED) & OVERFLOWED) != 0;
+    return (__atomic_load_n(&ls_sampled_filter[h], __ATOMIC_RELAXED) & LS_FILTER_OVERFLOWED) != 0;
 }

@@ -8,9 +8,21 @@
 
 #include "leakring.h"
 
+/* Everything declared below is the shim's own: hidden, so the compiler addresses its globals directly
+ * (one RIP-relative access) instead of through the GOT, as it must for a symbol another object could
+ * define. Only LS_EXPORT overrides it. */
+#pragma GCC visibility push(hidden)
+
 #define LS_EXPORT __attribute__((visibility("default")))
 #define LS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define LS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* A wrapper's hand-over to its tracked body: a jump, so the body's frame is the one the app called
+ * (the walk starts there) and the wrapper needs no frame of its own. */
+#if defined(__has_attribute) && __has_attribute(musttail)
+#define LS_MUSTTAIL __attribute__((musttail))
+#else
+#define LS_MUSTTAIL
+#endif
 
 /* ---- bootstrap.c: the real allocator behind us, and the arena that serves dlsym's own allocations. */
 struct ls_real {
@@ -269,17 +281,25 @@ int ls_sampling_init(void); /* maps the sampled-block set; -1 when it cannot (th
 void ls_sampled_add(const void *p);
 int ls_sampled_remove(const void *p); /* 1 when p was recorded (or may have been): its free is recorded too */
 #define LS_SET_BUCKETS (1u << 16)
-extern uint8_t *ls_sampled_filter; /* per bucket: sampled blocks it holds, bit 7 once it overflowed */
+/* The free-side filter, one byte per bucket of the set: how many sampled blocks the bucket holds (at most
+ * 7), LS_FILTER_OVERFLOWED once one found no slot there, LS_FILTER_PINNED for a bucket whose frees must
+ * always reach the tracked body (NULL's, the bootstrap arena's); and, without sampling, all ones from
+ * init on, so every free is looked at. Static: the free wrapper reads one byte at a link-time address. */
+#define LS_FILTER_OVERFLOWED 0x80u
+#define LS_FILTER_PINNED 0x40u
+extern uint8_t ls_sampled_filter[LS_SET_BUCKETS];
 static inline uint32_t ls_sampled_bucket(const void *ptr) {
     /* Neighbouring blocks land in neighbouring buckets (the set's working set follows the heap's), and the
        page and MiB bits are folded in so page-aligned blocks do not crowd a few buckets. */
     uintptr_t p = (uintptr_t)ptr;
     return (uint32_t)((p >> 4) ^ (p >> 12) ^ (p >> 20)) & (LS_SET_BUCKETS - 1);
 }
-/* 0 when p was certainly not recorded: one byte read, no write. */
+/* 0 when p's free needs nothing from the shim (a block never recorded): one byte read, no write. */
 static inline int ls_sampled_maybe(const void *p) {
     return __atomic_load_n(&ls_sampled_filter[ls_sampled_bucket(p)], __ATOMIC_RELAXED) != 0;
 }
+void ls_filter_pin(const void *p);   /* p's bucket always takes the tracked free (arena blocks) */
+void ls_filter_track_all(void);      /* full tracking: every free takes the tracked body */
 /* 1 when an allocation of n bytes is sampled out, counting its bytes: the caller passes it straight
  * through. 0 changes nothing (without sampling n < 0 is never true). */
 static inline int ls_sample_skip(uint64_t n) {
@@ -316,5 +336,7 @@ static inline void ls_spin_lock(int *l) {
     }
 }
 static inline void ls_spin_unlock(int *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+
+#pragma GCC visibility pop
 
 #endif

@@ -39,6 +39,8 @@ struct LeakCollectCommand: ParsableCommand {
         name: .customLong("sample-bytes"),
         help: "Sample allocations by bytes (Poisson, mean interval N, e.g. 4096 as heapprofd does); blocks of N bytes or more are always recorded.")
     var sampleBytes: String?
+    @Flag(help: "Sample at the default interval, 512K (--sample-bytes 512K, Go's and jemalloc's default).")
+    var sample = false
     @Flag(help: "Print no summary at exit.") var quiet = false
     @Flag(help: "Show the live view of `leakreport top --live` while collecting (q closes the view; collection goes on).") var live = false
     @OptionGroup(title: "Kernel mode") var kernelOptions: KernelModeOptions
@@ -69,7 +71,7 @@ struct LeakCollectCommand: ParsableCommand {
             if kernelOptions.kernel {
                 guard !live else { throw UserError("--live shows a program's collection; for the kernel, run leakreport top --live on the session") }
                 guard program.isEmpty, attach == nil, !bpf else { throw UserError("--kernel traces the whole kernel: give no program, no --attach and no --bpf") }
-                guard shim == nil, ringSize == nil, !followChildren, sampleBytes == nil else {
+                guard shim == nil, ringSize == nil, !followChildren, sampleBytes == nil, !sample else {
                     throw UserError("--shim, --ring-size, --follow-children and --sample-bytes apply to launched programs, not --kernel")
                 }
                 return try KernelMode.run(
@@ -80,19 +82,18 @@ struct LeakCollectCommand: ParsableCommand {
             if let ring, ring < 64 << 10 || ring > 1 << 30 {
                 throw UserError("--ring-size must be between 64K and 1G (the shim's limits), got \(ringSize ?? "")")
             }
-            let sample = try sampleBytes.map(ValueParsers.size)
+            if self.sample, sampleBytes != nil { throw UserError("give --sample or --sample-bytes N, not both") }
+            let sample = self.sample ? SamplingWeight.defaultIntervalBytes : try sampleBytes.map(ValueParsers.size)
             if let sample, sample == 0 || sample > 1 << 40 { throw UserError("--sample-bytes must be between 1 and 1T, got \(sampleBytes ?? "")") }
             let chosen: SourceChoice.Chosen
             if let pid = attach {
                 guard program.isEmpty else { throw UserError("give either --attach PID or a program to run, not both") }
                 guard shim == nil, ringSize == nil else { throw UserError("--shim and --ring-size apply to launched programs, not --attach") }
-                guard !followChildren, sample == nil else {
-                    throw UserError("--follow-children and --sample-bytes apply to launched programs, not --attach")
-                }
-                chosen = try SourceChoice.attach(pid: pid, bpf: bpf, depth: depth, log: log)
+                guard !followChildren else { throw UserError("--follow-children applies to launched programs, not --attach") }
+                chosen = try SourceChoice.attach(pid: pid, bpf: bpf, depth: depth, sampleBytes: sample, log: log)
             } else if !program.isEmpty {
                 if bpf, shim != nil || ringSize != nil { throw UserError("--shim and --ring-size apply to the shim, not --bpf") }
-                if bpf, followChildren || sample != nil { throw UserError("--follow-children and --sample-bytes apply to the shim, not --bpf") }
+                if bpf, followChildren { throw UserError("--follow-children applies to the shim, not --bpf") }
                 var launch = ShimCollection.LaunchOptions(
                     shimPath: shim, depth: depth, ringSize: ring, followChildren: followChildren, sampleBytes: sample)
                 launch.log = log

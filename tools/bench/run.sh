@@ -12,6 +12,7 @@ mkdir -p .build/bench
 gcc -O2 -g -fno-omit-frame-pointer -pthread -o .build/bench/mallocbench-fp tools/bench/mallocbench.c
 gcc -O2 -g -fomit-frame-pointer -pthread -o .build/bench/mallocbench-nofp tools/bench/mallocbench.c
 gcc -O2 -shared -fPIC -o .build/bench/procstats.so tools/bench/procstats.c
+gcc -O2 -shared -fPIC -fno-plt -o .build/bench/preload-floor.so tools/bench/preload-floor.c
 # valgrind 3.19 cannot read the DWARF 5 of the Swift toolchain's clang; callgrind needs only symbols.
 objcopy --strip-debug .build/release/libleakshim.so .build/bench/libleakshim-nodebug.so
 [[ -d /sys/kernel/tracing/events ]] || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true

@@ -16,8 +16,13 @@ public enum UprobeCollection {
         public var depth: Int
         public var ringBufferBytes: UInt32 = 64 << 20
         public var stackMapEntries: UInt32 = 32768
+        /// Sample allocations by bytes with this mean interval (the shim's scheme); nil records every one.
+        public var sampleBytes: UInt64?
 
-        public init(depth: Int?) { self.depth = min(depth ?? 64, Int(UE_MAX_FRAMES)) }
+        public init(depth: Int?, sampleBytes: UInt64? = nil) {
+            self.depth = min(depth ?? 64, Int(UE_MAX_FRAMES))
+            self.sampleBytes = sampleBytes
+        }
     }
 
     /// Where the kernel shows what it supports; tests point it elsewhere to play a kernel without uprobes.
@@ -47,7 +52,9 @@ public enum UprobeCollection {
         guard modules.rescan(now: monotonicNow()) != nil else { throw .exitedDuringAttach(pid: pid) }
         let programs: UprobePrograms
         do throws(UprobeError) {
-            programs = try UprobePrograms(pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries)
+            programs = try UprobePrograms(
+                pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries,
+                sampleBytes: options.sampleBytes)
             if try probeAllocators(modules, programs) == 0 { throw .noAllocator(pid: pid, detail: noAllocatorDetail(modules)) }
             try hookLoader(modules, programs)
         } catch {
@@ -111,7 +118,8 @@ public enum UprobeCollection {
         }
         do throws(UprobeError) {
             let programs = try UprobePrograms(
-                pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries)
+                pid: pid, depth: options.depth, ringBufferBytes: options.ringBufferBytes, stackMapEntries: options.stackMapEntries,
+            sampleBytes: options.sampleBytes)
             try programs.attachLoader(path: "/proc/self/fd/\(hook.file.fd)", offset: hook.offset)
             try programs.stopAtLoader(true)
             let start = monotonicNow()

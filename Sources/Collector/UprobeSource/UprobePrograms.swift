@@ -31,7 +31,11 @@ final class UprobePrograms {
     /// Frames a stack-map entry holds.
     let depth: Int
 
-    init(pid: Int32, depth: Int, ringBufferBytes: UInt32, stackMapEntries: UInt32) throws(UprobeError) {
+    /// Sampling's mean interval in bytes (nil: every allocation is recorded).
+    let sampleBytes: UInt64?
+
+    init(pid: Int32, depth: Int, ringBufferBytes: UInt32, stackMapEntries: UInt32, sampleBytes: UInt64? = nil) throws(UprobeError) {
+        self.sampleBytes = sampleBytes
         self.pid = pid
         self.depth = min(max(depth, 1), Int(UE_MAX_FRAMES))
         do {
@@ -41,7 +45,12 @@ final class UprobePrograms {
                 bpf_map__set_max_entries(m, stackMapEntries)
                 bpf_map__set_value_size(m, UInt32(self.depth * 8))
             }
-            try object.setReadOnly(ue_config(tgid: UInt32(bitPattern: pid), page_size: UInt32(sysconf(Int32(_SC_PAGESIZE)))))
+            if let m = object.map("sampled") { bpf_map__set_max_entries(m, UprobeSampling.setEntries(interval: sampleBytes)) }
+            var config = ue_config()
+            config.tgid = UInt32(bitPattern: pid)
+            config.page_size = UInt32(sysconf(Int32(_SC_PAGESIZE)))
+            UprobeSampling.configure(&config, interval: sampleBytes)
+            try object.setReadOnly(config)
             for name in ["on_entry", "on_return"] {
                 if let p = object.program(name) { bpf_program__set_expected_attach_type(p, bpf_attach_type(rawValue: UInt32(LEAK_BPF_TRACE_UPROBE_MULTI))) }
             }

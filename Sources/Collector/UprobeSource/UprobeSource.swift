@@ -44,7 +44,9 @@ public final class UprobeSource: EventSource {
     deinit { ring_buffer__free(ring) }
 
     public func begin(into tracker: Tracker) throws {
-        space = tracker.openSpace(SpaceInfo(kind: .user, pid: pid, command: command, startNs: startNs))
+        // Weighted exactly as the shim's sampled blocks are: the tracker scales by the space's interval.
+        space = tracker.openSpace(
+            SpaceInfo(kind: .user, pid: pid, command: command, startNs: startNs, samplingIntervalBytes: programs.sampleBytes))
         for m in modules.loaded.values.sorted(by: { $0.info.lo < $1.info.lo }) { tracker.apply(.module(m.info), in: space) }
     }
 
@@ -97,7 +99,8 @@ public final class UprobeSource: EventSource {
         let c = programs.counters()
         func at(_ k: ue_counter) -> UInt64 { c[Int(k.rawValue)] }
         return [
-            .lostEvents: at(UC_RING_FULL) &+ at(UC_CALLS_FULL) &+ at(UC_STACK_FAILED) &+ at(UC_RETURN_MISSED) &+ stacks.lookupFailures &+ undecodable,
+            .lostEvents: at(UC_RING_FULL) &+ at(UC_CALLS_FULL) &+ at(UC_STACK_FAILED) &+ at(UC_RETURN_MISSED) &+ at(UC_SAMPLED_FULL)
+                &+ stacks.lookupFailures &+ undecodable,
             .lostBytes: at(UC_RING_FULL_BYTES),
             .uprobeRingFull: at(UC_RING_FULL),
             .uprobeCallsFull: at(UC_CALLS_FULL),
@@ -105,6 +108,8 @@ public final class UprobeSource: EventSource {
             .uprobeStacksInline: at(UC_STACK_INLINE),
             .uprobeReturnsMissed: at(UC_RETURN_MISSED),
             .uprobeAllocatorCalls: at(UC_NESTED),
+            .uprobeSampledSetFull: at(UC_SAMPLED_FULL),
+            .uprobeSampledOut: at(UC_SAMPLED_OUT),
             .stacksCutShort: stacks.cutShort,
             .truncatedStacks: stacks.truncated,
         ]
@@ -183,4 +188,8 @@ extension CounterName {
     public static let uprobeReturnsMissed = CounterName("uprobe_returns_missed")
     /// Allocator calls the allocator made itself (malloc inside realloc, mmap inside malloc): not tracked.
     public static let uprobeAllocatorCalls = CounterName("uprobe_allocator_calls")
+    /// Sampling: sampled blocks the set of sampled addresses had no room for (not recorded: lost).
+    public static let uprobeSampledSetFull = CounterName("uprobe_sampled_set_full")
+    /// Sampling: allocations decided against at entry (no stack, no record; not a loss).
+    public static let uprobeSampledOut = CounterName("uprobe_sampled_out")
 }
