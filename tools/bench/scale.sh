@@ -5,8 +5,11 @@
 #   - real programs that nobody here wrote (perl, node, the JVM): how long after they end we return.
 # Prints a markdown table and writes it to bench-results/scale.md. Not a test: nothing here asserts a time.
 #   tools/bench/scale.sh [blocks=10000000] [runs=3]
+#   tools/bench/scale.sh --reports-only   # re-time only the reports, on the sessions of the last full run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+reports_only=0
+if [[ ${1:-} == --reports-only ]]; then reports_only=1; shift; fi
 blocks=${1:-10000000}
 runs=${2:-3}
 
@@ -25,8 +28,12 @@ counter() { sqlite3 "$1" "SELECT value FROM counters WHERE name = '$2'" 2>/dev/n
 
 declare -A wall stats
 
+if (( reports_only )); then
+  [[ -f $work/s.leaks && -f $work/default.leaks ]] || { echo "scale.sh: no sessions in $work; run it once without --reports-only" >&2; exit 1; }
+fi
 echo "scalebench: $blocks blocks, median of $runs runs" >&2
 for how in uninstrumented leakcollect "leakcollect fp" heaptrack; do
+  (( reports_only )) && break
   samples=()
   for _ in $(seq "$runs"); do
     rm -f "$work"/ht.*
@@ -78,6 +85,17 @@ done
 svg=$(stat -c %s "$work/s.svg")
 # The live view: one refresh (reading the session into its model) and one redraw, as --once reports them.
 live=$("$bin/leakreport" top --live --once "$s" 2>&1 >/dev/null | tail -1)
+if (( reports_only )); then
+  {
+    echo "| report | time | peak RSS |"
+    echo "|---|---|---|"
+    printf '%s' "$reports"
+    echo
+    echo "Flame graph: $(( svg / 1024 )) KiB. Live view (\`top --live --once\`): $live."
+    echo "$(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+  } | tee "$out/scale-reports.md"
+  exit 0
+fi
 rm -f "$work"/ht.*
 heaptrack -o "$work/ht" "$work/scalebench" "$blocks" >/dev/null 2>&1 || true
 t=$(timed heaptrack_print "$work"/ht.*)
