@@ -29,7 +29,7 @@ struct StackIdentityKeys {
         }
         // A stack's frames are its locations from leaf to root, and a location's frames end with its one
         // frame that is not inlined: equal frame lists are equal location lists, so equal paths.
-        let nodePaths = paths.number(catalog, locationKeys: locationKeys)
+        let nodePaths = paths.number(catalog, locationKeys: locationKeys, distinctKeys: Set(locationKeys).count == locationKeys.count)
         return zip(p.totals, profile.stacks).map { t, s in
             Key(kind: s.kind, path: catalog.stacks[t.stackID].map { nodePaths[Int($0.leaf)] } ?? 0)
         }

@@ -15,18 +15,25 @@ struct StackPaths {
     init(capacity: Int) { table = IntMap(capacity: capacity) }
 
     /// Per node of `catalog`, its path id. `locationKeys[l]` is location l's key (0 or more).
-    mutating func number(_ catalog: StackCatalog, locationKeys: [Int32]) -> [Int32] {
+    /// `distinctKeys`: no two locations of this catalog have one key. The writer stores each (parent,
+    /// location) node once, so a path this catalog's node creates is then reached by that node alone,
+    /// and its children's keys cannot be in the table yet: they are added without a look-up (the first
+    /// session of a diff pays no look-ups at all).
+    mutating func number(_ catalog: StackCatalog, locationKeys: [Int32], distinctKeys: Bool = false) -> [Int32] {
         let parents = catalog.parents, locations = catalog.nodeLocations
         var ids = [Int32](repeating: 0, count: parents.count)
+        var created = [Bool](repeating: false, count: distinctKeys ? parents.count : 0)
         for n in 1..<max(parents.count, 1) {
+            let parent = Int(parents[n])
             // +1: a key is never 0 (IntMap's empty slot), even for the root's first location key.
-            let key = UInt64(UInt32(bitPattern: ids[Int(parents[n])])) << 32 | (UInt64(UInt32(bitPattern: locationKeys[Int(locations[n])])) + 1)
-            if let id = table.get(key) {
+            let key = UInt64(UInt32(bitPattern: ids[parent])) << 32 | (UInt64(UInt32(bitPattern: locationKeys[Int(locations[n])])) + 1)
+            if !(distinctKeys && created[parent]), let id = table.get(key) {
                 ids[n] = Int32(bitPattern: id)
             } else {
                 count += 1
                 table.set(key, UInt32(bitPattern: count))
                 ids[n] = count
+                if distinctKeys { created[n] = true }
             }
         }
         return ids
