@@ -42,23 +42,31 @@ public struct Suppressions: Sendable {
     public final class Matcher {
         private let catalog: StackCatalog
         private let rules: [Rule]
-        /// Per rule: per `through` condition and for `only`, one flag per stack-tree node, computed on first use.
+        /// Per rule: per `through` condition and for `only`, one flag per stack-tree node, and for
+        /// `innermost` one per location (a stack's innermost frame is its leaf location's first), each
+        /// computed on first use.
         private var through: [[[Bool]]?]
         private var only: [[Bool]?]
+        private var innermost: [[Bool]?]
 
         init(_ rules: [Rule], _ catalog: StackCatalog) {
             self.rules = rules
             self.catalog = catalog
             through = Array(repeating: nil, count: rules.count)
             only = Array(repeating: nil, count: rules.count)
+            innermost = Array(repeating: nil, count: rules.count)
         }
 
         /// The name of the first rule that matches a user stack with frames, if any.
         public func match(_ id: SessionStackID) -> String? {
-            guard let s = catalog.stacks[id], s.origin == .user, s.leaf != 0, let inner = catalog.innermost(of: id) else { return nil }
-            let leaf = Int(s.leaf)
+            guard let s = catalog.stacks[id], s.origin == .user, s.leaf != 0, !catalog.locationFrames[Int(catalog.nodeLocations[Int(s.leaf)])].isEmpty
+            else { return nil }
+            let leaf = Int(s.leaf), location = Int(catalog.nodeLocations[leaf])
             for (i, r) in rules.enumerated() {
-                if let test = r.innermost, !test(inner) { continue }
+                if let test = r.innermost {
+                    if innermost[i] == nil { innermost[i] = catalog.locationFrames.map { $0.first.map(test) ?? false } }
+                    guard innermost[i]?[location] ?? false else { continue }
+                }
                 if !r.through.isEmpty {
                     if through[i] == nil { through[i] = r.through.map { catalog.nodesReaching($0) } }
                     guard through[i]?.allSatisfy({ $0[leaf] }) ?? false else { continue }
@@ -75,7 +83,8 @@ public struct Suppressions: Sendable {
 
     public func matcher(for catalog: StackCatalog) -> Matcher { Matcher(rules, catalog) }
 
-    private static func module(_ f: FrameRow) -> String { f.module.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "" }
+    /// A pure string operation: `URL(fileURLWithPath:)` stats the path, once per frame tested.
+    private static func module(_ f: FrameRow) -> String { f.module.map(Formatting.basename) ?? "" }
 
     private static let runtimeLibraries = ["libc.so", "libstdc++.so", "libgcc_s.so", "libm.so", "ld-linux", "ld.so"]
 

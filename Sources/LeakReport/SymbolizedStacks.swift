@@ -5,7 +5,7 @@ import Vocabulary
 /// was dlopen'ed and dlclosed again and again sits at a new address each time: one leak site becomes
 /// hundreds of stacks of one allocation each. Two stacks are the same here when every frame has the same
 /// function, offset, module, file offset, file and line; a frame nothing could name keeps its address.
-/// Computed once per stack-tree node in one pass (a parent's id is below its children's).
+/// Computed once per stack-tree node in one pass (`StackPaths`).
 struct SymbolizedStacks {
     /// Per tree node: the id of its path from the root, with equal paths under one id.
     private var pathIDs: [Int32]
@@ -28,18 +28,14 @@ struct SymbolizedStacks {
             frameIDs[key] = id
             return id
         }
-        var seen: [UInt64: Int32] = [:]
-        var ids = [Int32](repeating: 0, count: catalog.parents.count)
-        for n in 1..<max(catalog.parents.count, 1) {
-            let key = UInt64(UInt32(bitPattern: ids[Int(catalog.parents[n])])) << 32 | UInt64(UInt32(bitPattern: locationIDs[Int(catalog.nodeLocations[n])]))
-            if let id = seen[key] {
-                ids[n] = id
-            } else {
-                let id = Int32(seen.count + 1)
-                seen[key] = id
-                ids[n] = id
-            }
+        if frameIDs.count == catalog.locationFrames.count {
+            // No two locations read the same (no library reloaded elsewhere): the writer stores each
+            // (parent, location) node once, so each node's path is its own and there is nothing to number.
+            pathIDs = catalog.parents.indices.map { Int32(truncatingIfNeeded: $0) }
+            return
         }
+        var paths = StackPaths(capacity: catalog.parents.count)
+        let ids = paths.number(catalog, locationKeys: locationIDs)
         pathIDs = ids
     }
 

@@ -39,33 +39,43 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let (base, new) = try profiles()
-            let diff = ProfileDiff(base: base, new: new)
-            switch format {
-            case .text: print(DiffTextRenderer.render(diff, top: top), terminator: "")
-            case .json: print(DiffJSON(diff).encoded(), terminator: "")
-            case .pprof:
-                let prefix = output ?? "diff"
-                try write(try PprofEncoder(comments: ["leakreport diff, base"]).encode(base), to: prefix + ".base.pb.gz")
-                try write(try PprofEncoder(comments: ["leakreport diff, new"]).encode(new), to: prefix + ".new.pb.gz")
-                print("wrote \(prefix).base.pb.gz and \(prefix).new.pb.gz; compare with: go tool pprof -diff_base \(prefix).base.pb.gz \(prefix).new.pb.gz")
+            if sessions.count == 2, format != .pprof {
+                // Matched through the stack trees; only the changes printed get frames (text: the top ones).
+                let (base, new) = try loadBoth(frames: false)
+                return show(ProfileDiff.sessions(base: base, new: new, framed: format == .text ? top : nil))
             }
+            let (base, new) = try profiles()
+            guard format == .pprof else { return show(ProfileDiff(base: base, new: new)) }
+            let prefix = output ?? "diff"
+            try write(try PprofEncoder(comments: ["leakreport diff, base"]).encode(base), to: prefix + ".base.pb.gz")
+            try write(try PprofEncoder(comments: ["leakreport diff, new"]).encode(new), to: prefix + ".new.pb.gz")
+            print("wrote \(prefix).base.pb.gz and \(prefix).new.pb.gz; compare with: go tool pprof -diff_base \(prefix).base.pb.gz \(prefix).new.pb.gz")
         }
+    }
+
+    /// As text or JSON (pprof writes files instead).
+    private func show(_ diff: ProfileDiff) {
+        print(format == .text ? DiffTextRenderer.render(diff, top: top) : DiffJSON(diff).encoded(), terminator: "")
+    }
+
+    /// The two sessions, read side by side (they are independent files).
+    private func loadBoth(frames: Bool) throws -> (SessionProfile, SessionProfile) {
+        var loaded: [Result<SessionProfile, Error>] = [.failure(UserError("not read")), .failure(UserError("not read"))]
+        let lock = NSLock()
+        let (paths, options) = (sessions, profile)
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let r = Result { try options.load(paths[i], frames: frames) }
+            lock.lock()
+            loaded[i] = r
+            lock.unlock()
+        }
+        return (try loaded[0].get(), try loaded[1].get())
     }
 
     private func profiles() throws -> (Profile, Profile) {
         if sessions.count == 2 {
-            // The two sessions are independent files: read them side by side.
-            var loaded: [Result<Profile, Error>] = [.failure(UserError("not read")), .failure(UserError("not read"))]
-            let lock = NSLock()
-            let (paths, options) = (sessions, profile)
-            DispatchQueue.concurrentPerform(iterations: 2) { i in
-                let r = Result { try options.load(paths[i]).profile }
-                lock.lock()
-                loaded[i] = r
-                lock.unlock()
-            }
-            return (try loaded[0].get(), try loaded[1].get())
+            let (base, new) = try loadBoth(frames: true)
+            return (base.profile, new.profile)
         }
         let t1 = try ValueParsers.duration(from ?? ""), t2 = try ValueParsers.duration(to ?? "")
         let reader = try SessionReader(path: sessions[0])

@@ -1,6 +1,7 @@
 import Foundation
 import LeakReport
 import ReportFormats
+import SessionStore
 import TestSupport
 import XCTest
 
@@ -62,6 +63,36 @@ final class DiffAndExportTests: XCTestCase {
         let top = try GoPprof.top(["-diff_base", prefix + ".base.pb.gz", prefix + ".new.pb.gz"])
         XCTAssertEqual(top["grow_site"], 12288, "go tool pprof -diff_base: \(top)")
         XCTAssertEqual(top["steady"] ?? 0, 0)
+    }
+
+    /// The diff `leakreport diff` computes from the two sessions' stack trees, framing only what it
+    /// prints, is the diff of the two sessions' full profiles: same changes, figures and frames.
+    func testDiffThroughStackTreesEqualsDiffOfFullProfiles() throws {
+        let prog = try leaky()
+        let base = try Pipeline.collect(prog, ["2"]), new = try Pipeline.collect(prog, ["7"])
+        XCTAssertEqual(base.result.status, 0, base.result.stderr)
+        XCTAssertEqual(new.result.status, 0, new.result.stderr)
+        func load(_ path: String, frames: Bool) throws -> SessionProfile {
+            try SessionProfile.load(try SessionReader(path: path), ProfileRequest(frames: frames))
+        }
+        let full = ProfileDiff(base: try load(base.session, frames: true).profile, new: try load(new.session, frames: true).profile)
+        let (b, n) = (try load(base.session, frames: false), try load(new.session, frames: false))
+        XCTAssertTrue(b.profile.stacks.allSatisfy(\.frames.isEmpty), "loaded without frames")
+        let viaTrees = ProfileDiff.sessions(base: b, new: n, framed: nil)
+        func summary(_ d: ProfileDiff) -> [String] {
+            d.changes.map { c in
+                "\(c.status) \(c.stack.kind) \(c.baseBytes)/\(c.baseBlocks) -> \(c.newBytes)/\(c.newBlocks) "
+                    + c.stack.frames.map { "\($0.function ?? "?"):\($0.line ?? 0)@\(String($0.address, radix: 16))" }.joined(separator: " ")
+            }
+        }
+        XCTAssertEqual(summary(viaTrees), summary(full))
+        XCTAssertEqual(viaTrees.changes.first?.stack.frames.first?.function, "grow_site")
+        XCTAssertEqual(viaTrees.changes.first?.deltaBytes, 5 * 4096)
+        XCTAssertEqual([viaTrees.baseBytes, viaTrees.newBytes], [full.baseBytes, full.newBytes])
+        // Framing only the first change leaves the others without frames (what text prints for --top 1).
+        let one = ProfileDiff.sessions(base: b, new: n, framed: 1)
+        XCTAssertEqual(one.changes.first?.stack.frames.isEmpty, false)
+        XCTAssertEqual(summary(one).first, summary(full).first)
     }
 
     /// Two moments of one session: what the stacks gained between them.

@@ -77,4 +77,27 @@ final class DiffTests: XCTestCase {
         XCTAssertEqual(d.changes.map(\.deltaBytes), [4096])
         XCTAssertEqual(d.changes.map(\.newBlocks), [128])
     }
+
+    /// With keys given, the keys alone decide which stacks are one: frameless stacks match by key, the
+    /// stacks a key joins add up, and each change says where its stack is in its profile.
+    func testGivenKeysDecideIdentity() {
+        let base = Fixtures.profile(bodyBlocks: 4), new = Fixtures.profile(slide: 0x1000, bodyBlocks: 6)
+        func frameless(_ p: Profile) -> Profile {
+            var q = p
+            for i in q.stacks.indices { q.stacks[i].frames = [] }
+            return q
+        }
+        // Stacks 1 and 2 of the new run are given one key: they add up, and match the base's stack 1.
+        let d = ProfileDiff(base: frameless(base), new: frameless(new), baseKeys: ["body", "cache", "log"], newKeys: ["body", "cache", "cache"])
+        XCTAssertEqual(d.changes.map(\.status), [.changed, .changed, .gone])
+        XCTAssertEqual(d.changes.map(\.deltaBytes), [2 * 1_048_576, Int64(new.stacks[2].inUseBytes), -Int64(base.stacks[2].inUseBytes)])
+        XCTAssertEqual(d.changes.map(\.index), [0, 1, 2])
+        XCTAssertEqual(d.changes.map(\.fromBase), [false, false, true])
+        XCTAssertTrue(d.changes.allSatisfy { $0.stack.frames.isEmpty })
+        // Keys equal to the identities give what the frames give.
+        let byFrames = ProfileDiff(base: base, new: new)
+        let byKeys = ProfileDiff(base: base, new: new, baseKeys: [0, 1, 2], newKeys: [0, 1, 2])
+        XCTAssertEqual(byKeys.changes.map(\.deltaBytes), byFrames.changes.map(\.deltaBytes))
+        XCTAssertEqual(byKeys.changes.map(\.stack), byFrames.changes.map(\.stack))
+    }
 }

@@ -5,8 +5,11 @@
 #   - real programs that nobody here wrote (perl, node, the JVM): how long after they end we return.
 # Prints a markdown table and writes it to bench-results/scale.md. Not a test: nothing here asserts a time.
 #   tools/bench/scale.sh [blocks=10000000] [runs=3]
+#   tools/bench/scale.sh --reports-only   # re-time only the reports, on the sessions of the last full run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+reports_only=0
+if [[ ${1:-} == --reports-only ]]; then reports_only=1; shift; fi
 blocks=${1:-10000000}
 runs=${2:-3}
 
@@ -21,12 +24,28 @@ gcc -O2 -g -fno-omit-frame-pointer -o "$work/scalebench" tools/bench/scalebench.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # wall seconds and peak RSS (KB) of a command, as GNU time measures them
 timed() { /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || true; cat "$work/time.txt"; }
+# A report's row, median of $runs runs of each figure: wall, CPU (user + system; on a shared machine the
+# wall is mostly other work) and peak RSS.
+report_row() {
+  local label=$1 w=() c=() m=()
+  shift
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f "%e %U %S %M" -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || true
+    read -r e u sy rss <"$work/time.txt"
+    w+=("$e"); c+=("$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')"); m+=("$rss")
+  done
+  echo "| \`$label\` | $(printf '%s\n' "${w[@]}" | median) s | $(printf '%s\n' "${c[@]}" | median) s | $(( $(printf '%s\n' "${m[@]}" | median) / 1024 )) MB |"
+}
 counter() { sqlite3 "$1" "SELECT value FROM counters WHERE name = '$2'" 2>/dev/null || echo 0; }
 
 declare -A wall stats
 
+if (( reports_only )); then
+  [[ -f $work/s.leaks && -f $work/default.leaks ]] || { echo "scale.sh: no sessions in $work; run it once without --reports-only" >&2; exit 1; }
+fi
 echo "scalebench: $blocks blocks, median of $runs runs" >&2
 for how in uninstrumented leakcollect "leakcollect fp" heaptrack; do
+  (( reports_only )) && break
   samples=()
   for _ in $(seq "$runs"); do
     rm -f "$work"/ht.*
@@ -54,8 +73,8 @@ for how in uninstrumented leakcollect "leakcollect fp" heaptrack; do
   fi
 done
 
-base=${wall[uninstrumented]}
-ht=${wall[heaptrack]}
+base=${wall[uninstrumented]:-0}
+ht=${wall[heaptrack]:-0}
 ratio() { awk -v a="$1" -v b="$base" -v h="$ht" 'BEGIN { printf "%.2f", (a - b) / (h - b) }'; }
 
 # Report speed on the last fp session (the same content as the default run's).
@@ -63,8 +82,7 @@ s="$work/s.leaks"
 reports=""
 for args in "" "--kind heap" "--min-size 16" "--older-than 1s" "--format json"; do
   # shellcheck disable=SC2086
-  t=$(timed "$bin/leakreport" top "$s" $args)
-  reports+="| \`leakreport top $args\` | ${t%% *} s | $(( ${t##* } / 1024 )) MB |"$'\n'
+  reports+="$(report_row "leakreport top${args:+ $args}" "$bin/leakreport" top "$s" $args)"$'\n'
 done
 # The analyses and formats (issue: growth, peak, churn, diff, pprof, flame graphs, a live view) on the
 # same session; diff compares it with the default run's (the same program, another ASLR layout).
@@ -72,16 +90,29 @@ for args in "growth" "peak" "churn" "diff $work/default.leaks" "pprof -o $work/s
   "flamegraph -o $work/s.svg" "flamegraph --growth -o $work/s-growth.svg"; do
   read -r cmd rest <<<"$args"
   # shellcheck disable=SC2086
-  if [[ $cmd == diff ]]; then t=$(timed "$bin/leakreport" diff $rest "$s"); else t=$(timed "$bin/leakreport" "$cmd" "$s" $rest); fi
-  reports+="| \`leakreport $args\` | ${t%% *} s | $(( ${t##* } / 1024 )) MB |"$'\n'
+  if [[ $cmd == diff ]]; then
+    reports+="$(report_row "leakreport ${args//$work\//}" "$bin/leakreport" diff $rest "$s")"$'\n'
+  else
+    reports+="$(report_row "leakreport ${args//$work\//}" "$bin/leakreport" "$cmd" "$s" $rest)"$'\n'
+  fi
 done
 svg=$(stat -c %s "$work/s.svg")
 # The live view: one refresh (reading the session into its model) and one redraw, as --once reports them.
 live=$("$bin/leakreport" top --live --once "$s" 2>&1 >/dev/null | tail -1)
+if (( reports_only )); then
+  {
+    echo "| report | wall | CPU | peak RSS |"
+    echo "|---|---|---|---|"
+    printf '%s' "$reports"
+    echo
+    echo "Flame graph: $(( svg / 1024 )) KiB. Live view (\`top --live --once\`): $live."
+    echo "$(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
+  } | tee "$out/scale-reports.md"
+  exit 0
+fi
 rm -f "$work"/ht.*
 heaptrack -o "$work/ht" "$work/scalebench" "$blocks" >/dev/null 2>&1 || true
-t=$(timed heaptrack_print "$work"/ht.*)
-reports+="| \`heaptrack_print\` | ${t%% *} s | $(( ${t##* } / 1024 )) MB |"$'\n'
+reports+="$(report_row heaptrack_print heaptrack_print "$work"/ht.*)"$'\n'
 htsize=$(stat -c %s "$work"/ht.* | head -1)
 
 # Real programs: wall time uninstrumented and under leakcollect (to the moment the command returns).
@@ -121,8 +152,8 @@ IFS='|' read -r blocksd bytesd lostd rssd sized chunksd <<<"${stats[leakcollect 
   echo "session $(( sized / 1048576 )) MB, of which live-block checkpoints $(( chunksd / 1048576 )) MB = $(( chunksd / blocks )) B per live block"
   echo "(heaptrack's file: $(( htsize / 1048576 )) MB)."
   echo
-  echo "| report | time | peak RSS |"
-  echo "|---|---|---|"
+  echo "| report | wall | CPU | peak RSS |"
+  echo "|---|---|---|---|"
   printf '%s' "$reports"
   echo
   echo "Flame graph: $(( svg / 1024 )) KiB. Live view (\`top --live --once\`): $live."

@@ -289,21 +289,29 @@ public final class SessionReader {
     /// Calls `body` with every live block the filter selects, chunk by chunk in address order within
     /// each space and kind; memory stays that of one chunk.
     public func forEachLiveBlock(_ filter: LiveFilter, _ body: (LiveTableKey, LiveBlock) throws -> Void) throws(SessionError) {
+        try forEachLiveChunk(filter) { key, blocks in
+            for b in blocks { try body(key, b) }
+        }
+    }
+
+    /// Calls `body` with each chunk's live blocks that the filter selects, in address order within each
+    /// space and kind: a chunk's key once, not once per block (a report over 10M blocks pays per block
+    /// only what it must).
+    public func forEachLiveChunk(_ filter: LiveFilter, _ body: (LiveTableKey, [LiveBlock]) throws -> Void) throws(SessionError) {
         let asOf = info.asOfNs
+        // Ages are measured at the moment the session describes; nothing is older than the session allows.
+        let bornBy: UInt64? = filter.minAgeNs.map { age in asOf < age ? 0 : asOf - age }
+        let noneOldEnough = filter.minAgeNs.map { asOf < $0 } ?? false
+        let (minSize, maxSize) = (filter.minSize ?? 0, filter.maxSize ?? UInt64.max)
         try read { db in
             let cursor = try Row.fetchCursor(db, sql: "SELECT space, kind, chunk, base, data FROM live_chunks ORDER BY space, kind, chunk, seq")
             var current: (Int64, String, Int64)?
             var blocks: [LiveBlock] = []
             func flush() throws {
-                guard let (space, kindText, _) = current, let kind = BlockKind(rawValue: kindText) else { return }
+                guard let (space, kindText, _) = current, let kind = BlockKind(rawValue: kindText), !noneOldEnough else { return }
                 let key = LiveTableKey(space: SpaceID(truncatingIfNeeded: space), kind: kind)
-                for b in blocks {
-                    if let m = filter.minSize, b.size < m { continue }
-                    if let m = filter.maxSize, b.size > m { continue }
-                    // Ages are measured at the moment the session describes; nothing is older than the session allows.
-                    if let age = filter.minAgeNs, asOf < age || b.timeNs > asOf - age { continue }
-                    try body(key, b)
-                }
+                if filter.minSize == nil, filter.maxSize == nil, bornBy == nil { return try body(key, blocks) }
+                try body(key, blocks.filter { b in b.size >= minSize && b.size <= maxSize && bornBy.map { b.timeNs <= $0 } ?? true })
             }
             while let r = try cursor.next() {
                 let space: Int64 = try r.decode(atIndex: 0), kindText: String = try r.decode(atIndex: 1), chunk: Int64 = try r.decode(atIndex: 2)
@@ -330,19 +338,37 @@ public final class SessionReader {
                 t.blocks == 0 && t.bytes == 0 ? nil : LiveAggregate(stackID: t.stackID, kind: t.kind, bytes: t.bytes, blocks: t.blocks)
             }
         }
-        struct Key: Hashable {
-            var stack: SessionStackID
-            var kind: BlockKind
-        }
-        var sums: [Key: (UInt64, UInt64)] = [:]
+        // 10M blocks fall into about as many stacks as the session has: a per-block Dictionary update
+        // (hashing a struct key) was most of the pass, so the sums sit in one array found through IntMap.
+        var index = IntMap(capacity: 4096)
+        var sums: [LiveAggregate] = []
         let weights = try samplingIntervals()
-        try forEachLiveBlock(filter) { key, b in
-            let w = SamplingWeight.weighted(size: b.size, interval: weights[key.space])
-            let k = Key(stack: b.stackID, kind: key.kind)
-            let s = sums[k] ?? (0, 0)
-            sums[k] = (s.0 &+ w.bytes, s.1 &+ w.blocks)
+        try forEachLiveChunk(filter) { key, blocks in
+            let interval = weights[key.space]
+            let slot = UInt64(key.kind.slot) + 1
+            var last: (stack: SessionStackID, at: Int)?
+            for b in blocks {
+                let w = SamplingWeight.weighted(size: b.size, interval: interval)
+                // Blocks of one stack often lie side by side (allocated one after another).
+                let i: Int
+                if let l = last, l.stack == b.stackID {
+                    i = l.at
+                } else {
+                    let k = UInt64(b.stackID) << 8 | slot
+                    if let found = index.get(k) {
+                        i = Int(found)
+                    } else {
+                        i = sums.count
+                        index.set(k, UInt32(i))
+                        sums.append(LiveAggregate(stackID: b.stackID, kind: key.kind, bytes: 0, blocks: 0))
+                    }
+                    last = (b.stackID, i)
+                }
+                sums[i].bytes &+= w.bytes
+                sums[i].blocks &+= w.blocks
+            }
         }
-        return sums.map { LiveAggregate(stackID: $0.key.stack, kind: $0.key.kind, bytes: $0.value.0, blocks: $0.value.1) }
+        return sums
     }
 
     /// The live blocks of the given stacks (and kinds) that the filter selects, largest first.

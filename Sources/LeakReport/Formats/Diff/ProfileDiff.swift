@@ -21,6 +21,8 @@ public struct ProfileDiff: Sendable {
         public var stack: ProfileStack
         /// Whether `stack` comes from the base profile.
         public var fromBase: Bool
+        /// Where `stack` is in its profile's stacks (the first of its identity there).
+        public var index: Int
         public var deltaBytes: Int64 { Int64(clamping: newBytes) - Int64(clamping: baseBytes) }
         public var deltaBlocks: Int64 { Int64(clamping: newBlocks) - Int64(clamping: baseBlocks) }
     }
@@ -32,8 +34,6 @@ public struct ProfileDiff: Sendable {
     public let new: Profile
 
     public init(base: Profile, new: Profile, includeUnchanged: Bool = false) {
-        self.base = base
-        self.new = new
         // Stacks are keyed by interned frame identities: each distinct frame's strings are hashed once
         // per profile, not once per stack it appears in.
         var frames = Interner<StackIdentity.Frame>()
@@ -42,15 +42,26 @@ public struct ProfileDiff: Sendable {
             var memo = FrameMemo<Int32>()
             return p.stacks.map { s in [kinds.id(s.kind)] + memo.map(s.frames) { frames.id(StackIdentity.Frame($0, in: p)) } }
         }
-        var byIdentity: [[Int32]: Int] = [:]
+        self.init(base: base, new: new, baseKeys: keys(base), newKeys: keys(new), includeUnchanged: includeUnchanged)
+    }
+
+    /// The diff of two profiles whose stacks' identities are already known: `baseKeys[i]` and
+    /// `newKeys[i]` stand for `StackIdentity` of stack i (equal keys, equal identities, across both).
+    /// A reader that knows its stacks' shared frames names them this way without building every
+    /// stack's frames (`stack` then carries the frames its profile has, possibly none).
+    public init<Key: Hashable>(base: Profile, new: Profile, baseKeys: [Key], newKeys: [Key], includeUnchanged: Bool = false) {
+        precondition(baseKeys.count == base.stacks.count && newKeys.count == new.stacks.count, "one key per stack")
+        self.base = base
+        self.new = new
+        var byIdentity: [Key: Int] = [:]
         var all: [Change] = []
         // New first, so a stack in both keeps the new run's frames (addresses) for printing.
-        for (p, isBase) in [(new, false), (base, true)] {
-            for (s, id) in zip(p.stacks, keys(p)) {
+        for (p, isBase, keys) in [(new, false, newKeys), (base, true, baseKeys)] {
+            for (index, (s, id)) in zip(p.stacks, keys).enumerated() {
                 let i = byIdentity[id] ?? all.count
                 if i == all.count {
                     byIdentity[id] = i
-                    all.append(Change(status: isBase ? .gone : .new, baseBytes: 0, baseBlocks: 0, newBytes: 0, newBlocks: 0, stack: s, fromBase: isBase))
+                    all.append(Change(status: isBase ? .gone : .new, baseBytes: 0, baseBlocks: 0, newBytes: 0, newBlocks: 0, stack: s, fromBase: isBase, index: index))
                 }
                 if isBase {
                     all[i].baseBytes +|= s.inUseBytes
