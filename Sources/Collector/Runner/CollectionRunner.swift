@@ -136,7 +136,8 @@ public final class CollectionRunner {
             if let d = options.durationNs, now &- started >= d { break loop }
             if now >= nextSymbols && tracker.hasNewStacks {
                 let (modules, stacks) = tracker.takeNewStacks()
-                symbols.early(modules: modules, stacks: stacks, batch: batchNumber)
+                let number = batchNumber
+                symbols.early(modules: modules, stacks: stacks, batch: number) { [self] in writeSymbols(writer, through: number) }
                 nextSymbols = now &+ Self.symbolsEveryNs
             }
             if var job = cut {
@@ -234,6 +235,35 @@ public final class CollectionRunner {
     /// How often new stacks go to the symbolizer while the program runs: often enough that little is
     /// left when it ends, seldom enough that each hand-over is worth a wakeup of that thread.
     private static let symbolsEveryNs: UInt64 = 50_000_000
+
+    /// Writes what the symbolizer finished for batches up to `number` (locations and stacks, no interval)
+    /// on the writer thread, while the program runs: the batch that ends the program then has only its
+    /// last stacks to write. Runs between batches, in order with them; what cannot be written waits for
+    /// the next batch, as a failed batch does.
+    private func writeSymbols(_ writer: SessionWriter, through number: UInt64) {
+        writeQueue.async { [self] in
+            let cpu = HostFacts.threadCPUNs()
+            defer { writerCPUNs &+= HostFacts.threadCPUNs() &- cpu }
+            let symbolized = symbols.take(through: number)
+            guard !symbolized.locations.isEmpty || !symbolized.stacks.isEmpty else { return }
+            if carried != nil {
+                carried?.locations += symbolized.locations
+                carried?.stacks += symbolized.stacks
+                return
+            }
+            var batch = SessionBatch()
+            (batch.locations, batch.stacks) = (symbolized.locations, symbolized.stacks)
+            do throws(SessionError) {
+                try writer.write(batch)
+            } catch {
+                if writeError == nil {
+                    options.log("cannot write \(path) (\(error.detail)): collecting on in memory, retrying every interval")
+                }
+                writeError = error
+                carried = batch
+            }
+        }
+    }
 
     /// Hands a cut batch to the writer thread (which must be idle), with the source's counters.
     private func submit(_ writer: SessionWriter, _ cut: PendingBatch) {

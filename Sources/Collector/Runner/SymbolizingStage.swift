@@ -7,7 +7,8 @@ import Tracking
 /// they arrive (`early`), so when the program ends only the last moments' stacks are left to do, and
 /// the session writer's SQLite work overlaps with symbolizing. Each piece of work carries the number
 /// of the batch it belongs to; the writer of batch n takes exactly what was symbolized for batches up
-/// to n (`take`), so a batch never holds stacks or modules that a later batch introduces.
+/// to n (`take`), so a batch never holds stacks or modules that a later batch introduces. What is
+/// symbolized early can be taken early too: the runner writes it to the session while the program runs.
 final class SymbolizingStage {
     private let symbolizer: Symbolizer
     private let queue = DispatchQueue(label: "leakcollect.symbolizer")
@@ -22,8 +23,9 @@ final class SymbolizingStage {
 
     init(_ symbolizer: Symbolizer) { self.symbolizer = symbolizer }
 
-    /// Symbolizes stacks that arrived before batch `batch` is cut, in the background.
-    func early(modules: [SessionModule], stacks: [NewStack], batch: UInt64) {
+    /// Symbolizes stacks that arrived before batch `batch` is cut, in the background; then calls
+    /// `done` (on the symbolizer's thread) if that produced anything to take.
+    func early(modules: [SessionModule], stacks: [NewStack], batch: UInt64, done: @escaping () -> Void = {}) {
         queue.async { [self] in
             measured {
                 symbolizer.register(modules)
@@ -32,7 +34,7 @@ final class SymbolizingStage {
                 for s in stacks {
                     if s.origin == .user && s.frames.contains(where: { $0.moduleID == 0 }) { heldForBatch.append(s) } else { now.append(s) }
                 }
-                append(batch, symbolizer.symbolize(now))
+                if append(batch, symbolizer.symbolize(now)) { done() }
             }
         }
     }
@@ -45,7 +47,7 @@ final class SymbolizingStage {
                 var all = heldForBatch
                 heldForBatch = []
                 all.append(contentsOf: stacks)
-                append(batch, symbolizer.symbolize(all))
+                _ = append(batch, symbolizer.symbolize(all))
             }
         }
     }
@@ -67,9 +69,10 @@ final class SymbolizingStage {
         }
     }
 
-    private func append(_ batch: UInt64, _ out: (locations: [LocationRecord], stacks: [StackRecord])) {
-        guard !out.locations.isEmpty || !out.stacks.isEmpty else { return }
+    private func append(_ batch: UInt64, _ out: (locations: [LocationRecord], stacks: [StackRecord])) -> Bool {
+        guard !out.locations.isEmpty || !out.stacks.isEmpty else { return false }
         done.append((batch, out.locations, out.stacks))
+        return true
     }
 
     private func measured(_ body: () -> Void) {
