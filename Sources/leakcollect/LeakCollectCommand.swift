@@ -113,7 +113,11 @@ struct LeakCollectCommand: ParsableCommand {
             let path = output ?? SessionNaming.defaultPath(program: info.command.first, pid: chosen.pid)
             let view = live ? LiveCollection(path: path) : nil
             if let view { options.log = view.log }
-            let result = try CollectionRunner(source: source, sessionPath: path, info: sessionInfo, options: options).run()
+            let runner = CollectionRunner(source: source, sessionPath: path, info: sessionInfo, options: options)
+            // Never released: the process exits right after, and freeing the tracker's blocks and every
+            // module's symbols one by one only delays the return to the shell.
+            _ = Unmanaged.passRetained(runner)
+            let result = try runner.run()
             view?.finish()
             if !quiet { printSummary(result) }
             if let failure = result.failure { throw UserError(failure) }

@@ -340,4 +340,22 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(cut.batch.modules.first?.buildID, "ab01")
         XCTAssertEqual(cut.batch.moduleUnloads.map(\.id), [1])
     }
+
+    func testStacksAndModulesTakenForSymbolsEarlyAreNotCutAgainButTheModuleRowIs() {
+        let t = tracker(stacks: [])
+        let lib = ModuleInfo(id: 3, path: "/tmp/libplugin.so", buildID: [], bias: 0x7000, lo: 0x7000, hi: 0x9000)
+        apply(t, .module(lib), .stack(StackDefinition(id: 1, frames: [0x7100])))
+        XCTAssertTrue(t.hasNewStacks)
+        let early = t.takeNewStacks()
+        XCTAssertFalse(t.hasNewStacks)
+        XCTAssertEqual(early.modules.map(\.info.path), ["/tmp/libplugin.so"])
+        XCTAssertEqual(early.stacks.map(\.id), [0, 1])
+        XCTAssertEqual(early.stacks.last?.frames.map(\.moduleID), [early.modules.first?.sessionID ?? -1])
+        apply(t, .stack(StackDefinition(id: 2, frames: [0x7200])), alloc(0x100, 8, stack: 1), alloc(0x200, 8, stack: 2))
+        let cut = t.cut(at: 1)
+        XCTAssertEqual(cut.newStacks.map(\.id), [2])
+        XCTAssertTrue(cut.newModules.isEmpty)
+        XCTAssertEqual(cut.batch.modules.map(\.path), ["/tmp/libplugin.so"])
+        XCTAssertEqual(totals(cut.batch), [1: [8, 1], 2: [8, 1]])
+    }
 }

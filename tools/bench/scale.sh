@@ -116,25 +116,7 @@ reports+="$(report_row heaptrack_print heaptrack_print "$work"/ht.*)"$'\n'
 htsize=$(stat -c %s "$work"/ht.* | head -1)
 
 # Real programs: wall time uninstrumented and under leakcollect (to the moment the command returns).
-cat >"$work/hash.pl" <<'PERL'
-my %h; for my $i (1 .. 600_000) { $h{"key$i"} = [$i, "v" x ($i % 40)]; }
-my $n = 0; for my $k (keys %h) { $n += $h{$k}[0] } print STDERR "$n\n";
-PERL
-real=""
-for prog in "perl $work/hash.pl" "node -e let_a=[];for(let_i=0;i<300000;i++)a.push({i,s:'x'.repeat(i%50)});console.log(a.length)" "java -version"; do
-  cmd=${prog//_/ }
-  read -r -a argv <<<"$cmd"
-  [[ ${argv[0]} == node ]] && argv=(node -e "${cmd#node -e }")
-  command -v "${argv[0]}" >/dev/null || { real+="| \`${argv[0]}\` | not installed | | |"$'\n'; continue; }
-  u=(); l=()
-  for _ in $(seq "$runs"); do
-    t=$(timed "${argv[@]}"); u+=("${t%% *}")
-    rm -f "$work"/r.leaks*
-    t=$(timed "$bin/leakcollect" --quiet -o "$work/r.leaks" -- "${argv[@]}"); l+=("${t%% *}")
-  done
-  mu=$(printf '%s\n' "${u[@]}" | median); ml=$(printf '%s\n' "${l[@]}" | median)
-  real+="| \`${argv[0]}\` | $mu s | $ml s | $(awk -v a="$ml" -v b="$mu" 'BEGIN { printf "%.1f×", a / b }') |"$'\n'
-done
+real=$(BIN=$bin WORK=$work tools/bench/real-programs.sh "$runs")$'\n'
 
 IFS='|' read -r blocksd bytesd lostd rssd sized chunksd <<<"${stats[leakcollect fp]:-||||||}"
 {

@@ -41,7 +41,8 @@ public struct CollectionResult {
 
 /// The one collection runner: every mode (launch, attach, BPF, kernel) is a source plugged into it.
 /// It polls the source into the tracker on the calling thread and, every interval, cuts a batch that a
-/// writer thread symbolizes and writes. At most one batch is in flight: while the writer is busy the
+/// writer thread writes. New stacks go to a symbolizer thread as they arrive (`SymbolizingStage`), so
+/// the end of the program leaves little to symbolize. At most one batch is in flight: while the writer is busy the
 /// tracker keeps accumulating (the cut is deferred and counted), so memory stays bounded and the event
 /// path never waits on SQLite or the symbolizer. Stop signals and the duration are handled here.
 public final class CollectionRunner {
@@ -52,7 +53,9 @@ public final class CollectionRunner {
     private let options: RunnerOptions
     private let writeQueue = DispatchQueue(label: "leakcollect.session-writer")
     private let writerIdle = DispatchSemaphore(value: 1)
-    private let symbolizer: Symbolizer
+    private let symbols: SymbolizingStage
+    /// The number of the batch the next cut makes; stacks handed to the symbolizer before it belong to it.
+    private var batchNumber: UInt64 = 1
     /// The last write failure, while batches cannot be written (guarded by the writer queue).
     private var writeError: SessionError?
     /// What could not be written yet (disk full, say), merged with every later batch until a write
@@ -74,7 +77,7 @@ public final class CollectionRunner {
         self.info = info
         self.options = options
         tracker = Tracker(maxDepth: options.maxDepth ?? Int.max, now: info.startMonotonicNs)
-        symbolizer = Symbolizer(kernelSymbols: options.kernelSymbols)
+        symbols = SymbolizingStage(Symbolizer(kernelSymbols: options.kernelSymbols))
     }
 
     /// Creates the session, runs the collection to its end and writes everything. Throws only when the
@@ -99,6 +102,7 @@ public final class CollectionRunner {
         }
         let started = monotonicNow()
         var nextFlush = started &+ options.intervalNs
+        var nextSymbols = started
         var end: SessionEnd?
         var sourceError: Error?
         var stopSignals: Int32 = 0
@@ -130,6 +134,12 @@ public final class CollectionRunner {
             }
             let now = monotonicNow()
             if let d = options.durationNs, now &- started >= d { break loop }
+            if now >= nextSymbols && tracker.hasNewStacks {
+                let (modules, stacks) = tracker.takeNewStacks()
+                let number = batchNumber
+                symbols.early(modules: modules, stacks: stacks, batch: number) { [self] in writeSymbols(writer, through: number) }
+                nextSymbols = now &+ Self.symbolsEveryNs
+            }
             if var job = cut {
                 cut = nil
                 // A slice of the cut per turn, between polls, so the ring keeps draining.
@@ -222,6 +232,38 @@ public final class CollectionRunner {
 
     /// New blocks checkpointed per loop turn while a cut is under way.
     private static let cutSlice = 1 << 16
+    /// How often new stacks go to the symbolizer while the program runs: often enough that little is
+    /// left when it ends, seldom enough that each hand-over is worth a wakeup of that thread.
+    private static let symbolsEveryNs: UInt64 = 50_000_000
+
+    /// Writes what the symbolizer finished for batches up to `number` (locations and stacks, no interval)
+    /// on the writer thread, while the program runs: the batch that ends the program then has only its
+    /// last stacks to write. Runs between batches, in order with them; what cannot be written waits for
+    /// the next batch, as a failed batch does.
+    private func writeSymbols(_ writer: SessionWriter, through number: UInt64) {
+        writeQueue.async { [self] in
+            let cpu = HostFacts.threadCPUNs()
+            defer { writerCPUNs &+= HostFacts.threadCPUNs() &- cpu }
+            let symbolized = symbols.take(through: number)
+            guard !symbolized.locations.isEmpty || !symbolized.stacks.isEmpty else { return }
+            if carried != nil {
+                carried?.locations += symbolized.locations
+                carried?.stacks += symbolized.stacks
+                return
+            }
+            var batch = SessionBatch()
+            (batch.locations, batch.stacks) = (symbolized.locations, symbolized.stacks)
+            do throws(SessionError) {
+                try writer.write(batch)
+            } catch {
+                if writeError == nil {
+                    options.log("cannot write \(path) (\(error.detail)): collecting on in memory, retrying every interval")
+                }
+                writeError = error
+                carried = batch
+            }
+        }
+    }
 
     /// Hands a cut batch to the writer thread (which must be idle), with the source's counters.
     private func submit(_ writer: SessionWriter, _ cut: PendingBatch) {
@@ -231,6 +273,11 @@ public final class CollectionRunner {
         pending.batch.counters[.writerWaitNs] = writerWaitNs
         pending.batch.counters[.collectorEventCPUNs] = HostFacts.threadCPUNs()
         pending.batch.counters[.collectorPeakRSSBytes] = HostFacts.peakRSSBytes()
+        let number = batchNumber
+        batchNumber += 1
+        symbols.finish(modules: pending.newModules, stacks: pending.newStacks, batch: number)
+        pending.newModules = []
+        pending.newStacks = []
         // Boxed, so the writer thread ends up owning the only copy and can sort its blocks in place.
         let box = BatchBox(pending)
         writerIdle.wait()
@@ -241,9 +288,10 @@ public final class CollectionRunner {
             guard var cut = box.take() else { return }
             var batch = cut.batch
             cut.batch = SessionBatch()
-            batch.counters[.collectorWriterCPUNs] = writerCPUNs
-            symbolizer.register(cut.newModules)
-            (batch.locations, batch.stacks) = symbolizer.symbolize(cut.newStacks)
+            let symbolized = symbols.take(through: number)
+            (batch.locations, batch.stacks) = (symbolized.locations, symbolized.stacks)
+            // The symbolizer's thread counts as the writer's, as when the writer symbolized.
+            batch.counters[.collectorWriterCPUNs] = writerCPUNs &+ symbolized.cpuNs
             if var earlier = carried {
                 earlier.append(batch)
                 batch = earlier

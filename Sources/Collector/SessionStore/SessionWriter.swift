@@ -253,7 +253,7 @@ public final class SessionWriter {
         guard let s else { return 0 }
         if let id = strings[s] { return id }
         let id = Int64(strings.count + 1)
-        try db.cachedStatement(sql: "INSERT INTO strings (id, text) VALUES (?, ?)").execute(arguments: [id, s])
+        try FastStatement(db.cachedStatement(sql: "INSERT INTO strings (id, text) VALUES (?, ?)")).execute(.int(id), .text(s))
         strings[s] = id
         undo.strings.append(s)
         return id
@@ -267,11 +267,13 @@ public final class SessionWriter {
                     function: try intern(line.function, db), systemName: try intern(line.systemName, db), file: try intern(line.file, db),
                     line: line.line))
         }
-        try db.cachedStatement(
-            sql: "INSERT OR REPLACE INTO locations (id, address, module, module_name, file_offset, offset, lines_blob) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        ).execute(arguments: [
-            l.id, sqlInt(l.address), l.moduleID, l.moduleName, l.fileOffset.map(sqlInt), l.offset.map(sqlInt), Data(PackedRows.encode(lines: lines)),
-        ])
+        // Through SQLite's C API, as stacks are: a location per distinct address, thousands when a program ends.
+        try FastStatement(
+            db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO locations (id, address, module, module_name, file_offset, offset, lines_blob) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        ).execute(
+            .int(l.id), .unsigned(l.address), .optional(l.moduleID), .optional(l.moduleName), .optional(l.fileOffset.map(sqlInt)),
+            .optional(l.offset.map(sqlInt)), .blob(PackedRows.encode(lines: lines)))
     }
 
     /// The node for `location` called from `parent`, added to this batch's new nodes if it is new.

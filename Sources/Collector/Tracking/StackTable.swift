@@ -67,6 +67,8 @@ struct StackTable {
         return sid
     }
 
+    var hasUnsent: Bool { !unsent.isEmpty }
+
     /// Stacks defined since the last call.
     mutating func takeNew() -> [NewStack] {
         let out = unsent

@@ -6,8 +6,9 @@ import Vocabulary
 /// still need symbolizing (done off the event path, on the writer's thread).
 public struct PendingBatch: Sendable {
     public var batch: SessionBatch
+    /// Stacks defined since the last cut that `takeNewStacks` did not hand out already.
     public var newStacks: [NewStack]
-    /// Modules loaded since the last cut, with their opened files, for the symbolizer.
+    /// Modules loaded with their opened files, for the symbolizer: those `takeNewStacks` did not hand out.
     public var newModules: [SessionModule]
 }
 
@@ -38,6 +39,8 @@ public final class Tracker {
     private var totals = StackTotals()
     private var nextModuleID: Int64 = 1
     private var newModules: [SessionModule] = []
+    /// Modules the symbolizer has not been given yet (by `takeNewStacks` or a cut).
+    private var modulesForSymbols: [SessionModule] = []
     private var unloads: [(id: Int64, timeNs: UInt64)] = []
     private var records: [any SessionRows] = []
     private var dirtyStacks: [(Int, SessionStackID)] = []
@@ -194,7 +197,10 @@ public final class Tracker {
                     defer { nextModuleID += 1 }
                     return nextModuleID
                 }, unloaded: { self.unloads.append(($0, info.time)) })
-            if let m = loaded { newModules.append(m) }
+            if let m = loaded {
+                newModules.append(m)
+                modulesForSymbols.append(m)
+            }
         case .moduleUnload(let sourceID, let time):
             if let sid = s.modules.unload(sourceID: sourceID) { unloads.append((sid, time)) }
         case .record(let r):
@@ -460,8 +466,21 @@ public final class Tracker {
         b.counters = counters
         b.records = records
         records.removeAll()
-        return PendingBatch(batch: b, newStacks: stacks.takeNew(), newModules: modules)
+        let symbolModules = modulesForSymbols
+        modulesForSymbols.removeAll()
+        return PendingBatch(batch: b, newStacks: stacks.takeNew(), newModules: symbolModules)
     }
+
+    /// The stacks defined since the last cut or take, and the modules loaded since then, so they can
+    /// be symbolized while the program runs; the next cut carries only what came after.
+    public func takeNewStacks() -> (modules: [SessionModule], stacks: [NewStack]) {
+        let modules = modulesForSymbols
+        modulesForSymbols.removeAll()
+        return (modules, stacks.takeNew())
+    }
+
+    /// Whether stacks wait to be symbolized.
+    public var hasNewStacks: Bool { stacks.hasUnsent }
 
     // MARK: inspection
 
