@@ -1,5 +1,3 @@
-import Glibc
-
 /// A map from 64-bit keys to 32-bit values: open addressing with linear probing, no deletion. Written by
 /// hand for the collector's hot lookups that number in the millions (stack-tree nodes by (parent,
 /// location)), where Swift's Dictionary spends most of its time hashing and resizing and takes three
@@ -20,22 +18,9 @@ public struct IntMap {
         slots = Self.emptySlots(max(16, capacity * 4 / 3))
     }
 
-    /// Empty slots; a big table asks for huge pages before its memory is first touched, since every
-    /// probe is a TLB miss too with 4 KiB pages (and a costly one in a virtual machine).
-    private static func emptySlots(_ n: Int) -> [Slot] {
-        [Slot](unsafeUninitializedCapacity: n) { buffer, count in
-            guard let base = buffer.baseAddress else { return }
-            let bytes = n * MemoryLayout<Slot>.stride
-            if bytes >= 4 << 20 {
-                let page = 4096
-                let lo = (Int(bitPattern: base) + page - 1) & ~(page - 1)
-                let hi = (Int(bitPattern: base) + bytes) & ~(page - 1)
-                if let start = UnsafeMutableRawPointer(bitPattern: lo), hi > lo { _ = madvise(start, hi - lo, MADV_HUGEPAGE) }
-            }
-            base.initialize(repeating: Slot(key: 0, value: 0), count: n)
-            count = n
-        }
-    }
+    /// Empty slots, on ordinary pages: huge pages (tried) mostly moved the time of the TLB misses into
+    /// zeroing 2 MiB pages at every growth, and made the collector's memory at scale less predictable.
+    private static func emptySlots(_ n: Int) -> [Slot] { Array(repeating: Slot(key: 0, value: 0), count: n) }
 
     /// Multiply-shift into any capacity, so the table can grow by half instead of doubling.
     @inline(__always) private static func home(_ key: UInt64, _ capacity: Int) -> Int {
