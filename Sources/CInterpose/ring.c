@@ -108,7 +108,7 @@ struct ls_wait {
 /* Full ring: 1 to look again, 0 to drop. Bounded: spin, then yield, then sleep. The bound, max_wait_ns,
  * counts from the reader's last progress, not from the start of this writer's wait: with many threads a
  * writer can lose the race for freed space to others for long, and that is back-pressure from a live
- * collector, not a stuck one (dropping then lost events with 64 threads on 2 cores). */
+ * collector, not a stuck one. */
 static int wait_for_space(struct ls_wait *w) {
     lr_header *h = ls_ring.hdr;
     uint64_t now = clock_ns(CLOCK_MONOTONIC);
