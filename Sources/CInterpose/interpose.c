@@ -90,6 +90,7 @@ static inline void leave(void) { ls_tls.guard = 0; }
  * that does (system calls, the loader) keeps the app's errno itself. */
 static void emit_block(int is_mmap, uint8_t fn, const void *addr, uint64_t size, const void *old, int prot,
                        int map_flags, uint16_t flags) {
+    if (!is_mmap) ls_live_prefetch((uintptr_t)addr);
     lr_stack_node *s = ls_stack_capture();
     uint64_t now = ls_now_coarse();
     uint32_t tid = ls_tid(), len = is_mmap ? sizeof(lr_mmap) : sizeof(lr_alloc);

@@ -140,6 +140,15 @@ static int try_insert(uint32_t k, uint64_t hash, uint64_t addr, uint64_t size, u
     return 0;
 }
 
+void ls_live_prefetch(uint64_t addr) {
+    lr_live_header *h = ls_live.hdr;
+    if (!h || addr < LR_LIVE_FIRST_ADDR) return;
+    uint32_t k = __atomic_load_n(&h->segments, __ATOMIC_RELAXED); /* a hint only: a stale count costs a miss */
+    if (k == 0 || k > LR_LIVE_MAX_SEGMENTS) return;
+    k--;
+    lr_prefetch(&segment(k)[lr_live_hash(addr) & (lr_live_segment_slots(k) - 1)]);
+}
+
 void ls_live_insert(uint64_t addr, uint64_t size, uint32_t stack_id, uint8_t fn, uint64_t time_ns) {
     lr_live_header *h = ls_live.hdr;
     if (!h || addr < LR_LIVE_FIRST_ADDR) return;

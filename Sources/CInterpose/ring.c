@@ -99,11 +99,16 @@ int ls_ring_wanted_slow(void) {
 }
 
 struct ls_wait {
-    uint64_t start;
+    uint64_t start;    /* when this writer began to wait (wait_ns counts from here) */
+    uint64_t moved;    /* when the reader last released space while we waited */
+    uint64_t seen_rp;  /* the read_pos we saw then */
     uint32_t rounds;
 };
 
-/* Full ring: 1 to look again, 0 to drop. Bounded: spin, then yield, then sleep, never past max_wait_ns. */
+/* Full ring: 1 to look again, 0 to drop. Bounded: spin, then yield, then sleep. The bound, max_wait_ns,
+ * counts from the reader's last progress, not from the start of this writer's wait: with many threads a
+ * writer can lose the race for freed space to others for long, and that is back-pressure from a live
+ * collector, not a stuck one. */
 static int wait_for_space(struct ls_wait *w) {
     lr_header *h = ls_ring.hdr;
     uint64_t now = clock_ns(CLOCK_MONOTONIC);
@@ -116,10 +121,14 @@ static int wait_for_space(struct ls_wait *w) {
     uint64_t rp = lr_load_acquire_u64(&h->read_pos);
     if (rp == __atomic_load_n(&stuck_read_pos, __ATOMIC_RELAXED)) return 0;
     if (w->rounds == 0) {
-        w->start = now;
+        w->start = w->moved = now;
+        w->seen_rp = rp;
         __atomic_fetch_add(&h->waits, 1, __ATOMIC_RELAXED);
+    } else if (rp != w->seen_rp) {
+        w->moved = now;
+        w->seen_rp = rp;
     }
-    if (now - w->start >= ls_config.max_wait_ns) {
+    if (now - w->moved >= ls_config.max_wait_ns) {
         __atomic_store_n(&stuck_read_pos, rp, __ATOMIC_RELAXED);
         return 0;
     }
@@ -145,7 +154,7 @@ static void waited(const struct ls_wait *w) {
 int ls_ring_reserve_slow(uint32_t gen, uint32_t len, unsigned char **rec, uint64_t *end) {
     lr_header *h = ls_ring.hdr;
     struct ls_thread *t = &ls_tls;
-    struct ls_wait w = {0, 0};
+    struct ls_wait w = {0, 0, 0, 0};
     int saved = errno; /* waiting makes system calls; the app's errno must survive them */
     ls_prefetch_cursor();
     uint64_t c = lr_load_acquire_u64(&h->cursor);

@@ -205,7 +205,10 @@ void ls_unwind_flush(void); /* after a dlclose; the shim's own rule cache goes b
 /* ---- stacks.c: capture and the lock-free dedup table. A stack's hash is a sum of per-frame mixes (so the
  * multiplies run in parallel, and the walk can add them as it goes) finished by stacks.c. */
 static inline uint64_t ls_frame_mix(uint64_t ip, uint64_t i) {
-    uint64_t x = (ip ^ i << 50) * 0xff51afd7ed558ccdull; /* user addresses stop below bit 47: i stays apart */
+    /* The position goes into every bit, not only above the address (i << 50 did): a product's low bits see
+     * only its input's low bits, so recursion through two call sites (the same two return addresses at every
+     * level) summed to one of a few table homes per depth, and probe runs grew to thousands of slots. */
+    uint64_t x = (ip ^ i * 0x9e3779b97f4a7c15ull) * 0xff51afd7ed558ccdull;
     return x ^ (x >> 29);
 }
 /* The interned stack is lr_stack_node (leakring.h): its pool lives in the live table's memfd, where a
@@ -235,6 +238,7 @@ extern struct ls_live ls_live;
 int ls_live_init(void);         /* after the ring: the header names the ring it belongs to */
 int ls_live_fork_child(void);   /* after the child's new ring: a copy of the table of its own; -1: none */
 void ls_live_insert(uint64_t addr, uint64_t size, uint32_t stack_id, uint8_t fn, uint64_t time_ns);
+void ls_live_prefetch(uint64_t addr); /* the insert's home slot, a random miss, fetched while the stack is walked */
 void ls_live_remove(uint64_t addr, struct ls_live_undo *out); /* out (may be NULL): what was removed */
 void ls_live_restore(uint64_t addr, struct ls_live_undo *u);  /* a failed realloc: its block is live again */
 uint64_t *ls_live_pool(uint64_t *words);                      /* the stack pool in shared memory, or NULL */

@@ -128,6 +128,38 @@ static int compare(uint64_t *buf, uint32_t depth) {
     return got;
 }
 
+/* This thread's last stack, kept beside its node: a program allocates in loops, so the next stack is most
+ * often the same one, and comparing it here (lines this thread just wrote) skips the shared table's slot
+ * and the node's frames, which at 100k+ stacks are cache and TLB misses. Only this thread touches it, and
+ * a signal handler cannot capture while the guard is held: plain loads and stores. */
+#define LAST_FRAMES 64
+static __thread struct {
+    lr_stack_node *node;
+    uint64_t sum;
+    uint32_t n, modgen;
+    int truncated;
+    uint64_t frames[LAST_FRAMES];
+} last;
+
+static lr_stack_node *intern_cached(const uint64_t *f, uint32_t n, int truncated, uint64_t sum) {
+    uint32_t modgen = __atomic_load_n(&ls_modgen, __ATOMIC_ACQUIRE); /* a dlclose since makes it another stack */
+    if (last.node && last.sum == sum && last.n == n && last.truncated == truncated && last.modgen == modgen) {
+        uint32_t i = 0;
+        while (i < n && last.frames[i] == f[i]) i++;
+        if (i == n) return last.node;
+    }
+    lr_stack_node *s = intern(f, n, truncated, sum);
+    if (s && n <= LAST_FRAMES) {
+        last.node = s;
+        last.sum = sum;
+        last.n = n;
+        last.truncated = truncated;
+        last.modgen = modgen;
+        memcpy(last.frames, f, 8u * n);
+    }
+    return s;
+}
+
 /* Walks one frame past the depth limit, so that a cut stack is known to be cut. libunwind also sees the
  * shim's own frames (at most SLACK) before they are dropped. */
 lr_stack_node *ls_stack_capture(void) {
@@ -150,7 +182,7 @@ lr_stack_node *ls_stack_capture(void) {
     if (!summed) sum = frames_mix(buf, n);
     int truncated = n > depth;
     for (; n > depth; n--) sum -= ls_frame_mix(buf[n - 1], n - 1); /* the frames past the limit are not kept */
-    return intern(buf, n, truncated, sum);
+    return intern_cached(buf, n, truncated, sum);
 }
 
 void ls_stacks_used(uint32_t *ids, uint64_t *words) {

@@ -241,24 +241,26 @@ final class LateAttachTests: XCTestCase {
         XCTAssertTrue(text.contains("resynchronized"), text)
     }
 
-    func testSixtyFourThreadsAllocatingFlatOutEndWithExactTotals() throws {
+    /// Issue 12 §2: 64 threads allocating flat out for 5 s on a machine with far fewer cores lose nothing and
+    /// do not deadlock. Writers that keep losing the race for freed ring space to the others wait (the
+    /// collector is making room), so nothing is dropped; before, each one gave up after a second of its own.
+    func testSixtyFourThreadsAllocatingFlatOutForFiveSecondsLoseNothing() throws {
         let prog = try flatOutProgram()
         let countFile = prog.directory.appendingPathComponent("count").path
         let session = Pipeline.sessionPath("threads64")
-        let run = try Run.capture(
-            [try BuildProducts.leakcollect, "-o", session, "--", prog.path, countFile, "64", "0", "20000"], timeout: 120)
+        let started = Date()
+        let run = try Run.capture([try BuildProducts.leakcollect, "-o", session, "--", prog.path, countFile, "64", "5"], timeout: 120)
         XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 100, "no deadlock")
         let n = try leakedCount(countFile)
-        XCTAssertEqual(n, 64 * 40, "20000 iterations leak one block in 512 on each thread")
+        XCTAssertGreaterThan(n, 64, "every thread allocated flat out for 5 s")
         let report = try Pipeline.top(session)
         assertLeak(report, function: "steady_leak", bytes: 48 * n, blocks: n, program: prog, marker: "SL-MALLOC")
         assertLeak(report, function: "fixed_leak", bytes: 7777, blocks: 1, program: prog, marker: "FL-MALLOC")
         XCTAssertNil(report.stack(function: "work"), "no phantom blocks")
-        // Lost records are allowed only where a resync made the totals exact again.
-        if report.totals.lostEvents > 0 {
-            XCTAssertGreaterThanOrEqual(report.counters?["resyncs"] ?? 0, 1, "lost \(report.totals.lostEvents) events without a resync")
-        }
-        print("64 threads: lost_events \(report.totals.lostEvents), resyncs \(report.counters?["resyncs"] ?? 0)")
+        XCTAssertEqual(report.totals.lostEvents, 0, "lost events (resyncs \(report.counters?["resyncs"] ?? 0))")
+        XCTAssertNil(report.counters?["resyncs"], "nothing lost, nothing to resynchronize")
+        print("64 threads for 5 s: \(n) leaked blocks, ring waits \(report.counters?["ring_waits"] ?? 0)")
     }
 }
 

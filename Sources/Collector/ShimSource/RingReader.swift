@@ -312,6 +312,7 @@ public final class RingReader {
         if let limit { written = min(written, (limit &- position) & Self.posMask) }
         let publishEvery = dataSize / 8
         var sincePublish: UInt64 = 0
+        var ahead = Lookahead(position: position, left: written)
         defer { publish() }
         while written > 0 && result.records < maxRecords {
             let rec = recordPointer(position)
@@ -320,6 +321,7 @@ public final class RingReader {
                 result.uncommittedBytes = written
                 break
             }
+            hint(&ahead, sink)
             try decode(rec, size: size, written: written, into: &sink)
             position = (position &+ UInt64(size)) & Self.posMask
             written &-= UInt64(size)
@@ -332,6 +334,52 @@ public final class RingReader {
             }
         }
         return result
+    }
+
+    /// How far ahead of the record being decoded the reader asks the sink to fetch a block's slot: far
+    /// enough for a cache miss to complete while the records between are applied.
+    private static let lookaheadRecords = 8
+    private static let allocAddressOffset = MemoryLayout<lr_alloc>.offset(of: \lr_alloc.addr) ?? 16
+    private static let freeAddressOffset = MemoryLayout<lr_free>.offset(of: \lr_free.addr) ?? 8
+
+    /// A cursor that runs ahead of the decoder over committed records, only to find the addresses of
+    /// ALLOC and FREE records for `EventSink.lookupHint`. It trusts nothing: anything odd (an uncommitted
+    /// or misshapen record) just stops it, and the decoder, which checks everything, finds it again.
+    private struct Lookahead {
+        var position: UInt64
+        var left: UInt64
+        /// Records it has passed that the decoder has not: at most `lookaheadRecords`.
+        var lead = 0
+        var stopped = false
+    }
+
+    @inline(__always) private func hint<S: EventSink>(_ a: inout Lookahead, _ sink: S) {
+        if a.lead > 0 { a.lead -= 1 }  // the record decoded last time was one it had passed
+        while !a.stopped && a.lead <= Self.lookaheadRecords {
+            guard a.left >= 8 else {
+                a.stopped = true
+                return
+            }
+            let rec = recordPointer(a.position)
+            let size = lr_load_acquire_u32(rec.assumingMemoryBound(to: UInt32.self))
+            guard size != 0, size & 7 == 0, UInt64(size) <= a.left else {
+                a.stopped = true
+                return
+            }
+            let type = UInt32(rec.load(fromByteOffset: 4, as: UInt8.self))
+            if type == LR_T_ALLOC.rawValue && size >= UInt32(MemoryLayout<lr_alloc>.size) {
+                if let p = sink.lookupHint(address: rec.load(fromByteOffset: Self.allocAddressOffset, as: UInt64.self), kind: .heap) {
+                    lr_prefetch(p)
+                }
+            } else if type == LR_T_FREE.rawValue && size >= UInt32(MemoryLayout<lr_free>.size) {
+                if let p = sink.lookupHint(address: rec.load(fromByteOffset: Self.freeAddressOffset, as: UInt64.self), kind: .heap) {
+                    lr_prefetch(p)
+                }
+            }
+            a.position = (a.position &+ UInt64(size)) & Self.posMask
+            a.left &-= UInt64(size)
+            a.lead += 1
+        }
     }
 
     /// Drains until nothing more can be read, for a process that has exited. Returns the bytes that stay

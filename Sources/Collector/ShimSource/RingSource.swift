@@ -200,6 +200,7 @@ public final class RingSource: EventSource {
         mutating func free(address: UInt64, kind: BlockKind, pending: Bool) { inner.free(address: address, kind: kind, pending: pending) }
         mutating func unmap(address: UInt64, length: UInt64, pending: Bool) { inner.unmap(address: address, length: length, pending: pending) }
         mutating func undo(address: UInt64, kind: BlockKind) { inner.undo(address: address, kind: kind) }
+        func lookupHint(address: UInt64, kind: BlockKind) -> UnsafeRawPointer? { inner.lookupHint(address: address, kind: kind) }
 
         mutating func event(_ e: Event) {
             switch e {

@@ -146,6 +146,13 @@ struct AddressTable {
         }
     }
 
+    /// The slot a look-up of `key` reads first (see `EventSink.lookupHint`).
+    @inline(__always) func slotHint(_ key: UInt64) -> UnsafeRawPointer {
+        let h = Self.hash(key)
+        let s = shards[Self.shardIndex(h)]
+        return UnsafeRawPointer(s.slots + Self.home(h, s.capacity))
+    }
+
     /// Inserts or replaces; returns the block it replaced.
     @discardableResult
     func insert(_ key: UInt64, _ value: Block) -> Block? {

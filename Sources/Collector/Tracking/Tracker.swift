@@ -161,6 +161,10 @@ public final class Tracker {
         public mutating func undo(address: UInt64, kind: BlockKind) { with { t, s in t.apply(.undo(address: address, kind: kind), in: s.id) } }
 
         public mutating func event(_ e: Event) { with { t, s in t.apply(e, in: s.id) } }
+
+        public func lookupHint(address: UInt64, kind: BlockKind) -> UnsafeRawPointer? {
+            kind == .mmap ? nil : space._withUnsafeGuaranteedRef { $0.table(kind).slotHint(address) }
+        }
     }
 
     /// The direct entry to space `id` (which must be open; the sink must not outlive the tracker).

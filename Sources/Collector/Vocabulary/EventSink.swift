@@ -8,9 +8,15 @@ public protocol EventSink {
     mutating func unmap(address: UInt64, length: UInt64, pending: Bool) throws
     mutating func undo(address: UInt64, kind: BlockKind) throws
     mutating func event(_ e: Event) throws
+    /// Where the event for the block at `address` will look first, so that a source decoding a batch can
+    /// fetch it into the cache a few records ahead (every look-up in ten million live blocks is a miss).
+    /// nil: nothing worth fetching. A hint only: the memory may change before the event arrives.
+    func lookupHint(address: UInt64, kind: BlockKind) -> UnsafeRawPointer?
 }
 
 extension EventSink {
+    public func lookupHint(address: UInt64, kind: BlockKind) -> UnsafeRawPointer? { nil }
+
     /// Delivers any event through the method for its kind.
     public mutating func deliver(_ e: Event) throws {
         switch e {

@@ -2,30 +2,41 @@
 /// hand for the collector's hot lookups that number in the millions (stack-tree nodes by (parent,
 /// location)), where Swift's Dictionary spends most of its time hashing and resizing and takes three
 /// times the memory. Key 0 is reserved as "empty"; callers keep their keys non-zero.
+///
+/// Key and value share a slot: at millions of nodes every probe is a cache miss, and with keys and
+/// values in two arrays a hit paid two (a third of the writer's time on 131k deep stacks).
 public struct IntMap {
-    private var keys: [UInt64]
-    private var values: [UInt32]
+    private struct Slot {
+        var key: UInt64
+        var value: UInt32
+    }
+
+    private var slots: [Slot]
     public private(set) var count = 0
 
     public init(capacity: Int = 1024) {
-        let cap = max(16, capacity * 4 / 3)
-        keys = Array(repeating: 0, count: cap)
-        values = Array(repeating: 0, count: cap)
+        slots = Self.emptySlots(max(16, capacity * 4 / 3))
     }
 
+    /// Empty slots, on ordinary pages: huge pages (tried) mostly moved the time of the TLB misses into
+    /// zeroing 2 MiB pages at every growth, and made the collector's memory at scale less predictable.
+    private static func emptySlots(_ n: Int) -> [Slot] { Array(repeating: Slot(key: 0, value: 0), count: n) }
+
     /// Multiply-shift into any capacity, so the table can grow by half instead of doubling.
-    @inline(__always) private func home(_ key: UInt64) -> Int {
-        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15).multipliedFullWidth(by: UInt64(keys.count)).high)
+    @inline(__always) private static func home(_ key: UInt64, _ capacity: Int) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15).multipliedFullWidth(by: UInt64(capacity)).high)
     }
 
     /// The value of `key`, or nil. `key` must not be 0.
     @inline(__always) public func get(_ key: UInt64) -> UInt32? {
-        var i = home(key)
-        while true {
-            let k = keys[i]
-            if k == key { return values[i] }
-            if k == 0 { return nil }
-            i = i + 1 == keys.count ? 0 : i + 1
+        slots.withUnsafeBufferPointer { s in
+            var i = Self.home(key, s.count)
+            while true {
+                let k = s[i].key
+                if k == key { return s[i].value }
+                if k == 0 { return nil }
+                i = i + 1 == s.count ? 0 : i + 1
+            }
         }
     }
 
@@ -33,50 +44,55 @@ public struct IntMap {
     public mutating func set(_ key: UInt64, _ value: UInt32) {
         // At most three quarters full: lookups under a node just created are skipped by the caller, so
         // misses are rare; growth by half keeps the memory near 1.5 slots per entry.
-        if (count + 1) * 4 > keys.count * 3 { grow() }
-        var i = home(key)
-        while keys[i] != 0 && keys[i] != key { i = i + 1 == keys.count ? 0 : i + 1 }
-        if keys[i] == 0 { count += 1 }
-        keys[i] = key
-        values[i] = value
+        if (count + 1) * 4 > slots.count * 3 { grow() }
+        let added = slots.withUnsafeMutableBufferPointer { s -> Bool in
+            var i = Self.home(key, s.count)
+            while s[i].key != 0 && s[i].key != key { i = i + 1 == s.count ? 0 : i + 1 }
+            let new = s[i].key == 0
+            s[i] = Slot(key: key, value: value)
+            return new
+        }
+        if added { count += 1 }
     }
 
     private mutating func grow() {
-        let oldKeys = keys, oldValues = values
-        keys = []
-        values = []
-        keys = Array(repeating: 0, count: oldKeys.count + oldKeys.count / 2)
-        values = Array(repeating: 0, count: keys.count)
-        for (i, k) in oldKeys.enumerated() where k != 0 {
-            var j = home(k)
-            while keys[j] != 0 { j = j + 1 == keys.count ? 0 : j + 1 }
-            keys[j] = k
-            values[j] = oldValues[i]
+        let old = slots
+        slots = []
+        slots = Self.emptySlots(old.count + old.count / 2)
+        slots.withUnsafeMutableBufferPointer { s in
+            for slot in old where slot.key != 0 {
+                var j = Self.home(slot.key, s.count)
+                while s[j].key != 0 { j = j + 1 == s.count ? 0 : j + 1 }
+                s[j] = slot
+            }
         }
     }
 
     /// Removes `key` (backward shift: no tombstones). Only undoes recent `set`s, so it is rare.
     public mutating func remove(_ key: UInt64) {
-        var i = home(key)
-        while keys[i] != key {
-            if keys[i] == 0 { return }
-            i = i + 1 == keys.count ? 0 : i + 1
-        }
-        count -= 1
-        var hole = i
-        var j = i + 1 == keys.count ? 0 : i + 1
-        while keys[j] != 0 {
-            let h = home(keys[j])
-            let dh = hole - h, dj = j - h
-            let distHole = dh < 0 ? dh + keys.count : dh
-            let distJ = dj < 0 ? dj + keys.count : dj
-            if distHole <= distJ {
-                keys[hole] = keys[j]
-                values[hole] = values[j]
-                hole = j
+        let removed = slots.withUnsafeMutableBufferPointer { s -> Bool in
+            let n = s.count
+            var i = Self.home(key, n)
+            while s[i].key != key {
+                if s[i].key == 0 { return false }
+                i = i + 1 == n ? 0 : i + 1
             }
-            j = j + 1 == keys.count ? 0 : j + 1
+            var hole = i
+            var j = i + 1 == n ? 0 : i + 1
+            while s[j].key != 0 {
+                let h = Self.home(s[j].key, n)
+                let dh = hole - h, dj = j - h
+                let distHole = dh < 0 ? dh + n : dh
+                let distJ = dj < 0 ? dj + n : dj
+                if distHole <= distJ {
+                    s[hole] = s[j]
+                    hole = j
+                }
+                j = j + 1 == n ? 0 : j + 1
+            }
+            s[hole].key = 0
+            return true
         }
-        keys[hole] = 0
+        if removed { count -= 1 }
     }
 }

@@ -46,8 +46,9 @@
  * live table (below) alone keeps what is live, for the collector that attaches later.
  * Full ring (slow path, syscalls allowed): if the heartbeat is older than LR_HEARTBEAT_NS, the record is
  * dropped and counted in lost_events, and writers then write no records at all until the heartbeat
- * changes (a killed collector costs the app no more than no collector). Otherwise the writer waits with bounded backoff
- * (LEAKSHIM_MAX_WAIT_MS) and then drops and counts. The app never blocks on a collector that is gone.
+ * changes (a killed collector costs the app no more than no collector). Otherwise the writer waits with backoff
+ * while the reader keeps releasing space, and drops and counts once read_pos has not moved for
+ * LEAKSHIM_MAX_WAIT_MS. The app never blocks on a collector that is gone or stuck.
  * A collector that sees lost_events grow resynchronizes from the live table.
  *
  * Wake-up: the reader sleeps (FUTEX_WAIT with a timeout) on reader_sleeping == 1 only when the ring is
