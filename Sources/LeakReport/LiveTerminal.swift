@@ -78,7 +78,7 @@ public final class LiveTerminal {
                 usleep(100_000)
             }
         }
-        guard var live = session else { return .stopped }
+        guard let live = session else { return .stopped }
         let terminal = RawTerminal()
         if options.ownSignals {
             liveStopRequested = 0
@@ -114,8 +114,8 @@ public final class LiveTerminal {
             let now = DispatchTime.now().uptimeNanoseconds
             if !paused, now - lastRead >= live.intervalNs {
                 lastRead = now
-                // A read that fails mid-write (the collector compacting) keeps the last good screen.
-                if let fresh = try? LiveSession.read(path, request: options.request, sort: sort) { live = fresh }
+                // Only what the collector added since; a read that fails mid-write keeps the last good screen.
+                try? live.refresh(sort: sort)
                 draw()
                 continue
             }

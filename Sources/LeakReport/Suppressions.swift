@@ -59,12 +59,16 @@ public struct Suppressions: Sendable {
             let leaf = Int(s.leaf)
             for (i, r) in rules.enumerated() {
                 if let test = r.innermost, !test(inner) { continue }
+                // A catalog that grew since (a live view's) has new nodes to decide: only those are.
                 if !r.through.isEmpty {
-                    if through[i] == nil { through[i] = r.through.map { catalog.nodesReaching($0) } }
+                    if through[i]?.first.map({ $0.count <= leaf }) ?? true {
+                        let known = through[i]
+                        through[i] = r.through.enumerated().map { catalog.nodesReaching($1, extending: known?[$0] ?? []) }
+                    }
                     guard through[i]?.allSatisfy({ $0[leaf] }) ?? false else { continue }
                 }
                 if let test = r.only {
-                    if only[i] == nil { only[i] = catalog.nodesAll(test) }
+                    if only[i].map({ $0.count <= leaf }) ?? true { only[i] = catalog.nodesAll(test, extending: only[i] ?? []) }
                     guard only[i]?[leaf] ?? false else { continue }
                 }
                 return r.name
