@@ -73,6 +73,17 @@ public struct StackHistory: Sendable {
     /// times in ns since `start`. Empty for a key no interval named.
     public func series(of key: LiveAggregateKey, start: UInt64, sampled: [Int]) -> [SeriesPoint] {
         guard let slot = slots[key] else { return [] }
+        return series(slot: slot, start: start, sampled: sampled)
+    }
+
+    /// Where a key's changes are kept (stable as the history grows), to ask for its series without a look-up.
+    public func slot(of key: LiveAggregateKey) -> Int? { slots[key] }
+
+    /// The last interval that named the key at `slot`.
+    public func lastChange(slot: Int) -> Int { Int(changes[slot].last?.interval ?? 0) }
+
+    /// The series of the key at `slot` (see `series(of:start:sampled:)`).
+    public func series(slot: Int, start: UInt64, sampled: [Int]) -> [SeriesPoint] {
         let ch = changes[slot]
         func since(_ t: UInt64) -> UInt64 { t >= start ? t - start : 0 }
         let first = Int(ch[0].interval)

@@ -1,5 +1,6 @@
 import Foundation
 import KernelSession
+import ReportFormats
 import SessionStore
 import Vocabulary
 
@@ -45,20 +46,29 @@ public struct Suppressions: Sendable {
         /// Per rule: per `through` condition and for `only`, one flag per stack-tree node, computed on first use.
         private var through: [[[Bool]]?]
         private var only: [[Bool]?]
+        /// Per rule: `innermost` of each location (a stack's innermost frame is its leaf's location's
+        /// first), decided once per location rather than once per stack.
+        private var innermost: [[Int32: Bool]]
 
         init(_ rules: [Rule], _ catalog: StackCatalog) {
             self.rules = rules
             self.catalog = catalog
             through = Array(repeating: nil, count: rules.count)
             only = Array(repeating: nil, count: rules.count)
+            innermost = Array(repeating: [:], count: rules.count)
         }
 
         /// The name of the first rule that matches a user stack with frames, if any.
         public func match(_ id: SessionStackID) -> String? {
             guard let s = catalog.stacks[id], s.origin == .user, s.leaf != 0, let inner = catalog.innermost(of: id) else { return nil }
             let leaf = Int(s.leaf)
+            let location = catalog.nodeLocations[leaf]
             for (i, r) in rules.enumerated() {
-                if let test = r.innermost, !test(inner) { continue }
+                if let test = r.innermost {
+                    let hit = innermost[i][location] ?? test(inner)
+                    innermost[i][location] = hit
+                    if !hit { continue }
+                }
                 // A catalog that grew since (a live view's) has new nodes to decide: only those are.
                 if !r.through.isEmpty {
                     if through[i]?.first.map({ $0.count <= leaf }) ?? true {
@@ -79,7 +89,8 @@ public struct Suppressions: Sendable {
 
     public func matcher(for catalog: StackCatalog) -> Matcher { Matcher(rules, catalog) }
 
-    private static func module(_ f: FrameRow) -> String { f.module.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "" }
+    /// The module's file name (not through URL, which stats the path: a rule tests it for every stack).
+    private static func module(_ f: FrameRow) -> String { f.module.map(FrameNames.basename) ?? "" }
 
     private static let runtimeLibraries = ["libc.so", "libstdc++.so", "libgcc_s.so", "libm.so", "ld-linux", "ld.so"]
 
