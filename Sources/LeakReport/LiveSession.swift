@@ -16,6 +16,8 @@ public final class LiveSession {
     public private(set) var intervalNs: UInt64 = 1_000_000_000
     /// How long the last read (the first or a refresh), model included, took.
     public private(set) var loadNs: UInt64 = 0
+    /// How many intervals the last read found (0: the collector wrote nothing since).
+    public private(set) var intervalsRead = 0
 
     public var path: String { follower.reader.path }
 
@@ -44,6 +46,9 @@ public final class LiveSession {
     private var shown: [Int] = []
     private var stacks: [ProfileStack] = []
     private var growth: [Double] = []
+    /// Per stack: its score is 0 and stays 0 while its series only repeats its last value (no growth
+    /// since its first level, or none since it last grew for longer than it grew): not scored again then.
+    private var growthSettled: [Bool] = []
     private var namedRows: Set<Int> = []
     /// An entry's place or suppression changed since the last build: `shown` must be laid out again.
     private var layoutChanged = true
@@ -58,7 +63,6 @@ public final class LiveSession {
         let key: LiveAggregateKey
         var bytes: UInt64 = 0
         var blocks: UInt64 = 0
-        var decided = false
         var suppressed = false
         var pid: Int32?
         /// Where the history keeps its changes (nil until an interval names it).
@@ -94,6 +98,7 @@ public final class LiveSession {
     public func refresh(sort: LiveView.Sort) throws(SessionError) {
         let started = DispatchTime.now().uptimeNanoseconds
         let delta = try follower.next()
+        intervalsRead = delta.intervals.count
         apply(delta)
         build(delta, sort: sort)
         loadNs = DispatchTime.now().uptimeNanoseconds - started
@@ -140,7 +145,6 @@ public final class LiveSession {
         undecided.removeAll { slot in
             let id = entries[slot].key.stackID
             guard let stack = catalog.stacks[id] else { return false }
-            entries[slot].decided = true
             entries[slot].suppressed = matcher.match(id) != nil
             entries[slot].pid = stack.taskPid
             entries[slot].frames = nil
@@ -198,6 +202,13 @@ public final class LiveSession {
             }
         }
         changed.removeAll()
+        // Stacks appended just now are scored with the rest below (they came with a new interval; should
+        // one come without, everything is sampled again).
+        if growth.count < stacks.count {
+            if sampledAt == history.times.count { sampledAt = -1 }
+            growth += [Double](repeating: 0, count: stacks.count - growth.count)
+            growthSettled += [Bool](repeating: false, count: stacks.count - growthSettled.count)
+        }
         appended.removeAll()
         // A new interval moves every series (a point more, or sampled anew): all are scored again. While
         // every interval is kept, a stack no new interval named just repeats its last value.
@@ -207,16 +218,24 @@ public final class LiveSession {
             let start = info.startMonotonicNs
             let extendable = sampledAt >= 0 && n <= max(2, request.maxSeriesPoints)
             let times = history.times[max(sampledAt, 0)...].map { $0 >= start ? $0 - start : 0 }
-            growth = [Double](repeating: 0, count: stacks.count)
+            if !extendable {
+                growth = [Double](repeating: 0, count: stacks.count)
+                growthSettled = [Bool](repeating: false, count: stacks.count)
+            }
             for (i, slot) in shown.enumerated() {
                 if entries[slot].historySlot == nil { entries[slot].historySlot = history.slot(of: entries[slot].key) }
                 guard let h = entries[slot].historySlot else { continue }
                 if extendable, let last = stacks[i].series.last, history.lastChange(slot: h) < sampledAt {
                     for t in times where stacks[i].series.last?.timeNs != t { stacks[i].series.append(SeriesPoint(timeNs: t, bytes: last.bytes)) }
+                    // Repeating the last value keeps the retained level, where growth started and
+                    // ended, and only lengthens the time since: a score of 0 for those reasons stays 0.
+                    if growthSettled[i] { continue }
                 } else {
                     stacks[i].series = history.series(slot: h, start: start, sampled: sampled)
                 }
-                growth[i] = GrowthScore(stacks[i].series).score
+                let score = GrowthScore(stacks[i].series)
+                growth[i] = score.score
+                growthSettled[i] = score == GrowthScore.none || (score.score == 0 && score.recency == 0)
             }
             sampledAt = n
         }

@@ -38,16 +38,17 @@ public final class LiveTerminal {
     /// Follows a session without a terminal, refreshing every collector interval until the collection
     /// ends, and says how long the first read and each refresh took (the benchmark's hidden
     /// `top --live --measure-refresh`, run beside a collection as it writes).
+    /// `refreshes`: each refresh's time and how many new intervals it read.
     public static func measureRefreshes(_ path: String, options: Options, waitForSession: TimeInterval = 30) throws(SessionError) -> (
-        firstNs: UInt64, refreshNs: [UInt64]
+        firstNs: UInt64, refreshes: [(ns: UInt64, intervals: Int)]
     ) {
         let live = try open(path, options: options, sort: options.sort, waitForSession: waitForSession) { false }
         let first = live.loadNs
-        var times: [UInt64] = []
+        var times: [(UInt64, Int)] = []
         while !live.finished {
             usleep(useconds_t(min(live.intervalNs / 1000, 1_000_000)))
             try live.refresh(sort: options.sort)
-            times.append(live.loadNs)
+            times.append((live.loadNs, live.intervalsRead))
         }
         return (first, times)
     }

@@ -76,10 +76,13 @@ struct TopCommand: ParsableCommand {
                 }
                 if measureRefresh {
                     let m = try LiveTerminal.measureRefreshes(session, options: options)
-                    let sorted = m.refreshNs.sorted()
-                    let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+                    // The refreshes that found new intervals (the others only re-read the small tables).
+                    let busy = m.refreshes.filter { $0.intervals > 0 }.map(\.ns).sorted()
+                    let median = busy.isEmpty ? 0 : busy[busy.count / 2]
+                    let each = m.refreshes.map { "\(ms($0.ns)) (\($0.intervals))" }.joined(separator: ", ")
                     FileHandle.standardError.write(
-                        Data("first read \(ms(m.firstNs)); \(sorted.count) refreshes while collecting: median \(ms(median)), max \(ms(sorted.last ?? 0)); each: \(m.refreshNs.map(ms).joined(separator: ", "))\n".utf8))
+                        Data(
+                            "first read \(ms(m.firstNs)); \(m.refreshes.count) refreshes while collecting, \(busy.count) of them with new intervals: median \(ms(median)), max \(ms(busy.last ?? 0)); each (new intervals): \(each)\n".utf8))
                     return
                 }
                 let view = LiveTerminal(path: session, options: options)
