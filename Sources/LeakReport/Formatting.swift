@@ -1,3 +1,4 @@
+import ReportFormats
 import Foundation
 import KernelSession
 import SessionStore
@@ -13,11 +14,6 @@ public enum Formatting {
 
     /// `0x` and as many hex digits as needed.
     public static func hex(_ a: UInt64) -> String { "0x" + String(a, radix: 16) }
-
-    /// The last path component, as memleak prints modules.
-    public static func basename(_ path: String) -> String {
-        path.split(separator: "/").last.map(String.init) ?? path
-    }
 
     /// Seconds with sensible precision: "0.25 s", "12.3 s", "3 min 20 s", "2 h 5 min".
     public static func duration(ns: UInt64) -> String {
@@ -45,12 +41,12 @@ public enum Formatting {
         var s = address(f.address) + " "
         let jit = f.module == FrameRow.jitModule
         // The module follows a name; a frame without one says where it is instead.
-        var module = f.module.map { jit ? $0 : "[" + basename($0) + "]" }
+        var module = f.module.map { jit ? $0 : "[" + FrameNames.basename($0) + "]" }
         if let fn = f.function {
             s += fn
             if let off = f.offset { s += "+" + hex(off) }
         } else if let m = f.module, !jit, let off = f.fileOffset {
-            s += "[" + basename(m) + "+" + hex(off) + "]"
+            s += "[" + FrameNames.basename(m) + "+" + hex(off) + "]"
             module = nil
         } else if jit {
             s += FrameRow.jitModule

@@ -21,12 +21,52 @@ public final class LiveTerminal {
         }
     }
 
-    /// One screen of the live view for a session as it is now (`top --live --once`): for scripts, and to time a refresh.
-    public static func snapshot(_ path: String, options: Options, width: Int = 120, height: Int = 40) throws(SessionError) -> (lines: [String], loadNs: UInt64, renderNs: UInt64) {
+    /// One screen of the live view for a session as it is now (`top --live --once`): for scripts, and to
+    /// time the first read, a refresh after it (which finds nothing new in a finished session: the cost
+    /// of keeping the model) and a redraw.
+    public static func snapshot(_ path: String, options: Options, width: Int = 120, height: Int = 40) throws(SessionError) -> (
+        lines: [String], loadNs: UInt64, refreshNs: UInt64, renderNs: UInt64
+    ) {
         let live = try LiveSession.read(path, request: options.request, sort: options.sort)
+        let first = live.loadNs
+        try live.refresh(sort: options.sort)
         let started = DispatchTime.now().uptimeNanoseconds
         let lines = LiveView.render(live.model, width: width, height: height)
-        return (lines, live.loadNs, DispatchTime.now().uptimeNanoseconds - started)
+        return (lines, first, live.loadNs, DispatchTime.now().uptimeNanoseconds - started)
+    }
+
+    /// Follows a session without a terminal, refreshing every collector interval until the collection
+    /// ends, and says how long the first read and each refresh took (the benchmark's hidden
+    /// `top --live --measure-refresh`, run beside a collection as it writes).
+    /// `refreshes`: each refresh's time and how many new intervals it read.
+    public static func measureRefreshes(_ path: String, options: Options, waitForSession: TimeInterval = 30) throws(SessionError) -> (
+        firstNs: UInt64, refreshes: [(ns: UInt64, intervals: Int)]
+    ) {
+        let live = try open(path, options: options, sort: options.sort, waitForSession: waitForSession) { false }
+        let first = live.loadNs
+        var times: [(UInt64, Int)] = []
+        while !live.finished {
+            usleep(useconds_t(min(live.intervalNs / 1000, 1_000_000)))
+            try live.refresh(sort: options.sort)
+            times.append((live.loadNs, live.intervalsRead))
+        }
+        return (first, times)
+    }
+
+    /// The session's first read, waiting up to `waitForSession` for the file to appear and become
+    /// readable (a collector just starting has no file yet, or one it has not written its first batch to).
+    private static func open(
+        _ path: String, options: Options, sort: LiveView.Sort, waitForSession: TimeInterval, giveUp: () -> Bool
+    ) throws(SessionError) -> LiveSession {
+        let deadline = Date().addingTimeInterval(waitForSession)
+        while true {
+            do {
+                return try LiveSession.read(path, request: options.request, sort: sort)
+            } catch {
+                guard Date() < deadline, !giveUp() else { throw error }
+                usleep(100_000)
+            }
+        }
     }
 
     /// Why the view ended.
@@ -67,18 +107,7 @@ public final class LiveTerminal {
     /// just starting).
     public func run(waitForSession: TimeInterval = 10) throws(SessionError) -> Ending {
         var sort = options.sort, selected = 0, expanded = false, paused = false
-        var session: LiveSession?
-        let deadline = Date().addingTimeInterval(waitForSession)
-        while session == nil {
-            do {
-                session = try LiveSession.read(path, request: options.request, sort: sort)
-            } catch {
-                // A collector just starting has no file yet, or one it has not written its first batch to.
-                guard Date() < deadline, !shouldStop else { throw error }
-                usleep(100_000)
-            }
-        }
-        guard var live = session else { return .stopped }
+        let live = try Self.open(path, options: options, sort: sort, waitForSession: waitForSession) { shouldStop }
         let terminal = RawTerminal()
         if options.ownSignals {
             liveStopRequested = 0
@@ -114,8 +143,8 @@ public final class LiveTerminal {
             let now = DispatchTime.now().uptimeNanoseconds
             if !paused, now - lastRead >= live.intervalNs {
                 lastRead = now
-                // A read that fails mid-write (the collector compacting) keeps the last good screen.
-                if let fresh = try? LiveSession.read(path, request: options.request, sort: sort) { live = fresh }
+                // Only what the collector added since; a read that fails mid-write keeps the last good screen.
+                try? live.refresh(sort: sort)
                 draw()
                 continue
             }

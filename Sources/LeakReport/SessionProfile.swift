@@ -106,11 +106,17 @@ public struct SessionProfile {
 
     /// Gives frames to the stacks a top-`top` list by `key` (largest first) can show, ties at the cut included.
     public mutating func fillFrames(top: Int?, by key: (Int) -> UInt64) {
-        let keys = profile.stacks.indices.map(key)
-        guard let top, top < keys.count else { return fillFrames(profile.stacks.indices) }
-        guard top > 0 else { return }
+        fillFrames(Self.top(top, of: profile.stacks.count, by: key))
+    }
+
+    /// The indices below `count` that a top-`top` list by `key` (largest first) can show, ties at the
+    /// cut included; every index when `top` is nil or not below `count`.
+    static func top(_ top: Int?, of count: Int, by key: (Int) -> UInt64) -> [Int] {
+        let keys = (0..<count).map(key)
+        guard let top, top < keys.count else { return Array(0..<count) }
+        guard top > 0 else { return [] }
         let cut = keys.sorted(by: >)[top - 1]
-        fillFrames(keys.indices.filter { keys[$0] >= cut && keys[$0] > 0 })
+        return keys.indices.filter { keys[$0] >= cut && keys[$0] > 0 }
     }
 
     static func relative(_ t: UInt64, _ start: UInt64) -> UInt64 { t >= start ? t - start : 0 }
@@ -144,12 +150,16 @@ public struct SessionProfile {
 }
 
 /// Turns the catalog's stored frames into the model's, each location once, and the session's module
-/// rows into the model's modules.
+/// rows into the model's modules. A catalog that grows (a live view's) is followed with `update`.
 final class FrameBuilder {
     private(set) var modules: [ProfileModule] = []
     let catalog: StackCatalog
     /// Per catalog location: its frames in the model.
     private(set) var locations: [[ProfileFrame]] = []
+    private var mainName: String?
+    private var index: [ModuleKey: Int] = [:]
+    /// Per model module: the addresses its frames hold.
+    private var ranges: [(lo: UInt64, hi: UInt64)] = []
 
     private struct ModuleKey: Hashable {
         var path: String
@@ -160,10 +170,13 @@ final class FrameBuilder {
 
     init(catalog: StackCatalog, modules rows: [ModuleRow], mainPath: String?) {
         self.catalog = catalog
-        var index: [ModuleKey: Int] = [:]
-        var ranges: [(lo: UInt64, hi: UInt64)] = []
-        let mainName = mainPath.map(FrameNames.basename)
-        locations = catalog.locationFrames.map { frames in
+        update(modules: rows, mainPath: mainPath)
+    }
+
+    /// Takes in the locations the catalog gained since the last call, and spans the modules again.
+    func update(modules rows: [ModuleRow], mainPath: String?) {
+        mainName = mainPath.map(FrameNames.basename)
+        locations += catalog.locationFrames[locations.count...].map { frames in
             frames.map { f in
                 var module: Int?
                 if let path = f.module {

@@ -1,5 +1,6 @@
 import Foundation
 import KernelSession
+import ReportFormats
 import SessionStore
 import Vocabulary
 
@@ -47,32 +48,39 @@ public struct Suppressions: Sendable {
         /// computed on first use.
         private var through: [[[Bool]]?]
         private var only: [[Bool]?]
-        private var innermost: [[Bool]?]
+        /// Per rule: `innermost` of each location (a stack's innermost frame is its leaf's location's
+        /// first), decided once per location rather than once per stack.
+        private var innermost: [[Int32: Bool]]
 
         init(_ rules: [Rule], _ catalog: StackCatalog) {
             self.rules = rules
             self.catalog = catalog
             through = Array(repeating: nil, count: rules.count)
             only = Array(repeating: nil, count: rules.count)
-            innermost = Array(repeating: nil, count: rules.count)
+            innermost = Array(repeating: [:], count: rules.count)
         }
 
         /// The name of the first rule that matches a user stack with frames, if any.
         public func match(_ id: SessionStackID) -> String? {
-            guard let s = catalog.stacks[id], s.origin == .user, s.leaf != 0, !catalog.locationFrames[Int(catalog.nodeLocations[Int(s.leaf)])].isEmpty
-            else { return nil }
-            let leaf = Int(s.leaf), location = Int(catalog.nodeLocations[leaf])
+            guard let s = catalog.stacks[id], s.origin == .user, s.leaf != 0, let inner = catalog.innermost(of: id) else { return nil }
+            let leaf = Int(s.leaf)
+            let location = catalog.nodeLocations[leaf]
             for (i, r) in rules.enumerated() {
                 if let test = r.innermost {
-                    if innermost[i] == nil { innermost[i] = catalog.locationFrames.map { $0.first.map(test) ?? false } }
-                    guard innermost[i]?[location] ?? false else { continue }
+                    let hit = innermost[i][location] ?? test(inner)
+                    innermost[i][location] = hit
+                    if !hit { continue }
                 }
+                // A catalog that grew since (a live view's) has new nodes to decide: only those are.
                 if !r.through.isEmpty {
-                    if through[i] == nil { through[i] = r.through.map { catalog.nodesReaching($0) } }
+                    if through[i]?.first.map({ $0.count <= leaf }) ?? true {
+                        let known = through[i]
+                        through[i] = r.through.enumerated().map { catalog.nodesReaching($1, extending: known?[$0] ?? []) }
+                    }
                     guard through[i]?.allSatisfy({ $0[leaf] }) ?? false else { continue }
                 }
                 if let test = r.only {
-                    if only[i] == nil { only[i] = catalog.nodesAll(test) }
+                    if only[i].map({ $0.count <= leaf }) ?? true { only[i] = catalog.nodesAll(test, extending: only[i] ?? []) }
                     guard only[i]?[leaf] ?? false else { continue }
                 }
                 return r.name
@@ -83,8 +91,8 @@ public struct Suppressions: Sendable {
 
     public func matcher(for catalog: StackCatalog) -> Matcher { Matcher(rules, catalog) }
 
-    /// A pure string operation: `URL(fileURLWithPath:)` stats the path, once per frame tested.
-    private static func module(_ f: FrameRow) -> String { f.module.map(Formatting.basename) ?? "" }
+    /// The module's file name (not through URL, which stats the path: a rule tests it for every stack).
+    private static func module(_ f: FrameRow) -> String { f.module.map(FrameNames.basename) ?? "" }
 
     private static let runtimeLibraries = ["libc.so", "libstdc++.so", "libgcc_s.so", "libm.so", "ld-linux", "ld.so"]
 

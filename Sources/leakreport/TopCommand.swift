@@ -34,6 +34,8 @@ struct TopCommand: ParsableCommand {
     @Flag(help: "A top-like view of a session a running leakcollect writes, refreshed every interval (keys: b c g sort, p pause, up/down, enter expand, q quit).")
     var live = false
     @Flag(help: "With --live: print one screen (120x40) and how long reading and drawing it took, and exit.") var once = false
+    /// tools/bench: follow a collection without a terminal and print how long each refresh took.
+    @Flag(name: .customLong("measure-refresh"), help: .hidden) var measureRefresh = false
     @Option(name: .customLong("shorter-than"), help: "With --temporary: blocks that lived shorter than this (e.g. 1ms).") var shorterThan: String?
     @Option(name: .customLong("min-size"), help: "Only blocks of at least this size (e.g. 4096, 1M).") var minSize: String?
     @Option(name: .customLong("max-size"), help: "Only blocks of at most this size.") var maxSize: String?
@@ -52,7 +54,7 @@ struct TopCommand: ParsableCommand {
     func validate() throws {
         guard top >= 0 else { throw ValidationError("--top must be 0 or more") }
         if shorterThan != nil, !temporary { throw ValidationError("--shorter-than goes with --temporary") }
-        if once, !live { throw ValidationError("--once goes with --live") }
+        if once || measureRefresh, !live { throw ValidationError("--once and --measure-refresh go with --live") }
         if live, temporary || addresses || format != .text || minSize != nil || maxSize != nil || olderThan != nil {
             throw ValidationError("--live takes only --sort, --kind and the suppression options")
         }
@@ -64,11 +66,23 @@ struct TopCommand: ParsableCommand {
                 let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
                 let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns))
                 let options = LiveTerminal.Options(request: request, sort: LiveView.Sort(rawValue: sort.rawValue) ?? .bytes, ownSignals: true)
+                let ms = { (ns: UInt64) in String(format: "%.1f ms", Double(ns) / 1e6) }
                 if once {
                     let shot = try LiveTerminal.snapshot(session, options: options)
                     print(shot.lines.joined(separator: "\n"))
-                    let ms = { (ns: UInt64) in String(format: "%.1f ms", Double(ns) / 1e6) }
-                    FileHandle.standardError.write(Data("read \(ms(shot.loadNs)), drawn \(ms(shot.renderNs))\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("read \(ms(shot.loadNs)), a refresh after it \(ms(shot.refreshNs)), drawn \(ms(shot.renderNs))\n".utf8))
+                    return
+                }
+                if measureRefresh {
+                    let m = try LiveTerminal.measureRefreshes(session, options: options)
+                    // The refreshes that found new intervals (the others only re-read the small tables).
+                    let busy = m.refreshes.filter { $0.intervals > 0 }.map(\.ns).sorted()
+                    let median = busy.isEmpty ? 0 : busy[busy.count / 2]
+                    let each = m.refreshes.map { "\(ms($0.ns)) (\($0.intervals))" }.joined(separator: ", ")
+                    FileHandle.standardError.write(
+                        Data(
+                            "first read \(ms(m.firstNs)); \(m.refreshes.count) refreshes while collecting, \(busy.count) of them with new intervals: median \(ms(median)), max \(ms(busy.last ?? 0)); each (new intervals): \(each)\n".utf8))
                     return
                 }
                 let view = LiveTerminal(path: session, options: options)

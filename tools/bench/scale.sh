@@ -97,7 +97,9 @@ for args in "growth" "peak" "churn" "diff $work/default.leaks" "pprof -o $work/s
   fi
 done
 svg=$(stat -c %s "$work/s.svg")
-# The live view: one refresh (reading the session into its model) and one redraw, as --once reports them.
+# The live view: the first read (the whole session into its model), a refresh after it and one redraw,
+# as --once reports them; then refreshes as they happen, each reading only what the collector added,
+# while a collection of the same program writes its session (--measure-refresh follows it to its end).
 live=$("$bin/leakreport" top --live --once "$s" 2>&1 >/dev/null | tail -1)
 if (( reports_only )); then
   {
@@ -110,6 +112,11 @@ if (( reports_only )); then
   } | tee "$out/scale-reports.md"
   exit 0
 fi
+rm -f "$work"/live.leaks*
+env LEAKSHIM_UNWIND=fp "$bin/leakcollect" --quiet -o "$work/live.leaks" -- "$work/scalebench" "$blocks" >/dev/null 2>&1 &
+collecting=$!
+following=$("$bin/leakreport" top --live --measure-refresh "$work/live.leaks" 2>&1 >/dev/null | tail -1 | sed 's/; each.*//')
+wait "$collecting" || true
 rm -f "$work"/ht.*
 heaptrack -o "$work/ht" "$work/scalebench" "$blocks" >/dev/null 2>&1 || true
 reports+="$(report_row heaptrack_print heaptrack_print "$work"/ht.*)"$'\n'
@@ -139,6 +146,7 @@ IFS='|' read -r blocksd bytesd lostd rssd sized chunksd <<<"${stats[leakcollect 
   printf '%s' "$reports"
   echo
   echo "Flame graph: $(( svg / 1024 )) KiB. Live view (\`top --live --once\`): $live."
+  echo "Live view beside a collection of the same run (\`top --live --measure-refresh\`): $following."
   echo
   echo "| program | uninstrumented | under leakcollect | ratio |"
   echo "|---|---|---|---|"

@@ -74,11 +74,7 @@ public final class SessionReader {
                     throw SessionError.notASession(path: path, reason: "SQLite file without the session application id")
                 }
                 guard try db.tableExists("meta") else { throw SessionError.notASession(path: path, reason: "no meta table") }
-                var meta: [String: String] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
-                    meta[try row.decode(atIndex: 0)] = try row.decode(atIndex: 1)
-                }
-                return try SessionInfo.decode(meta: meta, path: path)
+                return try Self.info(db, path: path)
             }
         } catch let e as SessionError {
             throw e
@@ -137,6 +133,15 @@ public final class SessionReader {
         }
     }
 
+    /// The session's metadata as it stands now (a running collector updates its last flush).
+    static func info(_ db: Database, path: String) throws -> SessionInfo {
+        var meta: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
+            meta[try row.decode(atIndex: 0)] = try row.decode(atIndex: 1)
+        }
+        return try SessionInfo.decode(meta: meta, path: path)
+    }
+
     private static func kind(_ row: Row, _ index: Int) throws -> BlockKind {
         let text: String = try row.decode(atIndex: index)
         guard let k = BlockKind(rawValue: text) else { throw BlobError("unknown kind '\(text)'") }
@@ -158,39 +163,43 @@ public final class SessionReader {
 
     /// Every counter the session holds.
     public func counters() throws(SessionError) -> [CounterName: UInt64] {
-        try read { db in
-            var out: [CounterName: UInt64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, value FROM counters") {
-                let v: Int64 = try row.decode(atIndex: 1)
-                out[CounterName(try row.decode(atIndex: 0) as String)] = sqlUInt(v)
-            }
-            return out
+        try read { db in try Self.counters(db) }
+    }
+
+    static func counters(_ db: Database) throws -> [CounterName: UInt64] {
+        var out: [CounterName: UInt64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM counters") {
+            let v: Int64 = try row.decode(atIndex: 1)
+            out[CounterName(try row.decode(atIndex: 0) as String)] = sqlUInt(v)
         }
+        return out
     }
 
     /// Every address space of the session.
     public func spaces() throws(SessionError) -> [SpaceRow] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, kind, pid, command, start_ns, parent, sampling_interval, end_ns, end FROM spaces ORDER BY id").map {
-                r in
-                let kindText: String = try r.decode(atIndex: 1)
-                guard let kind = SpaceInfo.Kind(rawValue: kindText) else { throw BlobError("unknown space kind '\(kindText)'") }
-                let commandText: String = try r.decode(atIndex: 3)
-                let command = (try? JSONDecoder().decode([String].self, from: Data(commandText.utf8))) ?? []
-                let pid: Int64? = try r.decode(atIndex: 2)
-                let parent: Int64? = try r.decode(atIndex: 5)
-                let sampling: Int64? = try r.decode(atIndex: 6)
-                let endNs: Int64? = try r.decode(atIndex: 7)
-                let end: String? = try r.decode(atIndex: 8)
-                let id: Int64 = try r.decode(atIndex: 0)
-                let start: Int64 = try r.decode(atIndex: 4)
-                return SpaceRow(
-                    id: SpaceID(truncatingIfNeeded: id),
-                    info: SpaceInfo(
-                        kind: kind, pid: pid.map { Int32(truncatingIfNeeded: $0) }, command: command, startNs: sqlUInt(start),
-                        parent: parent.map { SpaceID(truncatingIfNeeded: $0) }, samplingIntervalBytes: sampling.map(sqlUInt)),
-                    endNs: endNs.map(sqlUInt), end: end.flatMap(SpaceEnd.init(rawValue:)))
-            }
+        try read { db in try Self.spaces(db) }
+    }
+
+    static func spaces(_ db: Database) throws -> [SpaceRow] {
+        try Row.fetchAll(db, sql: "SELECT id, kind, pid, command, start_ns, parent, sampling_interval, end_ns, end FROM spaces ORDER BY id").map {
+            r in
+            let kindText: String = try r.decode(atIndex: 1)
+            guard let kind = SpaceInfo.Kind(rawValue: kindText) else { throw BlobError("unknown space kind '\(kindText)'") }
+            let commandText: String = try r.decode(atIndex: 3)
+            let command = (try? JSONDecoder().decode([String].self, from: Data(commandText.utf8))) ?? []
+            let pid: Int64? = try r.decode(atIndex: 2)
+            let parent: Int64? = try r.decode(atIndex: 5)
+            let sampling: Int64? = try r.decode(atIndex: 6)
+            let endNs: Int64? = try r.decode(atIndex: 7)
+            let end: String? = try r.decode(atIndex: 8)
+            let id: Int64 = try r.decode(atIndex: 0)
+            let start: Int64 = try r.decode(atIndex: 4)
+            return SpaceRow(
+                id: SpaceID(truncatingIfNeeded: id),
+                info: SpaceInfo(
+                    kind: kind, pid: pid.map { Int32(truncatingIfNeeded: $0) }, command: command, startNs: sqlUInt(start),
+                    parent: parent.map { SpaceID(truncatingIfNeeded: $0) }, samplingIntervalBytes: sampling.map(sqlUInt)),
+                endNs: endNs.map(sqlUInt), end: end.flatMap(SpaceEnd.init(rawValue:)))
         }
     }
 
@@ -199,7 +208,7 @@ public final class SessionReader {
         try read { db in try Self.modules(db) }
     }
 
-    private static func modules(_ db: Database) throws -> [ModuleRow] {
+    static func modules(_ db: Database) throws -> [ModuleRow] {
         try Row.fetchAll(db, sql: "SELECT id, space, path, build_id, bias, lo, hi, loaded_ns, unloaded_ns FROM modules ORDER BY id").map { r in
             let space: Int64 = try r.decode(atIndex: 1)
             let bias: Int64 = try r.decode(atIndex: 4), lo: Int64 = try r.decode(atIndex: 5), hi: Int64 = try r.decode(atIndex: 6)
@@ -214,17 +223,19 @@ public final class SessionReader {
 
     /// The peaks the session recorded, by dimension.
     public func peaks() throws(SessionError) -> [PeakDimension: PeakRow] {
-        try read { db in
-            var out: [PeakDimension: PeakRow] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT dimension, epoch, time_ns, bytes, blocks FROM peaks") {
-                let name: String = try r.decode(atIndex: 0)
-                guard let d = PeakDimension(name: name) else { throw BlobError("unknown peak dimension '\(name)'") }
-                let e: Int64 = try r.decode(atIndex: 1), t: Int64 = try r.decode(atIndex: 2)
-                let b: Int64 = try r.decode(atIndex: 3), n: Int64 = try r.decode(atIndex: 4)
-                out[d] = PeakRow(dimension: d, epoch: sqlUInt(e), timeNs: sqlUInt(t), bytes: sqlUInt(b), blocks: sqlUInt(n))
-            }
-            return out
+        try read { db in try Self.peaks(db) }
+    }
+
+    static func peaks(_ db: Database) throws -> [PeakDimension: PeakRow] {
+        var out: [PeakDimension: PeakRow] = [:]
+        for r in try Row.fetchAll(db, sql: "SELECT dimension, epoch, time_ns, bytes, blocks FROM peaks") {
+            let name: String = try r.decode(atIndex: 0)
+            guard let d = PeakDimension(name: name) else { throw BlobError("unknown peak dimension '\(name)'") }
+            let e: Int64 = try r.decode(atIndex: 1), t: Int64 = try r.decode(atIndex: 2)
+            let b: Int64 = try r.decode(atIndex: 3), n: Int64 = try r.decode(atIndex: 4)
+            out[d] = PeakRow(dimension: d, epoch: sqlUInt(e), timeNs: sqlUInt(t), bytes: sqlUInt(b), blocks: sqlUInt(n))
         }
+        return out
     }
 
     // MARK: per-stack totals
@@ -256,15 +267,20 @@ public final class SessionReader {
 
     /// Every interval in time order, with the stacks that changed in each.
     public func history() throws(SessionError) -> [IntervalHistory] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT time_ns, outstanding_blob, rss_bytes, history_blob FROM intervals ORDER BY time_ns").map { r in
-                let t: Int64 = try r.decode(atIndex: 0)
-                let rss: Int64? = try r.decode(atIndex: 2)
-                return IntervalHistory(
-                    interval: IntervalRow(
-                        timeNs: sqlUInt(t), outstanding: try PackedRows.decodeKinds(try Self.blob(r, 1) ?? []), rssBytes: rss.map(sqlUInt)),
-                    points: try PackedRows.decodeHistory(try Self.blob(r, 3) ?? []))
-            }
+        try read { db in try Self.history(db) }
+    }
+
+    /// The intervals that end after `afterNs` (stored bit pattern; every one by default), in time order.
+    static func history(_ db: Database, after afterNs: Int64 = .min) throws -> [IntervalHistory] {
+        try Row.fetchAll(
+            db, sql: "SELECT time_ns, outstanding_blob, rss_bytes, history_blob FROM intervals WHERE time_ns > ? ORDER BY time_ns", arguments: [afterNs]
+        ).map { r in
+            let t: Int64 = try r.decode(atIndex: 0)
+            let rss: Int64? = try r.decode(atIndex: 2)
+            return IntervalHistory(
+                interval: IntervalRow(
+                    timeNs: sqlUInt(t), outstanding: try PackedRows.decodeKinds(try Self.blob(r, 1) ?? []), rssBytes: rss.map(sqlUInt)),
+                points: try PackedRows.decodeHistory(try Self.blob(r, 3) ?? []))
         }
     }
 

@@ -27,20 +27,58 @@ public final class StackCatalog {
     public private(set) var locationFrames: [[FrameRow]] = [[]]
     public private(set) var stacks: [SessionStackID: Stack] = [:]
 
+    /// Strings by id, kept so that locations read later can name the earlier ones.
+    private var strings: [Int64: String] = [:]
+    /// The highest string and stack ids read so far (ids only grow: the writer numbers them as it meets them).
+    private var lastStringID: Int64 = 0
+    private var lastStackID: Int64 = -1
+
+    /// A catalog with no stacks yet, for `extend`.
+    init() {}
+
     init(_ db: Database) throws {
+        try extend(db)
+    }
+
+    /// Reads what the session added since this catalog last read it: the strings, locations,
+    /// stack-tree rows and stacks after the last ones held (each table only grows, by increasing ids),
+    /// so a live view keeps its catalog between refreshes. On a failure the catalog is left as it was.
+    func extend(_ db: Database) throws {
+        let held = (lastStringID, locationFrames.count, parents.count, lastStackID)
+        var added: [SessionStackID] = []
+        do {
+            try readRows(db, &added)
+        } catch {
+            strings = strings.filter { $0.key <= held.0 }
+            lastStringID = held.0
+            locationFrames.removeSubrange(held.1...)
+            parents.removeSubrange(held.2...)
+            nodeLocations.removeSubrange(held.2...)
+            for id in added { stacks[id] = nil }
+            lastStackID = held.3
+            throw error
+        }
+    }
+
+    private func readRows(_ db: Database, _ added: inout [SessionStackID]) throws {
+        let held = nodeLocations.count
         var modules: [Int64: (path: String, buildID: String)] = [:]
         for r in try Row.fetchAll(db, sql: "SELECT id, path, build_id FROM modules") {
             modules[try r.decode(atIndex: 0)] = (try r.decode(atIndex: 1), try r.decode(atIndex: 2))
         }
-        var strings: [Int64: String] = [:]
-        for r in try Row.fetchAll(db, sql: "SELECT id, text FROM strings") { strings[try r.decode(atIndex: 0)] = try r.decode(atIndex: 1) }
+        for r in try Row.fetchAll(db, sql: "SELECT id, text FROM strings WHERE id > ? ORDER BY id", arguments: [lastStringID]) {
+            let id: Int64 = try r.decode(atIndex: 0)
+            strings[id] = try r.decode(atIndex: 1)
+            lastStringID = id
+        }
         func string(_ id: Int64) throws -> String? {
             if id == 0 { return nil }
             guard let s = strings[id] else { throw BlobError("string \(id) is missing") }
             return s
         }
         for r in try Row.fetchAll(
-            db, sql: "SELECT id, address, module, module_name, file_offset, offset, lines_blob FROM locations ORDER BY id")
+            db, sql: "SELECT id, address, module, module_name, file_offset, offset, lines_blob FROM locations WHERE id >= ? ORDER BY id",
+            arguments: [locationFrames.count])
         {
             let id: Int64 = try r.decode(atIndex: 0)
             guard id == Int64(locationFrames.count) else { throw BlobError("location ids are not dense at \(id)") }
@@ -71,12 +109,14 @@ public final class StackCatalog {
             }
             locationFrames.append(frames)
         }
-        for r in try Row.fetchAll(db, sql: "SELECT first, data FROM stack_tree ORDER BY first") {
+        for r in try Row.fetchAll(db, sql: "SELECT first, data FROM stack_tree WHERE first >= ? ORDER BY first", arguments: [parents.count]) {
             let blob: Data = try r.decode(atIndex: 1)
             try PackedRows.decodeNodes([UInt8](blob), first: try r.decode(atIndex: 0), into: &parents, &nodeLocations)
         }
-        for l in nodeLocations where Int(l) >= locationFrames.count { throw BlobError("stack tree names location \(l), which is missing") }
-        let cursor = try Row.fetchCursor(db, sql: "SELECT id, space, origin, leaf, truncated, incomplete, task_pid, task_comm FROM stacks")
+        for l in nodeLocations[held...] where Int(l) >= locationFrames.count { throw BlobError("stack tree names location \(l), which is missing") }
+        let cursor = try Row.fetchCursor(
+            db, sql: "SELECT id, space, origin, leaf, truncated, incomplete, task_pid, task_comm FROM stacks WHERE id > ? ORDER BY id",
+            arguments: [lastStackID])
         while let r = try cursor.next() {
             let rawID: Int64 = try r.decode(atIndex: 0)
             guard let id = SessionStackID(exactly: rawID) else { throw BlobError("stack id \(rawID) out of range") }
@@ -90,6 +130,8 @@ public final class StackCatalog {
                 id: id, space: SpaceID(truncatingIfNeeded: space), origin: origin, truncated: try r.decode(atIndex: 4),
                 mayBeIncomplete: try r.decode(atIndex: 5), taskPid: pid.map { Int32(truncatingIfNeeded: $0) }, taskComm: try r.decode(atIndex: 7),
                 leaf: Int32(leaf))
+            added.append(id)
+            lastStackID = max(lastStackID, rawID)
         }
     }
 
@@ -122,20 +164,23 @@ public final class StackCatalog {
     }
 
     /// For every node, whether some frame on its way to the root satisfies `test` (evaluated once per
-    /// location): "does this stack pass through …" for every stack at once.
-    public func nodesReaching(_ test: (FrameRow) -> Bool) -> [Bool] {
+    /// location): "does this stack pass through …" for every stack at once. `known`: the answer for
+    /// the nodes a smaller catalog held (before `extend`), so only the new nodes are decided.
+    public func nodesReaching(_ test: (FrameRow) -> Bool, extending known: [Bool] = []) -> [Bool] {
+        var out = known.isEmpty ? [false] : known
+        guard out.count < parents.count else { return out }
         let hit = locationFrames.map { $0.contains(where: test) }
-        var out = [Bool](repeating: false, count: parents.count)
         // A parent's id is always below its children's: one pass in id order sees parents first.
-        for n in 1..<max(parents.count, 1) { out[n] = hit[Int(nodeLocations[n])] || out[Int(parents[n])] }
+        for n in out.count..<parents.count { out.append(hit[Int(nodeLocations[n])] || out[Int(parents[n])]) }
         return out
     }
 
-    /// For every node, whether every frame on its way to the root satisfies `test`.
-    public func nodesAll(_ test: (FrameRow) -> Bool) -> [Bool] {
+    /// For every node, whether every frame on its way to the root satisfies `test` (`known` as above).
+    public func nodesAll(_ test: (FrameRow) -> Bool, extending known: [Bool] = []) -> [Bool] {
+        var out = known.isEmpty ? [true] : known
+        guard out.count < parents.count else { return out }
         let ok = locationFrames.map { $0.allSatisfy(test) }
-        var out = [Bool](repeating: true, count: parents.count)
-        for n in 1..<max(parents.count, 1) { out[n] = ok[Int(nodeLocations[n])] && out[Int(parents[n])] }
+        for n in out.count..<parents.count { out.append(ok[Int(nodeLocations[n])] && out[Int(parents[n])]) }
         return out
     }
 

@@ -38,10 +38,12 @@ public enum LiveView {
         /// Every stack with outstanding memory, in `sort` order.
         public private(set) var rows: [Row]
 
-        /// `peakBytes` and `totalSeries` default to what the stacks' series add up to.
+        /// `peakBytes` and `totalSeries` default to what the stacks' series add up to. `growth`: the
+        /// stacks' growth scores, index for index, when the caller has them (else scored as needed).
         public init(
             profile: Profile, pid: Int32, command: String, rssBytes: UInt64?, lostEvents: UInt64, elapsedNs: UInt64, peakBytes: UInt64? = nil,
-            totalSeries: [UInt64]? = nil, sort: Sort = .bytes, selected: Int = 0, expanded: Bool = false, paused: Bool = false
+            totalSeries: [UInt64]? = nil, sort: Sort = .bytes, selected: Int = 0, expanded: Bool = false, paused: Bool = false,
+            growth: [Double]? = nil
         ) {
             self.profile = profile
             self.pid = pid
@@ -57,7 +59,7 @@ public enum LiveView {
             var now: UInt64 = 0
             for (i, s) in profile.stacks.enumerated() where s.inUseBytes > 0 || s.inUseBlocks > 0 {
                 now +|= s.inUseBytes
-                rows.append(Row(stack: i, bytes: s.inUseBytes, blocks: s.inUseBlocks, growth: nil))
+                rows.append(Row(stack: i, bytes: s.inUseBytes, blocks: s.inUseBlocks, growth: growth.flatMap { $0.indices.contains(i) ? $0[i] : nil }))
             }
             outstandingBytes = now
             let series = totalSeries ?? Model.total(of: profile)
