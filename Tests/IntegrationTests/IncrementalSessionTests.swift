@@ -70,4 +70,32 @@ final class IncrementalSessionTests: XCTestCase {
     private func programPID(_ session: String) throws -> Int32 {
         try XCTUnwrap(try SessionReader(path: session).info.pid)
     }
+
+    /// Stacks are symbolized and written while the program runs, ahead of the interval's cut; every
+    /// location written then already names a module the session holds (a live view reads a location
+    /// once, so one that named a missing module would show it without its module for good).
+    func testLocationsWrittenAheadOfTheirIntervalNameModulesTheSessionHolds() throws {
+        let prog = try CProgram.build("is_early", source: Self.slowLeak)
+        let session = Pipeline.sessionPath("early")
+        // Intervals of 2 s: the program's first stacks are written by the symbolizer long before the first cut.
+        let collector = try RunningProcess([try BuildProducts.leakcollect, "--quiet", "--interval", "2", "-o", session, "--", prog.path, "20"])
+        defer { collector.signal(SIGKILL) }
+        let check = """
+            SELECT (SELECT count(*) FROM locations),
+                   (SELECT count(*) FROM locations l LEFT JOIN modules m ON l.module = m.id WHERE l.module IS NOT NULL AND m.id IS NULL)
+            """
+        var sawEarly = false
+        let deadline = Date().addingTimeInterval(1.8)
+        while Date() < deadline {
+            usleep(50_000)
+            let r = try Run.capture(["/usr/bin/sqlite3", "file:\(session)?mode=ro", check])
+            guard r.status == 0, let line = r.stdout.split(separator: "\n").first else { continue }
+            let counts = line.split(separator: "|").compactMap { Int($0) }
+            guard counts.count == 2 else { continue }
+            if counts[0] > 0 { sawEarly = true }
+            XCTAssertEqual(counts[1], 0, "locations naming a module the session does not hold yet")
+        }
+        XCTAssertTrue(sawEarly, "no location was written before the first cut: the test saw nothing to check")
+        XCTAssertEqual(try collector.wait().status, 0)
+    }
 }

@@ -247,12 +247,14 @@ public final class CollectionRunner {
             let symbolized = symbols.take(through: number)
             guard !symbolized.locations.isEmpty || !symbolized.stacks.isEmpty else { return }
             if carried != nil {
+                carried?.modules += symbolized.modules
                 carried?.locations += symbolized.locations
                 carried?.stacks += symbolized.stacks
                 return
             }
             var batch = SessionBatch()
-            (batch.locations, batch.stacks) = (symbolized.locations, symbolized.stacks)
+            // The cut that introduced these modules writes their rows again (INSERT OR REPLACE, the same row).
+            (batch.modules, batch.locations, batch.stacks) = (symbolized.modules, symbolized.locations, symbolized.stacks)
             do throws(SessionError) {
                 try writer.write(batch)
             } catch {
@@ -289,6 +291,7 @@ public final class CollectionRunner {
             var batch = cut.batch
             cut.batch = SessionBatch()
             let symbolized = symbols.take(through: number)
+            batch.modules += symbolized.modules
             (batch.locations, batch.stacks) = (symbolized.locations, symbolized.stacks)
             // The symbolizer's thread counts as the writer's, as when the writer symbolized.
             batch.counters[.collectorWriterCPUNs] = writerCPUNs &+ symbolized.cpuNs

@@ -13,7 +13,10 @@ final class SymbolizingStage {
     private let symbolizer: Symbolizer
     private let queue = DispatchQueue(label: "leakcollect.symbolizer")
     /// What is symbolized and not yet taken, per batch number, in order (guarded by the queue).
-    private var done: [(batch: UInt64, locations: [LocationRecord], stacks: [StackRecord])] = []
+    /// Early pieces carry the rows of the modules their stacks were symbolized with: written early, a
+    /// location must not name a module the session does not hold yet (a live view reads it at once, and
+    /// never again).
+    private var done: [(batch: UInt64, modules: [ModuleRow], locations: [LocationRecord], stacks: [StackRecord])] = []
     /// Stacks with a user frame outside every module (JIT code), held for their batch: a JIT may write
     /// its perf map late (the JVM's -XX:+DumpPerfMapAtExit only at exit), and the batch is when these
     /// were always named (guarded by the queue).
@@ -34,7 +37,7 @@ final class SymbolizingStage {
                 for s in stacks {
                     if s.origin == .user && s.frames.contains(where: { $0.moduleID == 0 }) { heldForBatch.append(s) } else { now.append(s) }
                 }
-                if append(batch, symbolizer.symbolize(now)) { done() }
+                if append(batch, modules.map(\.row), symbolizer.symbolize(now)) { done() }
             }
         }
     }
@@ -47,7 +50,7 @@ final class SymbolizingStage {
                 var all = heldForBatch
                 heldForBatch = []
                 all.append(contentsOf: stacks)
-                _ = append(batch, symbolizer.symbolize(all))
+                _ = append(batch, [], symbolizer.symbolize(all))
             }
         }
     }
@@ -55,23 +58,25 @@ final class SymbolizingStage {
     /// Everything symbolized for batches up to `batch`, in the order it was symbolized (a location's
     /// record comes before the stacks that use it), once the work queued before this call is done;
     /// and the symbolizer's CPU time so far.
-    func take(through batch: UInt64) -> (locations: [LocationRecord], stacks: [StackRecord], cpuNs: UInt64) {
+    func take(through batch: UInt64) -> (modules: [ModuleRow], locations: [LocationRecord], stacks: [StackRecord], cpuNs: UInt64) {
         queue.sync {
+            var modules: [ModuleRow] = []
             var locations: [LocationRecord] = []
             var stacks: [StackRecord] = []
             let upTo = done.firstIndex { $0.batch > batch } ?? done.count
             for piece in done[..<upTo] {
+                modules.append(contentsOf: piece.modules)
                 locations.append(contentsOf: piece.locations)
                 stacks.append(contentsOf: piece.stacks)
             }
             done.removeFirst(upTo)
-            return (locations, stacks, cpuNs)
+            return (modules, locations, stacks, cpuNs)
         }
     }
 
-    private func append(_ batch: UInt64, _ out: (locations: [LocationRecord], stacks: [StackRecord])) -> Bool {
+    private func append(_ batch: UInt64, _ modules: [ModuleRow], _ out: (locations: [LocationRecord], stacks: [StackRecord])) -> Bool {
         guard !out.locations.isEmpty || !out.stacks.isEmpty else { return false }
-        done.append((batch, out.locations, out.stacks))
+        done.append((batch, modules, out.locations, out.stacks))
         return true
     }
 

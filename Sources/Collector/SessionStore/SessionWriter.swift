@@ -174,8 +174,15 @@ public final class SessionWriter {
     private func apply(_ b: SessionBatch, _ live: inout [LiveTableKey: LiveChanges], _ db: Database) throws {
         for s in b.spaces { try writeSpace(s, db) }
         if !b.modules.isEmpty {
+            // A module's row can come twice (early with the stacks symbolized against it, then with its
+            // cut): the second write keeps an unload the first one's row has since been given.
             let st = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO modules (id, space, path, build_id, bias, lo, hi, loaded_ns, unloaded_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                sql: """
+                    INSERT INTO modules (id, space, path, build_id, bias, lo, hi, loaded_ns, unloaded_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET space = excluded.space, path = excluded.path, build_id = excluded.build_id,
+                        bias = excluded.bias, lo = excluded.lo, hi = excluded.hi, loaded_ns = excluded.loaded_ns,
+                        unloaded_ns = COALESCE(excluded.unloaded_ns, modules.unloaded_ns)
+                    """)
             for m in b.modules {
                 try st.execute(arguments: [
                     m.id, Int64(m.space), m.path, m.buildID, sqlInt(m.bias), sqlInt(m.lo), sqlInt(m.hi), sqlInt(m.loadedNs), m.unloadedNs.map(sqlInt),

@@ -17,6 +17,11 @@ public struct SessionModule: Sendable, Equatable {
 
     /// Lower-case hex of the build-id, or empty.
     public var buildIDHex: String { info.buildID.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() }
+
+    /// Its row in the session's modules table.
+    public var row: ModuleRow {
+        ModuleRow(id: sessionID, space: space, path: info.path, buildID: buildIDHex, bias: info.bias, lo: info.lo, hi: info.hi, loadedNs: loadedNs)
+    }
 }
 
 /// Which module covers an address right now in one space. Modules come and go with dlopen/dlclose;

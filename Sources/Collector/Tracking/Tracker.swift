@@ -421,11 +421,7 @@ public final class Tracker {
         b.timeNs = time
         let modules = newModules
         newModules.removeAll()
-        b.modules = modules.map {
-            ModuleRow(
-                id: $0.sessionID, space: $0.space, path: $0.info.path, buildID: $0.buildIDHex, bias: $0.info.bias, lo: $0.info.lo, hi: $0.info.hi,
-                loadedNs: $0.loadedNs)
-        }
+        b.modules = modules.map(\.row)
         b.moduleUnloads = unloads
         unloads.removeAll()
         var puts = job.puts
