@@ -14,7 +14,15 @@ public enum TopTextRenderer {
         return "resynchronized: \(resyncs) time\(resyncs == 1 ? "" : "s") from the shim's live table after \(r.lostEvents) lost events "
             + "(first loss seen at \(at(r.counters[.resyncFirstLossNs])), last resync at \(at(r.counters[.resyncLastNs])); "
             + "\(r.counters[.resyncRemovedBlocks] ?? 0) blocks removed, \(r.counters[.resyncAddedBlocks] ?? 0) added): "
-            + "outstanding heap totals are exact; per-interval history between a loss and its resync is approximate\n"
+            + exactness(r) + "; per-interval history between a loss and its resync is approximate\n"
+    }
+
+    /// "exact" only when the table the resync read held every live block: one that was full, or slots that
+    /// could not be read, leave blocks the resync never saw.
+    static func exactness(_ r: TopReport) -> String {
+        let full = r.counters[.liveTableFull] ?? 0, unreadable = r.counters[.liveTableUnreadableSlots] ?? 0
+        guard full > 0 || unreadable > 0 else { return "outstanding heap totals are exact" }
+        return "outstanding heap totals are approximate (the live table could not hold \(full) allocations and \(unreadable) of its slots were unreadable)"
     }
 
     public static func render(_ r: TopReport) -> String {

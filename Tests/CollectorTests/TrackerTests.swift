@@ -112,6 +112,29 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(t.outstanding.bytes, 55)
     }
 
+    /// The end of a collection: a cut is under way (its scan already past every shard) when the source's
+    /// final resync adds blocks and the space closes. Those blocks were never scanned: the cut must not
+    /// throw the space's table away, and the next cut writes them.
+    func testBlocksAResyncAddsWhileACutIsUnderwayAreCheckpointedEvenIfTheSpaceCloses() {
+        let t = tracker()
+        for i in 0..<UInt64(1000) { apply(t, alloc(0x10_000 + 16 * i, 16, stack: 1)) }
+        var job = t.beginCut()
+        while !t.advance(&job, budget: Int.max) {}
+        // The source's table: everything seen, and 500 blocks whose allocations were lost.
+        var table = (0..<UInt64(1000)).map { Allocation(address: 0x10_000 + 16 * $0, size: 16, kind: .heap, function: .malloc, stack: .local(1), time: 100) }
+        table += (0..<UInt64(500)).map { Allocation(address: 0x90_000 + 16 * $0, size: 16, kind: .heap, function: .malloc, stack: .local(2), time: 200) }
+        XCTAssertEqual(t.resynchronize(space, kind: .heap, to: table).added, 500)
+        t.closeSpace(space, at: 2, end: .exited)
+        let first = t.finishCut(&job, at: 2)
+        XCTAssertEqual(live(first.batch).puts.count, 1000)
+        let second = t.cut(at: 3).batch
+        XCTAssertEqual(Set(live(second).puts.map(\.address)), Set((0..<UInt64(500)).map { 0x90_000 + 16 * $0 }))
+        XCTAssertEqual(totals(first.batch)[2], [16 * 500, 500])
+        // Checkpointed now: that cut could release the closed space's memory.
+        XCTAssertTrue(live(t.cut(at: 4).batch).puts.isEmpty)
+        XCTAssertEqual(t.outstanding.blocks, 1500)
+    }
+
     func testFreeOfAnUnknownAddressIsCountedAndHarmless() {
         let t = tracker()
         apply(t, .free(address: 0xdead, kind: .heap, pending: false))

@@ -64,6 +64,17 @@ final class TopReportTests: XCTestCase {
         XCTAssertTrue(text.contains("warning: 3 events were lost"), text)
     }
 
+    /// A resync read a table that was full (or had unreadable slots): the report must not call the totals exact.
+    func testAResyncFromAnIncompleteLiveTableIsNotCalledExact() throws {
+        var r = try report(TopOptions(top: 0), lost: 3)
+        r.counters[.resyncs] = 1
+        XCTAssertTrue(TopTextRenderer.render(r).contains("outstanding heap totals are exact;"))
+        r.counters[.liveTableFull] = 7
+        let text = TopTextRenderer.render(r)
+        XCTAssertFalse(text.contains("exact"), text)
+        XCTAssertTrue(text.contains("outstanding heap totals are approximate (the live table could not hold 7 allocations and 0 of its slots were unreadable)"), text)
+    }
+
     func testJSONKeepsTheContractNames() throws {
         let json = TopJSON(try report(TopOptions(top: 1))).encoded()
         let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])

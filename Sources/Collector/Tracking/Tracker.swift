@@ -21,6 +21,10 @@ public struct CutInProgress {
     fileprivate var putCount = 0
     /// Set when `maxPuts` stopped the scan: some new blocks wait for the next cut.
     fileprivate var full = false
+    /// Spaces already closed when the cut began: only their scan saw every block they will ever hold. One
+    /// closed while the cut ran (an exit, with the final resync just before) may have new blocks in shards
+    /// the scan had passed, so its live memory must wait for the next cut.
+    fileprivate var closedAtStart: Set<SpaceID> = []
     /// A cut checkpoints about this many new blocks at most (whole shards); the rest wait for the next
     /// one, so a batch (and the writer's work on it) stays bounded however long the writer was busy.
     static let maxPuts = 1 << 19
@@ -382,6 +386,7 @@ public final class Tracker {
     public func beginCut() -> CutInProgress {
         var job = CutInProgress()
         for s in spaces where !s.released {
+            if s.closed { job.closedAtStart.insert(s.id) }
             for k in BlockKind.allCases where k != .mmap && s.table(k).count > 0 { job.tables.append((s, k, 0)) }
         }
         return job
@@ -458,7 +463,7 @@ public final class Tracker {
                         LiveBlock(address: $0.start, size: $0.size, stackID: $0.stack, timeNs: $0.time, function: $0.function, backing: $0.backing)
                     }, removes: deletedStarts)
             }
-            if s.closed && !job.full && !s.released { s.releaseLiveMemory() }
+            if s.closed && !job.full && !s.released && job.closedAtStart.contains(s.id) { s.releaseLiveMemory() }
         }
         (b.totals, b.history, b.peaks) = totals.takeChanges()
         b.interval = IntervalRow(timeNs: time, outstanding: totals.kinds, rssBytes: rssBytes)
