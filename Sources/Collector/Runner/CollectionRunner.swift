@@ -253,7 +253,8 @@ public final class CollectionRunner {
                 return
             }
             var batch = SessionBatch()
-            // The cut that introduced these modules writes their rows again (INSERT OR REPLACE, the same row).
+            // The cut that introduced these modules may write their rows again: the writer's upsert keeps the row
+            // (and an unload recorded since) as it is.
             (batch.modules, batch.locations, batch.stacks) = (symbolized.modules, symbolized.locations, symbolized.stacks)
             do throws(SessionError) {
                 try writer.write(batch)

@@ -3,7 +3,7 @@ import SessionStore
 import Vocabulary
 
 /// One interval's worth of changes, cut from the tracker: the session batch minus the stacks, which
-/// still need symbolizing (done off the event path, on the writer's thread).
+/// still need symbolizing (done off the event path, on the runner's symbolizer thread).
 public struct PendingBatch: Sendable {
     public var batch: SessionBatch
     /// Stacks defined since the last cut that `takeNewStacks` did not hand out already.
