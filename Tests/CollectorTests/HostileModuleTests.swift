@@ -1,8 +1,10 @@
+import Foundation
 import CollectionRunner
 import Glibc
 import SessionStore
 import Tracking
 import Vocabulary
+import TestSupport
 import XCTest
 
 @testable import ShimSource
@@ -18,11 +20,18 @@ final class HostileModuleTests: XCTestCase {
         // And one it does map: the test binary itself, claimed under the hostile path too.
         let own = try XCTUnwrap(ProcMaps.read(pid: getpid())?.first { $0.isFile && $0.executable })
         _ = ring.append(Rec.module(8, path: path, buildID: [], bias: 0, lo: own.start, hi: own.end))
+        return try moduleFiles(ring, pid: getpid())
+    }
+
+    /// The files the modules in `ring` got, by their `lo` in hex; `beforePoll` runs after the source
+    /// began (and read who the process is) and before it reads the records.
+    private func moduleFiles(_ ring: TestRing, pid: Int32, beforePoll: () throws -> Void = {}) throws -> [String: ModuleFile?] {
         let reader = RingReader(mapping: try ring.mapping())
         try reader.attach(mode: .launch)
-        let source = RingSource(reader: reader, pid: getpid(), program: nil, command: ["test"], maps: ProcMaps.read(pid: getpid()))
+        let source = RingSource(reader: reader, pid: pid, program: nil, command: ["test"], maps: ProcMaps.read(pid: pid))
         let tracker = Tracker()
         try source.begin(into: tracker)
+        try beforePoll()
         _ = try source.poll(into: tracker)
         let cut = tracker.cut(at: 1)
         var out: [String: ModuleFile?] = [:]
@@ -56,5 +65,45 @@ final class HostileModuleTests: XCTestCase {
         let files = try moduleFiles(claiming: fifo)
         XCTAssertNil(files["10000"] ?? nil)
         XCTAssertEqual(files.values.compactMap { inode($0) }.count, 1)
+    }
+
+    /// A library unloaded before its record is read is no longer mapped: its claimed path is opened
+    /// only when the process itself could read it. Here the process runs as nobody: a world-readable
+    /// ELF file opens, a root-only one does not (as root, the collector could read it), whether the
+    /// process still lives or is gone by the time the records are read.
+    func testAnUnmappedModuleOpensOnlyWhatTheProcessCouldReadItself() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unmapped-\(getpid())-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.path)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let readable = dir.appendingPathComponent("libpublic.so").path
+        let secret = dir.appendingPathComponent("libsecret.so").path
+        for (path, mode) in [(readable, 0o644), (secret, 0o600)] {
+            try FileManager.default.copyItem(atPath: "/bin/true", toPath: path)
+            XCTAssertEqual(chmod(path, mode_t(mode)), 0)
+        }
+        for gone in [false, true] {
+            let child = try RunningProcess(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sleep", "30"])
+            defer { child.signal(SIGKILL); _ = try? child.wait(timeout: 10) }
+            // setpriv changes its ids, then becomes sleep under the same pid.
+            let deadline = Date().addingTimeInterval(10)
+            while ProcessOwner.of(pid: child.pid)?.fsUID != 65534 || ProcFile.read("/proc/\(child.pid)/comm") != "sleep\n" {
+                guard Date() < deadline else { return XCTFail("setpriv did not become nobody's sleep") }
+                usleep(10_000)
+            }
+            let ring = try TestRing()
+            _ = ring.append(Rec.module(7, path: readable, buildID: [], bias: 0x10000, lo: 0x10000, hi: 0x20000))
+            _ = ring.append(Rec.module(8, path: secret, buildID: [], bias: 0x30000, lo: 0x30000, hi: 0x40000))
+            let files = try moduleFiles(ring, pid: child.pid) {
+                if gone {
+                    child.signal(SIGKILL)
+                    _ = try child.wait(timeout: 10)
+                }
+            }
+            var expected = stat()
+            XCTAssertEqual(stat(readable, &expected), 0)
+            XCTAssertEqual(inode(files["10000"] ?? nil), UInt64(expected.st_ino), "gone: \(gone): a file the user nobody may read is opened")
+            XCTAssertNil(files["30000"] ?? nil, "gone: \(gone): a file only root may read is never opened on nobody's word")
+        }
     }
 }

@@ -217,6 +217,55 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(report.totals.outstandingBlocks, 30, "\(report.stacks.map { "\($0.bytes)/\($0.blocks) \($0.userFrame?.function ?? "?")" })")
     }
 
+    /// A library loaded, leaked from and unloaded before the collector reads its module record (here:
+    /// the collector is stopped meanwhile; in CI, a busy machine) is no longer mapped when its file is
+    /// opened: its frames are still named, from the path the process could read itself. Before, they
+    /// stayed `?` in the library (the flaky failure of the dlopen churn test above under load).
+    func testALibraryUnloadedBeforeItsRecordIsReadIsStillSymbolized() throws {
+        let lib = try CProgram.build(
+            "latelib",
+            source: """
+                #include <stdlib.h>
+                __attribute__((noinline)) void *late_leak(void) { return malloc(91); } // LATE-LEAK
+                void late_work(void) { late_leak(); }
+                """, sharedObject: true)
+        let prog = try CProgram.build(
+            "lateunload",
+            source: """
+                #include <dlfcn.h>
+                #include <stdio.h>
+                int main(int argc, char **argv) {
+                    char line[16];
+                    if (argc < 2) return 2;
+                    printf("ready\\n"); fflush(stdout);
+                    if (!fgets(line, sizeof line, stdin)) return 3;
+                    void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+                    void (*f)(void) = h ? (void (*)(void))dlsym(h, "late_work") : NULL;
+                    if (!f) return 4;
+                    f();
+                    dlclose(h);
+                    printf("unloaded\\n"); fflush(stdout);
+                    if (!fgets(line, sizeof line, stdin)) return 5;
+                    return 0;
+                }
+                """, extraFlags: ["-ldl"])
+        let session = Pipeline.sessionPath("lateunload")
+        let collector = try RunningProcess([try BuildProducts.leakcollect, "-o", session, "--", prog.path, lib.path])
+        try collector.waitFor("ready")
+        usleep(300_000)  // the collector is reading the ring (what was there before is read)
+        collector.signal(SIGSTOP)
+        collector.send("go")
+        try collector.waitFor("unloaded")
+        collector.signal(SIGCONT)
+        usleep(1_000_000)  // the records are read while the program still lives, without the library mapped
+        collector.send("exit")
+        let status = try collector.wait(timeout: 60)
+        XCTAssertEqual(status.status, 0, collector.stderr)
+        let report = try Pipeline.top(session)
+        assertLeak(report, function: "late_leak", bytes: 91, blocks: 1, program: lib, marker: "LATE-LEAK")
+        XCTAssertEqual(report.stack(function: "late_leak")?.frames.dropFirst().first?.function, "late_work")
+    }
+
     func testAnAppThatClosesEveryDescriptorIsStillTracedExactly() throws {
         let prog = try CProgram.build(
             "closeall",

@@ -26,6 +26,9 @@ public final class RingSource: EventSource {
     /// opened at once by mapping start: a program that exits before its module records are read still
     /// has its modules opened the safe way.
     private var mappedFiles: [UInt64: (ProcMapping, ModuleFile)] = [:]
+    /// Who the process is, read while it lives: what a module path it claims may open once the file
+    /// is no longer mapped (ModuleFile.open).
+    private let owner: ProcessOwner?
     /// The shim's live table: read at an attach (what was live before it) and after lost records (resync).
     private var live: LiveTable?
     /// An attach applies the live table's snapshot before the first record it reads.
@@ -51,6 +54,7 @@ public final class RingSource: EventSource {
         self.command = command
         self.parent = parent
         self.batch = batch
+        owner = ProcessOwner.of(pid: pid)
         remember(maps)
     }
 
@@ -171,7 +175,7 @@ public final class RingSource: EventSource {
             remember(now)
             if let hit = mappedFiles.values.first(where: { $0.0.start < m.hi && m.lo < $0.0.end }) { return hit.1 }
         }
-        return ModuleFile.open(pid: pid, claimedPath: m.path, lo: m.lo, hi: m.hi, maps: maps ?? nil)
+        return ModuleFile.open(pid: pid, claimedPath: m.path, lo: m.lo, hi: m.hi, maps: maps ?? nil, owner: owner)
     }
 
     public func poll(into tracker: Tracker) throws -> Int {

@@ -7,6 +7,10 @@ public struct ProcessOwner: Sendable, Equatable {
     /// Real, effective and saved user ids; the same for groups.
     public var uids: [UInt32]
     public var gids: [UInt32]
+    /// The ids the kernel checks file access with (the fourth of each line), and the supplementary groups.
+    public var fsUID: UInt32 = 0
+    public var fsGID: UInt32 = 0
+    public var groups: [UInt32] = []
 
     /// The owner of a live process, from /proc/PID/status; nil when it is gone.
     public static func of(pid: Int32) -> ProcessOwner? {
@@ -15,12 +19,27 @@ public struct ProcessOwner: Sendable, Equatable {
 
     /// The ids of /proc/PID/status text; nil unless both lines hold three ids.
     public static func parse(status text: String) -> ProcessOwner? {
-        func ids(_ field: String) -> [UInt32] {
+        func ids(_ field: String, _ count: Int) -> [UInt32] {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return [] }
-            return line.dropFirst(field.count).split(whereSeparator: { $0 == "\t" || $0 == " " }).prefix(3).compactMap { UInt32($0) }
+            return line.dropFirst(field.count).split(whereSeparator: { $0 == "\t" || $0 == " " }).prefix(count).compactMap { UInt32($0) }
         }
-        let o = ProcessOwner(uids: ids("Uid:"), gids: ids("Gid:"))
-        return o.uids.count == 3 && o.gids.count == 3 ? o : nil
+        let u = ids("Uid:", 4), g = ids("Gid:", 4)
+        guard u.count >= 3, g.count >= 3 else { return nil }
+        var o = ProcessOwner(uids: Array(u.prefix(3)), gids: Array(g.prefix(3)))
+        o.fsUID = u.count == 4 ? u[3] : u[1]
+        o.fsGID = g.count == 4 ? g[3] : g[1]
+        o.groups = ids("Groups:", 65536)
+        return o
+    }
+
+    /// Whether the process could open a file with this status for reading itself: the owner, group and
+    /// other read bits against its file-system ids (root reads anything). What a collector running as root
+    /// opens on the process's word alone must be what the process could have read anyway.
+    public func mayRead(_ st: stat) -> Bool {
+        if fsUID == 0 { return true }
+        if st.st_uid == fsUID { return st.st_mode & S_IRUSR != 0 }
+        if st.st_gid == fsGID || groups.contains(st.st_gid) { return st.st_mode & S_IRGRP != 0 }
+        return st.st_mode & S_IROTH != 0
     }
 
     /// The process's user (its real uid).
