@@ -19,8 +19,9 @@ public struct ProcessOwner: Sendable, Equatable {
 
     /// The ids of /proc/PID/status text; nil unless both lines hold three ids.
     public static func parse(status text: String) -> ProcessOwner? {
+        let lines = text.split(separator: "\n")
         func ids(_ field: String, _ count: Int) -> [UInt32] {
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }) else { return [] }
+            guard let line = lines.first(where: { $0.hasPrefix(field) }) else { return [] }
             return line.dropFirst(field.count).split(whereSeparator: { $0 == "\t" || $0 == " " }).prefix(count).compactMap { UInt32($0) }
         }
         let u = ids("Uid:", 4), g = ids("Gid:", 4)
