@@ -28,7 +28,7 @@ module RingFormat {
 EOF
 
 flags=(
-    -parse-as-library -Onone -g -enable-testing -swift-version 5 -sanitize=fuzzer,address
+    -parse-as-library -O -g -enable-testing -swift-version 5 -sanitize=fuzzer,address
     -DSWIFT_PACKAGE -I "$out/modules" -I "$out/deps" -module-cache-path "$out/cache"
     -Xcc -fmodule-map-file="$root/.build/checkouts/GRDB.swift/Sources/GRDBSQLite/module.modulemap"
     -Xcc -fmodule-map-file="$out/RingFormat.modulemap" -Xcc -I -Xcc "$root/Sources/Collector/RingFormat/include"

@@ -54,6 +54,8 @@ struct AddressTable {
         var capacity: Int
         var count: Int
         var mapped: Int
+        /// Small shards come from calloc, big ones from mmap.
+        var fromHeap: Bool
         /// One bit per `pageSlots` slots: the page may hold blocks not yet checkpointed.
         var dirty: UnsafeMutablePointer<UInt64>
         var dirtyWords: Int
@@ -91,12 +93,19 @@ struct AddressTable {
     /// Bytes of memory the table holds.
     var memoryBytes: Int { (0..<Self.shardCount).reduce(0) { $0 + shards[$1].mapped } }
 
+    /// Shards below this come from calloc: a new space starts 4 tables of 64 small shards, and a page
+    /// mapped and unmapped for each made a fork-heavy program (and the ring fuzz target) spend its
+    /// time in mmap/munmap.
+    private static let heapShardLimit = 64 << 10
+
     private static func makeShard(capacity: Int) -> Shard {
         let bytes = capacity * MemoryLayout<Slot>.stride
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let mapped = (bytes + page - 1) / page * page
-        guard let raw = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED else {
-            // Out of address space: nothing sensible can go on tracking.
+        let fromHeap = bytes < heapShardLimit
+        let mapped = fromHeap ? bytes : (bytes + page - 1) / page * page
+        let memory = fromHeap ? calloc(1, mapped) : mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let raw = memory, raw != MAP_FAILED else {
+            // Out of memory or address space: nothing sensible can go on tracking.
             fatalError("leakcollect: cannot map \(mapped) bytes for the live table")
         }
         // Huge pages for big shards: every event touches a random slot, and with 4 KiB pages nearly
@@ -105,14 +114,14 @@ struct AddressTable {
         let words = ((capacity >> pageShift) + 1 + 63) / 64
         let dirty = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
         dirty.initialize(repeating: 0, count: words)
-        // Anonymous memory is zero: every key starts empty.
+        // Anonymous and calloc'd memory is zero: every key starts empty.
         return Shard(
-            slots: raw.bindMemory(to: Slot.self, capacity: capacity), capacity: capacity, count: 0, mapped: mapped, dirty: dirty,
-            dirtyWords: words)
+            slots: raw.bindMemory(to: Slot.self, capacity: capacity), capacity: capacity, count: 0, mapped: mapped, fromHeap: fromHeap,
+            dirty: dirty, dirtyWords: words)
     }
 
     private static func release(_ s: Shard) {
-        munmap(UnsafeMutableRawPointer(s.slots), s.mapped)
+        if s.fromHeap { free(s.slots) } else { munmap(UnsafeMutableRawPointer(s.slots), s.mapped) }
         s.dirty.deallocate()
     }
 
