@@ -112,6 +112,28 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(t.outstanding.bytes, 55)
     }
 
+    /// Every block held is in the source's table (only allocations were lost): nothing is removed but what
+    /// changed, and what was missed is added.
+    func testResynchronizeWithNoLostFreesOnlyAddsWhatWasMissed() {
+        let t = tracker()
+        apply(t, alloc(0xb0, 20, stack: 1), alloc(0xd0, 30, stack: 2))
+        _ = t.cut(at: 1)
+        let table = [
+            Allocation(address: 0xc0, size: 40, kind: .heap, function: .malloc, stack: .local(2), time: 200),
+            Allocation(address: 0xb0, size: 20, kind: .heap, function: .malloc, stack: .local(1), time: 100),
+            Allocation(address: 0xd0, size: 35, kind: .heap, function: .malloc, stack: .local(2), time: 300),
+            Allocation(address: 0xe0, size: 5, kind: .heap, function: .malloc, stack: .local(1), time: 400),
+        ]
+        let (removed, added) = t.resynchronize(space, kind: .heap, to: table)
+        XCTAssertEqual(removed, 1)  // 0xd0 as it was
+        XCTAssertEqual(added, 3)  // 0xc0, 0xe0, and 0xd0 as it is
+        let b = t.cut(at: 2).batch
+        XCTAssertEqual(totals(b), [1: [25, 2], 2: [75, 2]])
+        XCTAssertEqual(Set(live(b).removes), [0xd0])
+        XCTAssertEqual(t.outstanding.blocks, 4)
+        XCTAssertEqual(t.outstanding.bytes, 100)
+    }
+
     /// The end of a collection: a cut is under way (its scan already past every shard) when the source's
     /// final resync adds blocks and the space closes. Those blocks were never scanned: the cut must not
     /// throw the space's table away, and the next cut writes them.

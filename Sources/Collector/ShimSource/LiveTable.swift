@@ -106,7 +106,8 @@ public final class LiveTable: @unchecked Sendable {
         guard segments >= 1, segments <= LR_LIVE_MAX_SEGMENTS else {
             throw .liveTableCorrupt(pid: pid, problem: "\(segments) segments, at most \(LR_LIVE_MAX_SEGMENTS)")
         }
-        var stackIDs = Set<UInt32>()
+        // Stack ids are below LR_MAX_STACKS: a bitmap of the ones named, not a Set hashed once per block.
+        var named = [UInt64](repeating: 0, count: Int(lr_max_stacks() + 63) / 64)
         for k in 0..<segments {
             let slots = base + Int(lr_live_segment_offset(k))
             for j in 0..<Int(lr_live_segment_slots(k)) {
@@ -121,7 +122,7 @@ public final class LiveTable: @unchecked Sendable {
                     snap.unreadableSlots += 1
                     continue
                 }
-                if s.stack_id != LR_NO_STACK { stackIDs.insert(s.stack_id) }
+                if s.stack_id != LR_NO_STACK { named[Int(s.stack_id >> 6)] |= 1 << UInt64(s.stack_id & 63) }
                 snap.blocks.append(
                     Allocation(
                         address: s.addr, size: s.size, kind: .heap, function: function,
@@ -129,16 +130,22 @@ public final class LiveTable: @unchecked Sendable {
                 snap.bytes &+= s.size
             }
         }
-        var defined = Set<UInt32>()
-        for id in stackIDs {
-            if let d = stack(id) {
-                snap.stacks.append(d)
-                defined.insert(id)
+        var undefined = false
+        for (w, var bits) in named.enumerated() where bits != 0 {
+            while bits != 0 {
+                let id = UInt32(w * 64 + bits.trailingZeroBitCount)
+                bits &= bits - 1
+                if let d = stack(id) {
+                    snap.stacks.append(d)
+                } else {
+                    named[w] &= ~(1 << UInt64(id & 63))
+                    undefined = true
+                }
             }
         }
-        if defined.count != stackIDs.count {
+        if undefined {
             for i in snap.blocks.indices {
-                if case .local(let id) = snap.blocks[i].stack, !defined.contains(UInt32(id)) {
+                if case .local(let id) = snap.blocks[i].stack, named[Int(id >> 6)] & (1 << (id & 63)) == 0 {
                     snap.blocks[i].stack = .none
                     snap.unknownStacks += 1
                 }

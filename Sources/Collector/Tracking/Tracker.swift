@@ -255,26 +255,50 @@ public final class Tracker {
     /// Returns how many blocks it removed and added.
     public func resynchronize(_ id: SpaceID, kind: BlockKind, to blocks: [Allocation]) -> (removed: Int, added: Int) {
         guard kind != .mmap, let s = space(id), !s.closed else { return (0, 0) }
-        var wanted = [UInt64: Int](minimumCapacity: blocks.count)
-        for (i, b) in blocks.enumerated() where b.kind == kind { wanted[b.address] = i }
         let table = s.table(kind)
-        var stale: [UInt64] = []
-        table.forEach { address, blk in
-            if let i = wanted[address], blk.size == blocks[i].size, blk.stack == resolve(blocks[i].stack, s) {
-                wanted[address] = nil  // the same block: kept, with its own time
-            } else {
-                stale.append(address)
+        let held = table.count
+        // Nearly all of the table usually matches: each snapshot block is looked up in the table itself, one
+        // probe, instead of first hashing every snapshot address into a Dictionary (at 10M live blocks that
+        // took most of a minute and GBs). A snapshot listing one block twice (only a hostile table does) may
+        // count a match twice and spare a stale block of that process's own.
+        var matched = 0, removed = 0
+        var missing: [Int] = []
+        for (i, b) in blocks.enumerated() where b.kind == kind {
+            if let blk = table.find(b.address) {
+                if blk.size == b.size && blk.stack == resolve(b.stack, s) {
+                    matched += 1  // the same block: kept, with its own time
+                    continue
+                }
+                // Another block here: its free and the new allocation were both lost.
+                drop(b.address, kind: kind, s)
+                removed += 1
             }
+            missing.append(i)
         }
-        for address in stale {
-            guard let b = table.remove(address) else { continue }
-            let w = s.weighted(b.size)
-            totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
-            if b.persisted { s.removed[kind.slot].append(address) }
+        if held - removed > matched {
+            // Blocks held here that the snapshot lacks: their frees were lost. Only then is the table scanned.
+            var listed: [UInt64] = []
+            listed.reserveCapacity(blocks.count)
+            for b in blocks where b.kind == kind { listed.append(b.address) }
+            listed.sort()
+            var stale: [UInt64] = []
+            table.forEach { address, _ in
+                if !listed.containsSorted(address) { stale.append(address) }
+            }
+            for address in stale { drop(address, kind: kind, s) }
+            removed += stale.count
         }
         s.pendingBlocks = s.pendingBlocks.filter { $0.value.0 != kind }
-        for i in wanted.values { allocate(blocks[i], s) }
-        return (stale.count, wanted.count)
+        for i in missing { allocate(blocks[i], s) }
+        return (removed, missing.count)
+    }
+
+    /// Forgets a block whose free was never seen.
+    private func drop(_ address: UInt64, kind: BlockKind, _ s: SpaceState) {
+        guard let b = s.table(kind).remove(address) else { return }
+        let w = s.weighted(b.size)
+        totals.remove(stack: b.stack, kind: kind, bytes: w.bytes, blocks: w.blocks)
+        if b.persisted { s.removed[kind.slot].append(address) }
     }
 
     private func free(_ address: UInt64, kind: BlockKind, pending: Bool, _ s: SpaceState) {
@@ -502,4 +526,16 @@ public final class Tracker {
 extension CounterName {
     /// Events for an address space the tracker does not know, or one already closed.
     public static let eventsWithoutSpace = CounterName("events_without_space")
+}
+
+extension Array where Element == UInt64 {
+    /// Binary search in an array sorted ascending.
+    fileprivate func containsSorted(_ x: UInt64) -> Bool {
+        var lo = 0, hi = count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if self[mid] < x { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < count && self[lo] == x
+    }
 }
