@@ -108,10 +108,6 @@ public final class LiveTable: @unchecked Sendable {
         }
         // Stack ids are below LR_MAX_STACKS: a bitmap of the ones named, not a Set hashed once per block.
         var named = [UInt64](repeating: 0, count: Int(lr_max_stacks() + 63) / 64)
-        // Room for every slot up front: growing a 10M-block array copies it again and again. Pages never
-        // written are never touched, so the slack costs address space, not memory.
-        let slots = (0..<segments).reduce(0) { $0 + Int(lr_live_segment_slots($1)) }
-        snap.blocks.reserveCapacity(min(slots, 1 << 26))
         for k in 0..<segments {
             let slots = base + Int(lr_live_segment_offset(k))
             for j in 0..<Int(lr_live_segment_slots(k)) {
