@@ -106,4 +106,32 @@ final class HostileModuleTests: XCTestCase {
             XCTAssertNil(files["30000"] ?? nil, "gone: \(gone): a file only root may read is never opened on nobody's word")
         }
     }
+
+    /// A process in a mount namespace of its own (a container) sees its own file at a path: an unmapped
+    /// module's claimed path is opened as the process sees it, through /proc/PID/root.
+    func testAnUnmappedModulePathMeansWhatItMeansInTheProcesssOwnRoot() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsroot-\(getpid())-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let claimed = dir.appendingPathComponent("libplugin.so").path, theirs = dir.appendingPathComponent("theirs.so").path
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: claimed)
+        try FileManager.default.copyItem(atPath: "/bin/false", toPath: theirs)
+        // Inside its namespace, their file is mounted over the claimed path; here the path is still ours.
+        let child = try RunningProcess([
+            "/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c", "mount --bind \(theirs) \(claimed) && echo mounted && exec sleep 30",
+        ])
+        defer { child.signal(SIGKILL); _ = try? child.wait(timeout: 10) }
+        try child.waitFor("mounted")
+        let deadline = Date().addingTimeInterval(10)
+        while ProcFile.read("/proc/\(child.pid)/comm") != "sleep\n" {
+            guard Date() < deadline else { return XCTFail("the namespaced shell did not become sleep") }
+            usleep(10_000)
+        }
+        let ring = try TestRing()
+        _ = ring.append(Rec.module(7, path: claimed, buildID: [], bias: 0x10000, lo: 0x10000, hi: 0x20000))
+        let files = try moduleFiles(ring, pid: child.pid)
+        var st = stat()
+        XCTAssertEqual(stat(theirs, &st), 0)
+        XCTAssertEqual(inode(files["10000"] ?? nil), UInt64(st.st_ino), "the file the process sees at that path, not ours")
+    }
 }

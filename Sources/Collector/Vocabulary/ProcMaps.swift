@@ -77,14 +77,21 @@ extension ModuleFile {
     /// The file a process really maps inside [lo, hi), whatever path it claims: through
     /// /proc/PID/map_files (root), else the mapped path inside the process's own root directory. A module
     /// the process no longer maps there (unloaded before its record was read), or a process that is gone,
-    /// leaves only the claimed path: that is opened only if it is an ELF file the process itself could
-    /// read (`owner`, captured while it lived), so a root collector never opens on the app's word what
-    /// the app could not read (/root/secret.so); the symbolizer still checks its build-id.
+    /// leaves only the claimed path (inside the process's root while it lives): that is opened only if it
+    /// is an ELF file the process itself could read (`owner`, captured while it lived), so a root collector
+    /// never opens on the app's word what the app could not read (/root/secret.so); the symbolizer still
+    /// checks its build-id.
     public static func open(pid: Int32, claimedPath: String, lo: UInt64, hi: UInt64, maps: [ProcMapping]?, owner: ProcessOwner?) -> ModuleFile? {
         if let m = maps?.first(where: { $0.isFile && $0.start < hi && lo < $0.end }) { return open(pid: pid, mapping: m) }
-        guard let owner, let f = openELF(claimedPath) else { return nil }
-        var st = stat()
-        return fstat(f.fd, &st) == 0 && owner.mayRead(st) ? f : nil
+        guard let owner, claimedPath.hasPrefix("/") else { return nil }
+        // A live process's path means what it means in its own root (a container's); a gone one has none left.
+        let candidates = maps != nil ? ["/proc/\(pid)/root" + claimedPath, claimedPath] : [claimedPath]
+        for path in candidates {
+            guard let f = openELF(path) else { continue }
+            var st = stat()
+            return fstat(f.fd, &st) == 0 && owner.mayRead(st) ? f : nil
+        }
+        return nil
     }
 
     /// The file behind one mapping of a live process.
