@@ -71,8 +71,10 @@ struct LeakCollectCommand: ParsableCommand {
             if kernelOptions.kernel {
                 guard !live else { throw UserError("--live shows a program's collection; for the kernel, run leakreport top --live on the session") }
                 guard program.isEmpty, attach == nil, !bpf else { throw UserError("--kernel traces the whole kernel: give no program, no --attach and no --bpf") }
-                guard shim == nil, ringSize == nil, !followChildren, sampleBytes == nil, !sample else {
-                    throw UserError("--shim, --ring-size, --follow-children and --sample-bytes apply to launched programs, not --kernel")
+                let programOnly = [("--shim", shim != nil), ("--ring-size", ringSize != nil), ("--follow-children", followChildren),
+                    ("--sample-bytes", sampleBytes != nil), ("--sample", sample)].filter(\.1).map(\.0)
+                guard programOnly.isEmpty else {
+                    throw UserError("\(programOnly.joined(separator: ", ")) appl\(programOnly.count == 1 ? "ies" : "y") to a program's collection, not to --kernel")
                 }
                 return try KernelMode.run(
                     kernelOptions, output: output ?? SessionNaming.defaultPath(program: nil, pid: nil), durationNs: durationNs,

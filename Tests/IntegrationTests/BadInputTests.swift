@@ -41,6 +41,11 @@ final class BadInputTests: XCTestCase {
         try expectOneLineError([lc, "-o", dir, "--", "/usr/bin/touch", marker], contains: "exists and is a directory; not replacing it")
         try expectOneLineError([lc, "-o", "/dev/null", "--", "/usr/bin/touch", marker], contains: "exists and is a device; not replacing it")
         try expectOneLineError([lc, "--kernel", "-o", "/dev/null", "--duration", "1s"], contains: "exists and is a device")
+        // An option of a program's collection with --kernel is named as given.
+        try expectOneLineError([lc, "--kernel", "-o", Pipeline.sessionPath("kopt"), "--sample", "--duration", "1s"], contains: "--sample applies to a program's collection, not to --kernel")
+        try expectOneLineError(
+            [lc, "--kernel", "-o", Pipeline.sessionPath("kopt"), "--ring-size", "1M", "--sample-bytes", "4096", "--duration", "1s"],
+            contains: "--ring-size, --sample-bytes apply to a program's collection, not to --kernel")
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the program must not have run")
         var st = stat()
         XCTAssertEqual(stat("/dev/null", &st), 0)
