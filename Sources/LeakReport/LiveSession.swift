@@ -34,7 +34,7 @@ public final class LiveSession {
 
     /// Every (stack, kind) of the admitted kinds the session holds, in the order first met.
     private var entries: [Entry] = []
-    private var slotOf: [LiveAggregateKey: Int] = [:]
+    private var slotOf = StackKeySlots()
     /// Entry slots by stack id then kind: the profile's order.
     private var order: [Int] = []
     /// Entries whose stack the catalog did not hold yet (never, from the collector: a stack is written
@@ -115,12 +115,8 @@ public final class LiveSession {
         }
         var added: [Int] = []
         func set(_ key: LiveAggregateKey, _ bytes: UInt64, _ blocks: UInt64) {
-            let slot: Int
-            if let s = slotOf[key] {
-                slot = s
-            } else {
-                slot = entries.count
-                slotOf[key] = slot
+            let (slot, isNew) = slotOf.slot(of: key)
+            if isNew {
                 entries.append(Entry(key: key))
                 added.append(slot)
             }
@@ -145,7 +141,7 @@ public final class LiveSession {
         undecided.removeAll { slot in
             let id = entries[slot].key.stackID
             guard let stack = catalog.stacks[id] else { return false }
-            entries[slot].suppressed = matcher.match(id) != nil
+            entries[slot].suppressed = matcher.match(stack) != nil
             entries[slot].pid = stack.taskPid
             entries[slot].frames = nil
             // An entry shown before whose stack arrived only now moves or goes.
