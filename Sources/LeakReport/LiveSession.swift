@@ -34,7 +34,7 @@ public final class LiveSession {
 
     /// Every (stack, kind) of the admitted kinds the session holds, in the order first met.
     private var entries: [Entry] = []
-    private var slotOf: [LiveAggregateKey: Int] = [:]
+    private var slotOf = StackKeySlots()
     /// Entry slots by stack id then kind: the profile's order.
     private var order: [Int] = []
     /// Entries whose stack the catalog did not hold yet (never, from the collector: a stack is written
@@ -58,6 +58,8 @@ public final class LiveSession {
     private var changed: [Int] = []
     /// The history's length when the series were last sampled (every series moves with a new interval).
     private var sampledAt = -1
+    /// The model's rows, kept in order: a refresh merges in only the stacks it changed.
+    private var rows = LiveView.SortedRows()
 
     private struct Entry {
         let key: LiveAggregateKey
@@ -115,12 +117,8 @@ public final class LiveSession {
         }
         var added: [Int] = []
         func set(_ key: LiveAggregateKey, _ bytes: UInt64, _ blocks: UInt64) {
-            let slot: Int
-            if let s = slotOf[key] {
-                slot = s
-            } else {
-                slot = entries.count
-                slotOf[key] = slot
+            let (slot, isNew) = slotOf.slot(of: key)
+            if isNew {
                 entries.append(Entry(key: key))
                 added.append(slot)
             }
@@ -145,7 +143,7 @@ public final class LiveSession {
         undecided.removeAll { slot in
             let id = entries[slot].key.stackID
             guard let stack = catalog.stacks[id] else { return false }
-            entries[slot].suppressed = matcher.match(id) != nil
+            entries[slot].suppressed = matcher.match(stack) != nil
             entries[slot].pid = stack.taskPid
             entries[slot].frames = nil
             // An entry shown before whose stack arrived only now moves or goes.
@@ -174,6 +172,9 @@ public final class LiveSession {
         let info = delta.info
         // The model's copy of the stacks goes first, so they are changed in place rather than copied.
         model.profile.stacks = []
+        // The stacks whose row may differ from the last build's (all of them when `everyRow`).
+        var moved: [Int] = []
+        var everyRow = layoutChanged
         if layoutChanged {
             layoutChanged = false
             for slot in shown { entries[slot].position = nil }
@@ -188,12 +189,14 @@ public final class LiveSession {
         } else {
             for slot in appended where !entries[slot].suppressed {
                 entries[slot].position = stacks.count
+                moved.append(stacks.count)
                 shown.append(slot)
                 let e = entries[slot]
                 stacks.append(ProfileStack(frames: [], kind: e.key.kind.rawValue, pid: e.pid ?? info.pid, inUseBytes: e.bytes, inUseBlocks: e.blocks))
             }
             for slot in changed {
                 guard let i = entries[slot].position else { continue }
+                moved.append(i)
                 // The live view reads no per-stack totals but the outstanding ones: allocated is the same.
                 stacks[i].inUseBytes = entries[slot].bytes
                 stacks[i].inUseBlocks = entries[slot].blocks
@@ -220,6 +223,7 @@ public final class LiveSession {
             let times = history.times[max(sampledAt, 0)...].map { $0 >= start ? $0 - start : 0 }
             if !extendable {
                 growth = [Double](repeating: 0, count: stacks.count)
+                everyRow = true
                 growthSettled = [Bool](repeating: false, count: stacks.count)
             }
             for (i, slot) in shown.enumerated() {
@@ -234,6 +238,7 @@ public final class LiveSession {
                     stacks[i].series = history.series(slot: h, start: start, sampled: sampled)
                 }
                 let score = GrowthScore(stacks[i].series)
+                if growth[i] != score.score { moved.append(i) }
                 growth[i] = score.score
                 growthSettled[i] = score == GrowthScore.none || (score.score == 0 && score.recency == 0)
             }
@@ -254,6 +259,7 @@ public final class LiveSession {
             stacks[i].frames = entries[slot].frames ?? []
         }
         namedRows = names
+        rows.update(stacks, growth: growth, changed: moved, sort: sort, everything: everyRow)
         let asOf = info.asOfNs
         let profile = Profile(
             stacks: stacks, modules: builder?.modules ?? [], startTimeNs: info.startRealtimeNs,
@@ -262,7 +268,7 @@ public final class LiveSession {
         var m = LiveView.Model(
             profile: profile, pid: info.pid ?? 0, command: info.command.joined(separator: " "), rssBytes: lastInterval?.rssBytes,
             lostEvents: delta.counters[.lostEvents] ?? 0, elapsedNs: profile.durationNs, peakBytes: delta.peaks[.all]?.bytes,
-            totalSeries: totalSeries, sort: sort, growth: growth)
+            totalSeries: totalSeries, sort: sort, growth: growth, rows: rows)
         m.outstandingBytes = stacks.reduce(UInt64(0)) { $0 &+ $1.inUseBytes }
         // While it runs, the clock runs: the time since the start, not since the last flush.
         if info.end == nil { m.elapsedNs = SessionProfile.relative(Self.monotonicNow(), info.startMonotonicNs) }

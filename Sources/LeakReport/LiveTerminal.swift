@@ -36,21 +36,43 @@ public final class LiveTerminal {
     }
 
     /// Follows a session without a terminal, refreshing every collector interval until the collection
-    /// ends, and says how long the first read and each refresh took (the benchmark's hidden
-    /// `top --live --measure-refresh`, run beside a collection as it writes).
+    /// ends, and says how long the first read and each refresh took, each with the screen the view then
+    /// draws from it (at 120×40, as `snapshot`), writing it aside: the benchmark's hidden
+    /// `top --live --measure-refresh`, run beside a collection as it writes.
     /// `refreshes`: each refresh's time and how many new intervals it read.
     public static func measureRefreshes(_ path: String, options: Options, waitForSession: TimeInterval = 30) throws(SessionError) -> (
         firstNs: UInt64, refreshes: [(ns: UInt64, intervals: Int)]
     ) {
         let live = try open(path, options: options, sort: options.sort, waitForSession: waitForSession) { false }
+        let state = ViewState(sort: options.sort)
         let first = live.loadNs
         var times: [(UInt64, Int)] = []
         while !live.finished {
             usleep(useconds_t(min(live.intervalNs / 1000, 1_000_000)))
             try live.refresh(sort: options.sort)
-            times.append((live.loadNs, live.intervalsRead))
+            let started = DispatchTime.now().uptimeNanoseconds
+            _ = state.screen(of: live.model, width: 120, height: 40)
+            times.append((live.loadNs + DispatchTime.now().uptimeNanoseconds - started, live.intervalsRead))
         }
         return (first, times)
+    }
+
+    /// What the keys choose, applied to a model to draw it.
+    struct ViewState {
+        var sort: LiveView.Sort
+        var selected = 0
+        var expanded = false
+        var paused = false
+
+        /// The screen of `model` as the keys have it.
+        func screen(of model: LiveView.Model, width: Int, height: Int) -> [String] {
+            var m = model
+            m.sort = sort
+            m.selected = min(selected, max(0, m.rows.count - 1))
+            m.expanded = expanded
+            m.paused = paused
+            return LiveView.render(m, width: width, height: height)
+        }
     }
 
     /// The session's first read, waiting up to `waitForSession` for the file to appear and become
@@ -106,8 +128,8 @@ public final class LiveTerminal {
     /// terminal. Waits up to `waitForSession` for the file to appear and become readable (a collector
     /// just starting).
     public func run(waitForSession: TimeInterval = 10) throws(SessionError) -> Ending {
-        var sort = options.sort, selected = 0, expanded = false, paused = false
-        let live = try Self.open(path, options: options, sort: sort, waitForSession: waitForSession) { shouldStop }
+        var state = ViewState(sort: options.sort)
+        let live = try Self.open(path, options: options, sort: state.sort, waitForSession: waitForSession) { shouldStop }
         let terminal = RawTerminal()
         if options.ownSignals {
             liveStopRequested = 0
@@ -120,13 +142,8 @@ public final class LiveTerminal {
         var lastRead = DispatchTime.now().uptimeNanoseconds
         var ending = Ending.stopped
         func draw() {
-            var m = live.model
-            m.sort = sort
-            m.selected = min(selected, max(0, m.rows.count - 1))
-            m.expanded = expanded
-            m.paused = paused
             let (w, h) = terminal.size
-            lastScreen = LiveView.render(m, width: w, height: h)
+            lastScreen = state.screen(of: live.model, width: w, height: h)
             terminal.draw(lastScreen)
         }
         terminal.enter()
@@ -141,26 +158,26 @@ public final class LiveTerminal {
                 break
             }
             let now = DispatchTime.now().uptimeNanoseconds
-            if !paused, now - lastRead >= live.intervalNs {
+            if !state.paused, now - lastRead >= live.intervalNs {
                 lastRead = now
                 // Only what the collector added since; a read that fails mid-write keeps the last good screen.
-                try? live.refresh(sort: sort)
+                try? live.refresh(sort: state.sort)
                 draw()
                 continue
             }
-            let wait = paused ? 100 : Int(min(100, (live.intervalNs - min(live.intervalNs, now - lastRead)) / 1_000_000))
+            let wait = state.paused ? 100 : Int(min(100, (live.intervalNs - min(live.intervalNs, now - lastRead)) / 1_000_000))
             for key in terminal.keys(timeoutMs: max(wait, 1)) {
                 switch key {
                 case .char("q"), .char("Q"):
                     ending = .quit
                     break loop
-                case .char("b"): sort = .bytes
-                case .char("c"): sort = .count
-                case .char("g"): sort = .growth
-                case .char("p"), .char(" "): paused.toggle()
-                case .up, .char("k"): selected = max(0, selected - 1)
-                case .down, .char("j"): selected = min(selected + 1, max(0, live.model.rows.count - 1))
-                case .enter, .char("e"): expanded.toggle()
+                case .char("b"): state.sort = .bytes
+                case .char("c"): state.sort = .count
+                case .char("g"): state.sort = .growth
+                case .char("p"), .char(" "): state.paused.toggle()
+                case .up, .char("k"): state.selected = max(0, state.selected - 1)
+                case .down, .char("j"): state.selected = min(state.selected + 1, max(0, live.model.rows.count - 1))
+                case .enter, .char("e"): state.expanded.toggle()
                 default: continue
                 }
                 draw()

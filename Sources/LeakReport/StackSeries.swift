@@ -33,7 +33,7 @@ public struct StackHistory: Sendable {
         var interval: Int32
         var bytes: UInt64
     }
-    private var slots: [LiveAggregateKey: Int] = [:]
+    private var slots = StackKeySlots()
     /// Per slot: the intervals where the key was named, in order, with its bytes then.
     private var changes: [[Change]] = []
 
@@ -44,12 +44,11 @@ public struct StackHistory: Sendable {
         let index = Int32(truncatingIfNeeded: times.count)
         times.append(h.interval.timeNs)
         for p in h.points {
-            let key = LiveAggregateKey(stackID: p.stackID, kind: p.kind)
-            if let s = slots[key] {
-                changes[s].append(Change(interval: index, bytes: p.bytes))
-            } else {
-                slots[key] = changes.count
+            let (s, added) = slots.slot(of: LiveAggregateKey(stackID: p.stackID, kind: p.kind))
+            if added {
                 changes.append([Change(interval: index, bytes: p.bytes)])
+            } else {
+                changes[s].append(Change(interval: index, bytes: p.bytes))
             }
         }
     }

@@ -43,45 +43,63 @@ public struct Suppressions: Sendable {
     public final class Matcher {
         private let catalog: StackCatalog
         private let rules: [Rule]
-        /// Per rule: per `through` condition and for `only`, one flag per stack-tree node, and for
-        /// `innermost` one per location (a stack's innermost frame is its leaf location's first), each
-        /// computed on first use.
-        private var through: [[[Bool]]?]
-        private var only: [[Bool]?]
+        /// A rule condition's answer per stack-tree node and per location, extended as the catalog grows.
+        private struct Decided {
+            var nodes: [Bool] = []
+            var locations: [Bool] = []
+        }
+        /// Per rule: per `through` condition, and for `only`, computed on first use.
+        private var through: [[Decided]]
+        private var only: [Decided]
         /// Per rule: `innermost` of each location (a stack's innermost frame is its leaf's location's
-        /// first), decided once per location rather than once per stack.
-        private var innermost: [[Int32: Bool]]
+        /// first), decided once per location rather than once per stack: -1 not yet, else 0 or 1.
+        private var innermost: [[Int8]]
 
         init(_ rules: [Rule], _ catalog: StackCatalog) {
             self.rules = rules
             self.catalog = catalog
-            through = Array(repeating: nil, count: rules.count)
-            only = Array(repeating: nil, count: rules.count)
-            innermost = Array(repeating: [:], count: rules.count)
+            through = rules.map { Array(repeating: Decided(), count: $0.through.count) }
+            only = Array(repeating: Decided(), count: rules.count)
+            innermost = Array(repeating: [], count: rules.count)
         }
 
         /// The name of the first rule that matches a user stack with frames, if any.
         public func match(_ id: SessionStackID) -> String? {
-            guard let s = catalog.stacks[id], s.origin == .user, s.leaf != 0, let inner = catalog.innermost(of: id) else { return nil }
+            catalog.stacks[id].flatMap(match)
+        }
+
+        /// `match(_:)` for a stack already looked up in the catalog.
+        public func match(_ s: StackCatalog.Stack) -> String? {
+            guard s.origin == .user, s.leaf != 0 else { return nil }
             let leaf = Int(s.leaf)
-            let location = catalog.nodeLocations[leaf]
+            let location = Int(catalog.nodeLocations[leaf])
+            let innermostFrames = catalog.locationFrames[location]
+            guard !innermostFrames.isEmpty else { return nil }
             for (i, r) in rules.enumerated() {
                 if let test = r.innermost {
-                    let hit = innermost[i][location] ?? test(inner)
-                    innermost[i][location] = hit
-                    if !hit { continue }
-                }
-                // A catalog that grew since (a live view's) has new nodes to decide: only those are.
-                if !r.through.isEmpty {
-                    if through[i]?.first.map({ $0.count <= leaf }) ?? true {
-                        let known = through[i]
-                        through[i] = r.through.enumerated().map { catalog.nodesReaching($1, extending: known?[$0] ?? []) }
+                    if innermost[i].count <= location {
+                        innermost[i] += [Int8](repeating: -1, count: catalog.locationFrames.count - innermost[i].count)
                     }
-                    guard through[i]?.allSatisfy({ $0[leaf] }) ?? false else { continue }
+                    if innermost[i][location] < 0 { innermost[i][location] = test(innermostFrames[0]) ? 1 : 0 }
+                    if innermost[i][location] == 0 { continue }
                 }
+                // A catalog that grew since (a live view's) has new nodes to decide: only those are. Each
+                // answer is taken out while it is extended, so it is extended in place, not copied.
+                for (j, test) in r.through.enumerated() where through[i][j].nodes.count <= leaf {
+                    var d = through[i][j]
+                    through[i][j] = Decided()
+                    catalog.decide(test, every: false, nodes: &d.nodes, locations: &d.locations)
+                    through[i][j] = d
+                }
+                guard through[i].allSatisfy({ $0.nodes[leaf] }) else { continue }
                 if let test = r.only {
-                    if only[i].map({ $0.count <= leaf }) ?? true { only[i] = catalog.nodesAll(test, extending: only[i] ?? []) }
-                    guard only[i]?[leaf] ?? false else { continue }
+                    if only[i].nodes.count <= leaf {
+                        var d = only[i]
+                        only[i] = Decided()
+                        catalog.decide(test, every: true, nodes: &d.nodes, locations: &d.locations)
+                        only[i] = d
+                    }
+                    guard only[i].nodes[leaf] else { continue }
                 }
                 return r.name
             }

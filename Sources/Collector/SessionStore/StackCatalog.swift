@@ -163,25 +163,23 @@ public final class StackCatalog {
             taskComm: s.taskComm, frames: frames(of: id))
     }
 
-    /// For every node, whether some frame on its way to the root satisfies `test` (evaluated once per
-    /// location): "does this stack pass through …" for every stack at once. `known`: the answer for
-    /// the nodes a smaller catalog held (before `extend`), so only the new nodes are decided.
-    public func nodesReaching(_ test: (FrameRow) -> Bool, extending known: [Bool] = []) -> [Bool] {
-        var out = known.isEmpty ? [false] : known
-        guard out.count < parents.count else { return out }
-        let hit = locationFrames.map { $0.contains(where: test) }
+    /// For every node, whether some frame on its way to the root satisfies `test` ("does this stack pass
+    /// through …", for every stack at once), or with `every`, whether every frame does; `test` is
+    /// evaluated once per location. `nodes` and `locations` hold the answers per node and per location
+    /// for the catalog as it stood at the last call (empty at first) and are extended to the catalog as
+    /// it stands: after an `extend`, only the locations and nodes it added are decided.
+    public func decide(_ test: (FrameRow) -> Bool, every: Bool, nodes: inout [Bool], locations: inout [Bool]) {
+        // The root has no frame: none satisfies the test, and all of none do.
+        if nodes.isEmpty { nodes = [every] }
+        guard nodes.count < parents.count else { return }
+        for l in locations.count..<locationFrames.count {
+            locations.append(every ? locationFrames[l].allSatisfy(test) : locationFrames[l].contains(where: test))
+        }
         // A parent's id is always below its children's: one pass in id order sees parents first.
-        for n in out.count..<parents.count { out.append(hit[Int(nodeLocations[n])] || out[Int(parents[n])]) }
-        return out
-    }
-
-    /// For every node, whether every frame on its way to the root satisfies `test` (`known` as above).
-    public func nodesAll(_ test: (FrameRow) -> Bool, extending known: [Bool] = []) -> [Bool] {
-        var out = known.isEmpty ? [true] : known
-        guard out.count < parents.count else { return out }
-        let ok = locationFrames.map { $0.allSatisfy(test) }
-        for n in out.count..<parents.count { out.append(ok[Int(nodeLocations[n])] && out[Int(parents[n])]) }
-        return out
+        for n in nodes.count..<parents.count {
+            let here = locations[Int(nodeLocations[n])], above = nodes[Int(parents[n])]
+            nodes.append(every ? here && above : here || above)
+        }
     }
 
     /// The innermost frame of a stack.

@@ -29,7 +29,9 @@ public enum LiveView {
         public var totalSeries: [UInt64]
         public var profile: Profile
         public var sort: Sort {
-            didSet { rows = Model.sorted(rows, by: sort, in: profile) }
+            // Setting the order it already has (the terminal does at every redraw) keeps the rows: a
+            // sort of 131k rows was a sixth of a redraw.
+            didSet { if sort != oldValue { rows = Model.sorted(rows, by: sort, in: profile) } }
         }
         /// Index into `rows` of the highlighted row, and whether its stack is shown in full.
         public var selected: Int
@@ -43,7 +45,7 @@ public enum LiveView {
         public init(
             profile: Profile, pid: Int32, command: String, rssBytes: UInt64?, lostEvents: UInt64, elapsedNs: UInt64, peakBytes: UInt64? = nil,
             totalSeries: [UInt64]? = nil, sort: Sort = .bytes, selected: Int = 0, expanded: Bool = false, paused: Bool = false,
-            growth: [Double]? = nil
+            growth: [Double]? = nil, rows kept: SortedRows? = nil
         ) {
             self.profile = profile
             self.pid = pid
@@ -55,17 +57,21 @@ public enum LiveView {
             self.selected = selected
             self.expanded = expanded
             self.paused = paused
-            var rows: [Row] = []
-            var now: UInt64 = 0
-            for (i, s) in profile.stacks.enumerated() where s.inUseBytes > 0 || s.inUseBlocks > 0 {
-                now +|= s.inUseBytes
-                rows.append(Row(stack: i, bytes: s.inUseBytes, blocks: s.inUseBlocks, growth: growth.flatMap { $0.indices.contains(i) ? $0[i] : nil }))
+            let rows: [Row]
+            if let kept, kept.sort == sort {
+                rows = kept.rows
+            } else {
+                var unsorted: [Row] = []
+                unsorted.reserveCapacity(profile.stacks.count)
+                for i in profile.stacks.indices { if let r = Row(i, of: profile.stacks, growth: growth) { unsorted.append(r) } }
+                rows = Model.sorted(unsorted, by: sort, in: profile)
             }
+            let now = rows.reduce(UInt64(0)) { $0 +| $1.bytes }
             outstandingBytes = now
             let series = totalSeries ?? Model.total(of: profile)
             self.totalSeries = series
             self.peakBytes = peakBytes ?? max(now, series.max() ?? 0)
-            self.rows = Model.sorted(rows, by: sort, in: profile)
+            self.rows = rows
         }
 
         static func sorted(_ rows: [Row], by sort: Sort, in p: Profile) -> [Row] {
@@ -73,13 +79,7 @@ public enum LiveView {
             if sort == .growth {
                 for i in rows.indices where rows[i].growth == nil { rows[i].growth = GrowthScore(p.stacks[rows[i].stack].series).score }
             }
-            return rows.sorted { a, b in
-                switch sort {
-                case .bytes: return a.bytes != b.bytes ? a.bytes > b.bytes : a.stack < b.stack
-                case .count: return a.blocks != b.blocks ? a.blocks > b.blocks : a.stack < b.stack
-                case .growth: return a.growth != b.growth ? (a.growth ?? 0) > (b.growth ?? 0) : a.stack < b.stack
-                }
-            }
+            return rows.sorted { Row.before($0, $1, by: sort) }
         }
 
         /// The stacks' series added up point by point. They share the collector's intervals, so
