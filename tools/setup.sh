@@ -15,7 +15,7 @@ packages=(
   zlib1g-dev             # also the CRC-32 of .gnu_debuglink files
   libiberty-dev          # GNU libiberty: the Rust demangler (legacy and v0)
   binutils xz-utils dwz  # tests: split, strip, compress and share debug info (objcopy, strip, readelf, xz, dwz)
-  util-linux             # setpriv/runuser for the privilege tests
+  util-linux mount       # setpriv/runuser/unshare and mount for the privilege and module-file tests
   procps
   golang-go              # `go tool pprof` reads the pprof files in the report-format tests
   chromium               # headless, renders the flame graph SVG in the report-format tests
