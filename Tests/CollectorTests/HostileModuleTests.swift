@@ -39,6 +39,16 @@ final class HostileModuleTests: XCTestCase {
         return out
     }
 
+    /// Waits (up to 10 s) until `pid` has exec'd sleep, the last step of its start-up, and `also` holds.
+    private func becomesSleep(_ pid: Int32, _ also: () -> Bool = { true }) -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while ProcFile.read("/proc/\(pid)/comm") != "sleep\n" || !also() {
+            guard Date() < deadline else { return false }
+            usleep(10_000)
+        }
+        return true
+    }
+
     private func inode(_ f: ModuleFile?) -> UInt64? {
         guard let f else { return nil }
         var st = stat()
@@ -86,10 +96,8 @@ final class HostileModuleTests: XCTestCase {
             let child = try RunningProcess(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sleep", "30"])
             defer { child.signal(SIGKILL); _ = try? child.wait(timeout: 10) }
             // setpriv changes its ids, then becomes sleep under the same pid.
-            let deadline = Date().addingTimeInterval(10)
-            while ProcessOwner.of(pid: child.pid)?.fsUID != 65534 || ProcFile.read("/proc/\(child.pid)/comm") != "sleep\n" {
-                guard Date() < deadline else { return XCTFail("setpriv did not become nobody's sleep") }
-                usleep(10_000)
+            guard becomesSleep(child.pid, { ProcessOwner.of(pid: child.pid)?.fsUID == 65534 }) else {
+                return XCTFail("setpriv did not become nobody's sleep")
             }
             let ring = try TestRing()
             _ = ring.append(Rec.module(7, path: readable, buildID: [], bias: 0x10000, lo: 0x10000, hi: 0x20000))
@@ -122,11 +130,7 @@ final class HostileModuleTests: XCTestCase {
         ])
         defer { child.signal(SIGKILL); _ = try? child.wait(timeout: 10) }
         try child.waitFor("mounted")
-        let deadline = Date().addingTimeInterval(10)
-        while ProcFile.read("/proc/\(child.pid)/comm") != "sleep\n" {
-            guard Date() < deadline else { return XCTFail("the namespaced shell did not become sleep") }
-            usleep(10_000)
-        }
+        guard becomesSleep(child.pid) else { return XCTFail("the namespaced shell did not become sleep") }
         let ring = try TestRing()
         _ = ring.append(Rec.module(7, path: claimed, buildID: [], bias: 0x10000, lo: 0x10000, hi: 0x20000))
         let files = try moduleFiles(ring, pid: child.pid)
