@@ -32,7 +32,7 @@ if ! command -v rustc >/dev/null 2>&1 && [[ ! -x "${HOME:-/root}/.cargo/bin/rust
   packages+=(rustc)
 fi
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(heaptrack bpftrace hyperfine valgrind linux-perf python3 sqlite3)
+  packages+=(heaptrack bpftrace hyperfine valgrind linux-perf python3 sqlite3 time)  # time: GNU /usr/bin/time (wall, peak RSS)
 fi
 
 missing=()

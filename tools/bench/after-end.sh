@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 runs=5
 if [[ ${1:-} != -- ]]; then runs=$1; shift; fi
 [[ ${1:-} == -- ]] && shift
-command -v perf >/dev/null || { echo "after-end.sh needs perf (linux-perf)" >&2; exit 1; }
+command -v perf >/dev/null || tools/setup.sh --bench
 bin=${BIN:-}
 if [[ -z $bin ]]; then
   swift build -c release >/dev/null

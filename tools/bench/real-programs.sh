@@ -9,6 +9,8 @@ runs=${1:-3}
 bin=${BIN:-}
 work=${WORK:-.build/bench/real}
 if [[ -z $bin ]]; then
+  # On its own (not from scale.sh, which did this): GNU time and the programs themselves.
+  tools/setup.sh --bench
   swift build -c release >/dev/null
   bin=$(swift build -c release --show-bin-path)
 fi

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 blocks=${1:-10000000}
 runs=${2:-2}
+tools/setup.sh --bench
 swift build -c release >/dev/null
 bin=$(swift build -c release --show-bin-path)
 work=.build/bench/resync
