@@ -47,6 +47,11 @@ public struct Suppressions: Sendable {
         private struct Decided {
             var nodes: [Bool] = []
             var locations: [Bool] = []
+
+            /// Extends the answers to the catalog as it stands now, in place (only what it added is decided).
+            mutating func extend(_ test: (FrameRow) -> Bool, every: Bool, in catalog: StackCatalog) {
+                catalog.decide(test, every: every, nodes: &nodes, locations: &locations)
+            }
         }
         /// Per rule: per `through` condition, and for `only`, computed on first use.
         private var through: [[Decided]]
@@ -83,22 +88,13 @@ public struct Suppressions: Sendable {
                     if innermost[i][location] < 0 { innermost[i][location] = test(innermostFrames[0]) ? 1 : 0 }
                     if innermost[i][location] == 0 { continue }
                 }
-                // A catalog that grew since (a live view's) has new nodes to decide: only those are. Each
-                // answer is taken out while it is extended, so it is extended in place, not copied.
+                // A catalog that grew since (a live view's) has new nodes to decide: only those are.
                 for (j, test) in r.through.enumerated() where through[i][j].nodes.count <= leaf {
-                    var d = through[i][j]
-                    through[i][j] = Decided()
-                    catalog.decide(test, every: false, nodes: &d.nodes, locations: &d.locations)
-                    through[i][j] = d
+                    through[i][j].extend(test, every: false, in: catalog)
                 }
                 guard through[i].allSatisfy({ $0.nodes[leaf] }) else { continue }
                 if let test = r.only {
-                    if only[i].nodes.count <= leaf {
-                        var d = only[i]
-                        only[i] = Decided()
-                        catalog.decide(test, every: true, nodes: &d.nodes, locations: &d.locations)
-                        only[i] = d
-                    }
+                    if only[i].nodes.count <= leaf { only[i].extend(test, every: true, in: catalog) }
                     guard only[i].nodes[leaf] else { continue }
                 }
                 return r.name
