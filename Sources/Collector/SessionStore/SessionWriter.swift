@@ -350,9 +350,9 @@ public final class SessionWriter {
 
     private func writeLive(_ key: LiveTableKey, _ changes: inout LiveChanges, _ db: Database) throws {
         // Sorted once, in place; each chunk is then a contiguous slice (no copies per chunk).
-        changes.puts.sort { $0.address < $1.address }
+        AddressSort.sort(&changes.puts)
         let puts = changes.puts
-        let removes = Array(Set(changes.removes)).sorted()
+        let removes = AddressSort.sortedUnique(changes.removes)
         var pi = 0, ri = 0
         let insert = FastStatement(
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO live_chunks (space, kind, chunk, seq, base, data) VALUES (?, ?, ?, ?, ?, ?)"))
