@@ -22,11 +22,31 @@ static int state;
 static uintptr_t page_mask;
 static void fork_prepare(void), fork_parent(void), fork_child(void);
 
+#ifdef LS_ASAN_BUILD
+/* tools/sanitize.sh's ASan shim: this file and bootstrap.c stay uninstrumented, the rest is instrumented,
+ * and the ASan runtime is loaded after the shim. The runtime's start-up (run from whichever library's
+ * initializer first reaches one of its interceptors) calls malloc, ours, before and while it maps its
+ * shadow memory, so the instrumented parts may run only once the shadow exists. mincore fails with ENOMEM
+ * on an unmapped range; the check is on the start-up path only, until it first succeeds. */
+static int asan_ready;
+static int asan_too_early(void) {
+    if (__atomic_load_n(&asan_ready, __ATOMIC_ACQUIRE)) return 0;
+    unsigned char v;
+    uintptr_t shadow = (((uintptr_t)&asan_ready) >> 3) + 0x7fff8000; /* x86-64's shadow offset */
+    if (syscall(SYS_mincore, (void *)(shadow & ~(uintptr_t)4095), 4096, &v) != 0) return 1; /* ASan intercepts mincore() */
+    __atomic_store_n(&asan_ready, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+#define LS_TOO_EARLY() asan_too_early()
+#else
+#define LS_TOO_EARLY() 0
+#endif
+
 /* Runs with the guard held. Any failure leaves the shim a pass-through and the app untouched. */
 static void init(void) {
     int s = ST_UNINIT;
     if (!__atomic_compare_exchange_n(&state, &s, ST_INIT, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
-    if (!environ) { /* the loader's own early allocations: too soon for getenv, try again on a later call */
+    if (!environ || LS_TOO_EARLY()) { /* the loader's own early allocations: too soon for getenv, try again on a later call */
         __atomic_store_n(&state, ST_UNINIT, __ATOMIC_RELEASE);
         return;
     }

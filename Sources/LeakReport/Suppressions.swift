@@ -108,7 +108,9 @@ public struct Suppressions: Sendable {
     /// The module's file name (not through URL, which stats the path: a rule tests it for every stack).
     private static func module(_ f: FrameRow) -> String { f.module.map(FrameNames.basename) ?? "" }
 
-    private static let runtimeLibraries = ["libc.so", "libstdc++.so", "libgcc_s.so", "libm.so", "ld-linux", "ld.so"]
+    /// The compiler's runtimes (`libclang_rt.*`: the sanitizers') count too: ASan's start-up keeps the
+    /// buffer of a failed `dlsym` it makes while looking for optional hooks.
+    private static let runtimeLibraries = ["libc.so", "libstdc++.so", "libgcc_s.so", "libm.so", "ld-linux", "ld.so", "libclang_rt."]
 
     /// Memory glibc and libstdc++ allocate once and keep on purpose (valgrind calls it "still reachable").
     public static let builtin: [Rule] = [
