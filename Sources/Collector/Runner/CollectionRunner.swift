@@ -178,7 +178,9 @@ public final class CollectionRunner {
         }
         if var job = cut {
             cut = nil
-            while !tracker.advance(&job, budget: Int.max) {}
+            // In slices: one unbounded slice would scan every shard before the batch limit is checked,
+            // and put every block not yet checkpointed (all ten million, at scale) into one batch.
+            while !tracker.advance(&job, budget: Self.cutSlice) {}
             submit(writer, tracker.finishCut(&job, at: monotonicNow(), rssBytes: source.rssPID.flatMap(HostFacts.rssBytes)))
             guard waitForWriter(signalsAtStart: StopSignals.count) else {
                 result.failure = "the session writer did not finish; \(path) holds what was written before"
