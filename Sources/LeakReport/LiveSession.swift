@@ -226,22 +226,9 @@ public final class LiveSession {
                 everyRow = true
                 growthSettled = [Bool](repeating: false, count: stacks.count)
             }
-            for (i, slot) in shown.enumerated() {
-                if entries[slot].historySlot == nil { entries[slot].historySlot = history.slot(of: entries[slot].key) }
-                guard let h = entries[slot].historySlot else { continue }
-                if extendable, let last = stacks[i].series.last, history.lastChange(slot: h) < sampledAt {
-                    for t in times where stacks[i].series.last?.timeNs != t { stacks[i].series.append(SeriesPoint(timeNs: t, bytes: last.bytes)) }
-                    // Repeating the last value keeps the retained level, where growth started and
-                    // ended, and only lengthens the time since: a score of 0 for those reasons stays 0.
-                    if growthSettled[i] { continue }
-                } else {
-                    stacks[i].series = history.series(slot: h, start: start, sampled: sampled)
-                }
-                let score = GrowthScore(stacks[i].series)
-                if growth[i] != score.score { moved.append(i) }
-                growth[i] = score.score
-                growthSettled[i] = score == GrowthScore.none || (score.score == 0 && score.recency == 0)
-            }
+            Self.scoreGrowth(
+                shown: shown, entries: &entries, stacks: &stacks, growth: &growth, settled: &growthSettled, moved: &moved, history: history,
+                extendingFrom: extendable ? sampledAt : nil, times: times, start: start, sampled: sampled)
             sampledAt = n
         }
         let names: Set<Int> = {
@@ -275,6 +262,32 @@ public final class LiveSession {
         model = m
         finished = info.end != nil || Self.abandoned(info)
         intervalNs = UInt64(max(info.intervalMs, 10)) * 1_000_000
+    }
+
+    /// Brings every shown stack's series up to the history and scores its growth again, appending to
+    /// `moved` the stacks whose score changed. `extendingFrom`: the history's length when the series were
+    /// last sampled, when they can be extended from there (every interval is kept); nil: sampled anew.
+    /// The arrays come in `inout`, so 131k series grow in place without an exclusivity check per access.
+    private static func scoreGrowth(
+        shown: [Int], entries: inout [Entry], stacks: inout [ProfileStack], growth: inout [Double], settled: inout [Bool], moved: inout [Int],
+        history: StackHistory, extendingFrom sampledAt: Int?, times: [UInt64], start: UInt64, sampled: [Int]
+    ) {
+        for (i, slot) in shown.enumerated() {
+            if entries[slot].historySlot == nil { entries[slot].historySlot = history.slot(of: entries[slot].key) }
+            guard let h = entries[slot].historySlot else { continue }
+            if let sampledAt, let last = stacks[i].series.last, history.lastChange(slot: h) < sampledAt {
+                for t in times where stacks[i].series.last?.timeNs != t { stacks[i].series.append(SeriesPoint(timeNs: t, bytes: last.bytes)) }
+                // Repeating the last value keeps the retained level, where growth started and
+                // ended, and only lengthens the time since: a score of 0 for those reasons stays 0.
+                if settled[i] { continue }
+            } else {
+                stacks[i].series = history.series(slot: h, start: start, sampled: sampled)
+            }
+            let score = GrowthScore(stacks[i].series)
+            if growth[i] != score.score { moved.append(i) }
+            growth[i] = score.score
+            settled[i] = score == GrowthScore.none || (score.score == 0 && score.recency == 0)
+        }
     }
 
     /// The first `k` of the view's rows (the stacks with outstanding memory) in the order of `key`,

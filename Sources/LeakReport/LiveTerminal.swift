@@ -39,22 +39,32 @@ public final class LiveTerminal {
     /// ends, and says how long the first read and each refresh took, each with the screen the view then
     /// draws from it (at 120×40, as `snapshot`), writing it aside: the benchmark's hidden
     /// `top --live --measure-refresh`, run beside a collection as it writes.
-    /// `refreshes`: each refresh's time and how many new intervals it read.
+    /// `refreshes`: each refresh's wall time, its CPU time (the process's: beside a collection on a shared
+    /// machine the steadier figure, as the wall time includes waiting for a core) and how many new
+    /// intervals it read.
     public static func measureRefreshes(_ path: String, options: Options, waitForSession: TimeInterval = 30) throws(SessionError) -> (
-        firstNs: UInt64, refreshes: [(ns: UInt64, intervals: Int)]
+        firstNs: UInt64, refreshes: [(ns: UInt64, cpuNs: UInt64, intervals: Int)]
     ) {
         let live = try open(path, options: options, sort: options.sort, waitForSession: waitForSession) { false }
         let state = ViewState(sort: options.sort)
         let first = live.loadNs
-        var times: [(UInt64, Int)] = []
+        var times: [(UInt64, UInt64, Int)] = []
         while !live.finished {
             usleep(useconds_t(min(live.intervalNs / 1000, 1_000_000)))
+            let cpu = processCPUNs()
             try live.refresh(sort: options.sort)
             let started = DispatchTime.now().uptimeNanoseconds
             _ = state.screen(of: live.model, width: 120, height: 40)
-            times.append((live.loadNs + DispatchTime.now().uptimeNanoseconds - started, live.intervalsRead))
+            times.append((live.loadNs + DispatchTime.now().uptimeNanoseconds - started, processCPUNs() - cpu, live.intervalsRead))
         }
         return (first, times)
+    }
+
+    /// CPU time this process has used (every thread: a refresh's reads may run on GRDB's queue).
+    private static func processCPUNs() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
 
     /// What the keys choose, applied to a model to draw it.

@@ -77,12 +77,15 @@ struct TopCommand: ParsableCommand {
                 if measureRefresh {
                     let m = try LiveTerminal.measureRefreshes(session, options: options)
                     // The refreshes that found new intervals (the others only re-read the small tables).
-                    let busy = m.refreshes.filter { $0.intervals > 0 }.map(\.ns).sorted()
-                    let median = busy.isEmpty ? 0 : busy[busy.count / 2]
-                    let each = m.refreshes.map { "\(ms($0.ns)) (\($0.intervals))" }.joined(separator: ", ")
+                    let busy = m.refreshes.filter { $0.intervals > 0 }
+                    func spread(_ ns: [UInt64]) -> String {
+                        let sorted = ns.sorted()
+                        return "median \(ms(sorted.isEmpty ? 0 : sorted[sorted.count / 2])), max \(ms(sorted.last ?? 0))"
+                    }
+                    let each = m.refreshes.map { "\(ms($0.ns)) cpu \(ms($0.cpuNs)) (\($0.intervals))" }.joined(separator: ", ")
                     FileHandle.standardError.write(
                         Data(
-                            "first read \(ms(m.firstNs)); \(m.refreshes.count) refreshes while collecting, \(busy.count) of them with new intervals: median \(ms(median)), max \(ms(busy.last ?? 0)); each (new intervals): \(each)\n".utf8))
+                            "first read \(ms(m.firstNs)); \(m.refreshes.count) refreshes while collecting, \(busy.count) of them with new intervals: wall \(spread(busy.map(\.ns))), CPU \(spread(busy.map(\.cpuNs))); each (new intervals): \(each)\n".utf8))
                     return
                 }
                 let view = LiveTerminal(path: session, options: options)

@@ -25,7 +25,7 @@ public final class StackCatalog {
     public private(set) var nodeLocations: [Int32] = [0]
     /// Indexed by location id; each location's frames, inlined calls first.
     public private(set) var locationFrames: [[FrameRow]] = [[]]
-    public private(set) var stacks: [SessionStackID: Stack] = [:]
+    public private(set) var stacks = Stacks()
 
     /// Strings by id, kept so that locations read later can name the earlier ones.
     private var strings: [Int64: String] = [:]
@@ -109,27 +109,25 @@ public final class StackCatalog {
             }
             locationFrames.append(frames)
         }
-        for r in try Row.fetchAll(db, sql: "SELECT first, data FROM stack_tree WHERE first >= ? ORDER BY first", arguments: [parents.count]) {
-            let blob: Data = try r.decode(atIndex: 1)
-            try PackedRows.decodeNodes([UInt8](blob), first: try r.decode(atIndex: 0), into: &parents, &nodeLocations)
+        // The tree rows and stacks are the bulk of what a refresh reads (a new stack brings ~20 new
+        // nodes): read through SQLite directly rather than a GRDB `Row` per row.
+        try FastRows(db.cachedStatement(sql: "SELECT first, data FROM stack_tree WHERE first >= ? ORDER BY first"), Int64(parents.count)).forEach { r in
+            try PackedRows.decodeNodes([UInt8](try r.blob(1)), first: try r.int(0), into: &parents, &nodeLocations)
         }
         for l in nodeLocations[held...] where Int(l) >= locationFrames.count { throw BlobError("stack tree names location \(l), which is missing") }
-        let cursor = try Row.fetchCursor(
-            db, sql: "SELECT id, space, origin, leaf, truncated, incomplete, task_pid, task_comm FROM stacks WHERE id > ? ORDER BY id",
-            arguments: [lastStackID])
-        while let r = try cursor.next() {
-            let rawID: Int64 = try r.decode(atIndex: 0)
+        try FastRows(
+            db.cachedStatement(sql: "SELECT id, space, origin, leaf, truncated, incomplete, task_pid, task_comm FROM stacks WHERE id > ? ORDER BY id"),
+            lastStackID
+        ).forEach { r in
+            let rawID = try r.int(0)
             guard let id = SessionStackID(exactly: rawID) else { throw BlobError("stack id \(rawID) out of range") }
-            let space: Int64 = try r.decode(atIndex: 1)
-            let originText: String = try r.decode(atIndex: 2)
+            let originText = try r.text(2) ?? ""
             guard let origin = StackOrigin(rawValue: originText) else { throw BlobError("unknown stack origin '\(originText)'") }
-            let leaf: Int64 = try r.decode(atIndex: 3)
+            let leaf = try r.int(3)
             guard leaf >= 0, leaf < Int64(parents.count) else { throw BlobError("stack \(id) names node \(leaf), which is missing") }
-            let pid: Int64? = try r.decode(atIndex: 6)
             stacks[id] = Stack(
-                id: id, space: SpaceID(truncatingIfNeeded: space), origin: origin, truncated: try r.decode(atIndex: 4),
-                mayBeIncomplete: try r.decode(atIndex: 5), taskPid: pid.map { Int32(truncatingIfNeeded: $0) }, taskComm: try r.decode(atIndex: 7),
-                leaf: Int32(leaf))
+                id: id, space: SpaceID(truncatingIfNeeded: try r.int(1)), origin: origin, truncated: try r.bool(4), mayBeIncomplete: try r.bool(5),
+                taskPid: try r.optionalInt(6).map { Int32(truncatingIfNeeded: $0) }, taskComm: try r.text(7), leaf: Int32(leaf))
             added.append(id)
             lastStackID = max(lastStackID, rawID)
         }
@@ -175,10 +173,19 @@ public final class StackCatalog {
         for l in locations.count..<locationFrames.count {
             locations.append(every ? locationFrames[l].allSatisfy(test) : locationFrames[l].contains(where: test))
         }
-        // A parent's id is always below its children's: one pass in id order sees parents first.
-        for n in nodes.count..<parents.count {
-            let here = locations[Int(nodeLocations[n])], above = nodes[Int(parents[n])]
-            nodes.append(every ? here && above : here || above)
+        // A parent's id is always below its children's: one pass in id order sees parents first. Read
+        // through buffers: a refresh decides hundreds of thousands of new nodes per rule, and each read of
+        // the catalog's arrays through `self` was an exclusivity check.
+        let first = nodes.count
+        parents.withUnsafeBufferPointer { parents in
+            nodeLocations.withUnsafeBufferPointer { nodeLocations in
+                locations.withUnsafeBufferPointer { locations in
+                    for n in first..<parents.count {
+                        let here = locations[Int(nodeLocations[n])], above = nodes[Int(parents[n])]
+                        nodes.append(every ? here && above : here || above)
+                    }
+                }
+            }
         }
     }
 

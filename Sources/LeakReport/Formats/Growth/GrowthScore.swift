@@ -39,17 +39,19 @@ public struct GrowthScore: Hashable, Sendable {
             return
         }
         let n = series.count
-        var retained = [UInt64](repeating: 0, count: n)
-        var low = UInt64.max
-        for i in stride(from: n - 1, through: 0, by: -1) {
-            low = min(low, series[i].bytes)
-            retained[i] = low
+        // The retained series (each point's minimum from there on) is not built: a live view scores
+        // tens of thousands of stacks per refresh. Growth starts where the retained series last stood at
+        // its first level (the overall minimum: the last point holding it), and ends where it reached
+        // its final level (the last point's value: the first point from which none is lower).
+        var start = 0, low = UInt64.max
+        for i in 0..<n where series[i].bytes <= low {
+            low = series[i].bytes
+            start = i
         }
-        // Growth starts where the retained series last stood at its first level, and ends where it
-        // reached its final level.
-        let start = retained.lastIndex(of: retained[0]) ?? 0
-        let end = retained.firstIndex(of: retained[n - 1]) ?? n - 1
-        let gained = Double(retained[n - 1] - retained[start])
+        let final = series[n - 1].bytes
+        var end = n - 1
+        while end > 0, series[end - 1].bytes >= final { end -= 1 }
+        let gained = Double(final - low)
         guard end > start, gained > 0 else {
             self = .none
             return
