@@ -54,3 +54,29 @@ final class WrongTypedCellTests: XCTestCase {
         XCTAssertGreaterThan(checked, 60)
     }
 }
+
+/// A row that names another that is not there reads as a corrupt session, not as frames without module.
+final class DanglingReferenceTests: XCTestCase {
+    func testALocationNamingAMissingModuleIsACorruptSession() throws {
+        let prog = try CProgram.build(
+            "dangling",
+            source: """
+                #include <stdlib.h>
+                void *leak(void) { return malloc(123); }
+                int main(void) { return leak() ? 0 : 1; }
+                """)
+        let run = try Pipeline.collect(prog)
+        XCTAssertEqual(run.result.status, 0, run.result.stderr)
+        let before = try Run.capture([try BuildProducts.leakreport, "top", run.session])
+        XCTAssertEqual(before.status, 0, before.stderr)
+        XCTAssertTrue(before.stdout.contains("[dangling]"), before.stdout)
+        let deleted = try Run.capture(["/usr/bin/sqlite3", run.session, "DELETE FROM modules WHERE path LIKE '%dangling'; SELECT changes()"])
+        XCTAssertEqual(deleted.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "1", deleted.stderr)
+        for args in [["top"], ["top", "--format", "json"], ["folded", "-o", run.session + ".folded"]] {
+            let r = try Run.capture([try BuildProducts.leakreport] + args + [run.session])
+            XCTAssertNotEqual(r.status, 0, "\(args): \(r.stdout)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("corrupt") && r.stderr.contains("which is missing"), "\(args): \(r.stderr)")
+        }
+    }
+}

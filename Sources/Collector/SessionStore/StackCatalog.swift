@@ -89,6 +89,8 @@ public final class StackCatalog {
             let offset: Int64? = try r.decode(atIndex: 5)
             let blob: Data = try r.decode(atIndex: 6)
             let module = moduleID.flatMap { modules[$0] }
+            // The writer puts a module's row in the transaction of the first location that names it.
+            if let m = moduleID, module == nil { throw BlobError("location \(id) names module \(m), which is missing") }
             let path = moduleName ?? module?.path
             let buildID = module.flatMap { $0.buildID.isEmpty ? nil : $0.buildID }
             let lines = try PackedRows.decodeLines([UInt8](blob))
