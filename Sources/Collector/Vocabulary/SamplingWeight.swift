@@ -12,7 +12,17 @@ public enum SamplingWeight {
 
     public static func weight(size: UInt64, interval: UInt64) -> Double {
         guard interval > 0, size < interval, size > 0 else { return 1 }
-        return 1 / (1 - exp(-Double(size) / Double(interval)))
+        let ratio = Double(size) / Double(interval)
+        let p = 1 - exp(-ratio)
+        // Below about 1e-16 (a hostile session's interval of 2^60 for a 16-byte block) 1 - exp rounds
+        // to 0; the probability is then the ratio itself, which keeps the weight finite.
+        return 1 / (p > 0 ? p : ratio)
+    }
+
+    /// A non-negative weighted figure as a whole number, saturating: a size times a weight can round to
+    /// 2^64, one past what UInt64 holds.
+    @inline(__always) static func whole(_ x: Double) -> UInt64 {
+        x >= 18_446_744_073_709_551_615.0 ? .max : UInt64(x)
     }
 }
 
@@ -22,6 +32,6 @@ extension SamplingWeight {
     @inline(__always) public static func weighted(size: UInt64, interval: UInt64?) -> (bytes: UInt64, blocks: UInt64) {
         guard let interval, size < interval else { return (size, 1) }
         let w = weight(size: size, interval: interval)
-        return (UInt64((Double(size) * w).rounded()), max(1, UInt64(w.rounded())))
+        return (whole((Double(size) * w).rounded()), max(1, whole(w.rounded())))
     }
 }
