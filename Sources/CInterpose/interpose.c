@@ -46,7 +46,9 @@ static int asan_too_early(void) {
 static void init(void) {
     int s = ST_UNINIT;
     if (!__atomic_compare_exchange_n(&state, &s, ST_INIT, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
-    if (!environ || LS_TOO_EARLY()) { /* the loader's own early allocations: too soon for getenv, try again on a later call */
+    /* The loader's own early allocations (too soon for getenv), or the ASan runtime's before its shadow
+     * exists: try again on a later call. */
+    if (!environ || LS_TOO_EARLY()) {
         __atomic_store_n(&state, ST_UNINIT, __ATOMIC_RELEASE);
         return;
     }
