@@ -12,7 +12,7 @@ final class CatalogStacksTests: XCTestCase {
     }
 
     func testDenseAndFarIdsAreFoundAndRemoved() {
-        var stacks = StackCatalog.Stacks()
+        var stacks = StackCatalog.Stacks(denseLimit: 1 << 24)
         for id in SessionStackID(0)..<1000 { stacks[id] = stack(id, leaf: Int32(id) + 7) }
         let far = SessionStackID(3_000_000_000)
         stacks[far] = stack(far, leaf: 42)

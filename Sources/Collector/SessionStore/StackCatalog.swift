@@ -25,7 +25,7 @@ public final class StackCatalog {
     public private(set) var nodeLocations: [Int32] = [0]
     /// Indexed by location id; each location's frames, inlined calls first.
     public private(set) var locationFrames: [[FrameRow]] = [[]]
-    public private(set) var stacks = Stacks()
+    public private(set) var stacks = Stacks(denseLimit: 1 << 24)
 
     /// Strings by id, kept so that locations read later can name the earlier ones.
     private var strings: [Int64: String] = [:]
