@@ -37,6 +37,29 @@ final class AddressTableTests: XCTestCase {
         XCTAssertEqual(seen, model.count)
     }
 
+    func testShardsPastTheSparseLimitStayExactAndDenseAgain() {
+        // Small shards are kept half full; past 4,096 slots the 7/8 rule returns, so that ten million
+        // blocks keep their memory budget. Cross that limit with churn and compare with a Dictionary.
+        let t = AddressTable(shardCapacity: 16)
+        defer { t.deallocate() }
+        var model: [UInt64: UInt64] = [:]
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<600_000 {
+            let addr = UInt64(0x7f00_0000_0000) + UInt64.random(in: 0..<400_000, using: &rng) * 32
+            if i % 4 == 3 {
+                XCTAssertEqual(t.remove(addr)?.size, model.removeValue(forKey: addr))
+            } else {
+                XCTAssertEqual(t.insert(addr, block(UInt64(i)))?.size, model[addr])
+                model[addr] = UInt64(i)
+            }
+        }
+        XCTAssertGreaterThan(model.count, 200_000)
+        XCTAssertEqual(t.count, model.count)
+        for (k, v) in model { XCTAssertEqual(t.find(k)?.size, v) }
+        // Dense again: under 1.75 slots of 32 bytes per block (half full would be 2 to 4 slots).
+        XCTAssertLessThan(t.memoryBytes, model.count * 56)
+    }
+
     func testAddressZeroIsAKeyLikeAnyOther() {
         let t = AddressTable()
         defer { t.deallocate() }
