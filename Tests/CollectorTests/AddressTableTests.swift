@@ -9,24 +9,32 @@ final class AddressTableTests: XCTestCase {
         Block(size: size, tick: 0, stack: 1, function: .malloc)
     }
 
+    /// Random inserts and removes (every `removeEvery`-th operation) of `keys` possible addresses, each
+    /// answer checked against a Dictionary model, which it returns.
+    private func churn(
+        _ t: AddressTable, operations: Int, base: UInt64, keys: UInt64, spacing: UInt64, removeEvery: Int
+    ) -> [UInt64: UInt64] {
+        var model: [UInt64: UInt64] = [:]
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<operations {
+            let addr = base + UInt64.random(in: 0..<keys, using: &rng) * spacing
+            if i % removeEvery == removeEvery - 1 {
+                XCTAssertEqual(t.remove(addr)?.size, model.removeValue(forKey: addr))
+            } else {
+                XCTAssertEqual(t.insert(addr, block(UInt64(i)))?.size, model[addr])
+                model[addr] = UInt64(i)
+            }
+        }
+        return model
+    }
+
     func testInsertFindRemoveAgainstDictionaryThroughGrowth() {
         // A table that starts tiny must grow many times and stay identical to a Dictionary model,
         // including under backward-shift deletion in long probe runs.
         let t = AddressTable(shardCapacity: 16)
         defer { t.deallocate() }
-        var model: [UInt64: UInt64] = [:]
-        var rng = SystemRandomNumberGenerator()
-        for i in 0..<200_000 {
-            // Allocator-like addresses: 16-byte aligned, clustered, with reuse.
-            let addr = UInt64(0x5555_0000_0000) + UInt64.random(in: 0..<50_000, using: &rng) * 16
-            if i % 3 == 2 {
-                XCTAssertEqual(t.remove(addr)?.size, model.removeValue(forKey: addr))
-            } else {
-                let size = UInt64(i)
-                XCTAssertEqual(t.insert(addr, block(size))?.size, model[addr])
-                model[addr] = size
-            }
-        }
+        // Allocator-like addresses: 16-byte aligned, clustered, with reuse.
+        let model = churn(t, operations: 200_000, base: 0x5555_0000_0000, keys: 50_000, spacing: 16, removeEvery: 3)
         XCTAssertEqual(t.count, model.count)
         for (k, v) in model { XCTAssertEqual(t.find(k)?.size, v) }
         var seen = 0
@@ -42,17 +50,7 @@ final class AddressTableTests: XCTestCase {
         // blocks keep their memory budget. Cross that limit with churn and compare with a Dictionary.
         let t = AddressTable(shardCapacity: 16)
         defer { t.deallocate() }
-        var model: [UInt64: UInt64] = [:]
-        var rng = SystemRandomNumberGenerator()
-        for i in 0..<600_000 {
-            let addr = UInt64(0x7f00_0000_0000) + UInt64.random(in: 0..<400_000, using: &rng) * 32
-            if i % 4 == 3 {
-                XCTAssertEqual(t.remove(addr)?.size, model.removeValue(forKey: addr))
-            } else {
-                XCTAssertEqual(t.insert(addr, block(UInt64(i)))?.size, model[addr])
-                model[addr] = UInt64(i)
-            }
-        }
+        let model = churn(t, operations: 600_000, base: 0x7f00_0000_0000, keys: 400_000, spacing: 32, removeEvery: 4)
         XCTAssertGreaterThan(model.count, 200_000)
         XCTAssertEqual(t.count, model.count)
         for (k, v) in model { XCTAssertEqual(t.find(k)?.size, v) }
