@@ -34,9 +34,10 @@ struct Block: Equatable {
 /// Swift's Dictionary costs several times more per insert/remove at millions of events per second and
 /// several times more memory per entry.
 ///
-/// - 64 shards, chosen by the top bits of the key's hash, each growing on its own by half again: a single
-///   table that doubles holds old and new arrays at once and spends half its slots empty, which is what
-///   would break the collector's per-block memory budget at ten million blocks. Slots map by a
+/// - 64 shards, chosen by the top bits of the key's hash, each growing on its own, by half again once past
+///   `sparseShardSlots`: a single table that doubles holds old and new arrays at once and spends half its
+///   slots empty, which is what would break the collector's per-block memory budget at ten million
+///   blocks. Small shards stay sparse and double (see `full`). Slots map by a
 ///   multiply-shift ("fastrange"), so capacities need not be powers of two.
 /// - Key and block side by side in a slot: one cache miss per random insert or lookup, not two.
 /// - Each shard keeps a bitmap of the slot pages holding blocks not yet checkpointed, so a cut scans only
@@ -318,10 +319,13 @@ struct AddressTable {
 
     /// Twice as many slots while sparse, then half again as many: past that, memory stays within 1.15 to
     /// 1.7 slots per block.
+    private static func grown(_ capacity: Int) -> Int {
+        capacity < sparseShardSlots ? capacity * 2 : capacity + capacity / 2
+    }
+
     private func grow(_ si: Int) {
         let old = shards[si]
-        let capacity = old.capacity < Self.sparseShardSlots ? old.capacity * 2 : old.capacity + old.capacity / 2
-        var s = Self.makeShard(capacity: capacity)
+        var s = Self.makeShard(capacity: Self.grown(old.capacity))
         for i in 0..<old.capacity where old.slots[i].key != 0 {
             let key = old.slots[i].key
             var j = Self.home(Self.hash(key), s.capacity)
