@@ -39,7 +39,9 @@ let package = Package(
 
         // The collector, in modules named for their job (Sources/Collector/*).
         // The shared vocabulary: the event model every source feeds, kinds, counters, clocks, /proc readers.
-        .target(name: "Vocabulary", path: "Sources/Collector/Vocabulary"),
+        .target(name: "Vocabulary", dependencies: ["CMalloc"], path: "Sources/Collector/Vocabulary"),
+        // glibc's <malloc.h>: how this project's own processes tune their malloc.
+        .systemLibrary(name: "CMalloc", path: "Sources/Collector/CMalloc"),
 
         // The session file: schema, writer and reader, shared by every source and by the reports.
         .target(

@@ -1,6 +1,7 @@
 import Foundation
 import ReportFormats
 import SessionStore
+import Vocabulary
 
 /// Set by SIGINT/SIGTERM while `leakreport top --live` runs, so the loop restores the terminal before it ends.
 nonisolated(unsafe) private var liveStopRequested: sig_atomic_t = 0
@@ -12,12 +13,14 @@ public final class LiveTerminal {
     public struct Options: Sendable {
         public var request: ProfileRequest
         public var sort: LiveView.Sort
-        /// Handle SIGINT/SIGTERM by leaving the view (leakreport); the collector has its own handlers.
-        public var ownSignals: Bool
-        public init(request: ProfileRequest = ProfileRequest(), sort: LiveView.Sort = .bytes, ownSignals: Bool) {
+        /// The view is this process's only job (leakreport): it handles SIGINT/SIGTERM by leaving the
+        /// view, and tunes malloc for its refreshes (`keepFreedMemory`). The collector has its own
+        /// handlers and its own memory policy.
+        public var ownProcess: Bool
+        public init(request: ProfileRequest = ProfileRequest(), sort: LiveView.Sort = .bytes, ownProcess: Bool) {
             self.request = request
             self.sort = sort
-            self.ownSignals = ownSignals
+            self.ownProcess = ownProcess
         }
     }
 
@@ -45,6 +48,7 @@ public final class LiveTerminal {
     public static func measureRefreshes(_ path: String, options: Options, waitForSession: TimeInterval = 30) throws(SessionError) -> (
         firstNs: UInt64, refreshes: [(ns: UInt64, cpuNs: UInt64, intervals: Int)]
     ) {
+        if options.ownProcess { keepFreedMemory() }
         let live = try open(path, options: options, sort: options.sort, waitForSession: waitForSession) { false }
         let state = ViewState(sort: options.sort)
         let first = live.loadNs
@@ -58,6 +62,18 @@ public final class LiveTerminal {
             times.append((live.loadNs + DispatchTime.now().uptimeNanoseconds - started, processCPUNs() - cpu, live.intervalsRead))
         }
         return (first, times)
+    }
+
+    /// For a process that only follows a session (`Options.ownProcess`): keep what malloc frees. Each
+    /// refresh frees and allocates arrays of megabytes (merged rows, grown tables); by default glibc
+    /// maps them anew and returns them when freed, so every refresh faults them in again, and on this
+    /// VM kind a page fault costs about 2 us: in the worst refresh of a 10M-block run, over half of
+    /// its samples were the kernel clearing fresh pages (53k faults in the run; 41k with this, the
+    /// rest first touches). The collector keeps its RSS low instead, so
+    /// `leakcollect --live` does not do this.
+    private static func keepFreedMemory() {
+        MallocTuning.set(.mmapThreshold, MallocTuning.maxMmapThreshold)
+        MallocTuning.set(.trimThreshold, Int32.max)
     }
 
     /// CPU time this process has used (every thread: a refresh's reads may run on GRDB's queue).
@@ -139,14 +155,15 @@ public final class LiveTerminal {
     /// just starting).
     public func run(waitForSession: TimeInterval = 10) throws(SessionError) -> Ending {
         var state = ViewState(sort: options.sort)
+        if options.ownProcess { Self.keepFreedMemory() }
         let live = try Self.open(path, options: options, sort: state.sort, waitForSession: waitForSession) { shouldStop }
         let terminal = RawTerminal()
-        if options.ownSignals {
+        if options.ownProcess {
             liveStopRequested = 0
             for sig in [SIGINT, SIGTERM] { signal(sig) { _ in liveStopRequested = 1 } }
         }
         defer {
-            if options.ownSignals { for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) } }
+            if options.ownProcess { for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) } }
         }
         var lastScreen: [String] = []
         var lastRead = DispatchTime.now().uptimeNanoseconds

@@ -12,7 +12,7 @@ final class LiveCollection {
     private var showing = true
 
     init(path: String) {
-        view = LiveTerminal(path: path, options: .init(ownSignals: false))
+        view = LiveTerminal(path: path, options: .init(ownProcess: false))
         let thread = Thread { [view, done, weak self] in
             // A view that cannot start (no terminal, a session that never appeared) leaves the collection alone.
             _ = try? view.run(waitForSession: 30)

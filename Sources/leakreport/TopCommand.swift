@@ -65,7 +65,7 @@ struct TopCommand: ParsableCommand {
             return try reporting {
                 let patterns = try suppressions.map(Suppressions.patterns(fromFile:)) ?? []
                 let request = ProfileRequest(kinds: kind.kinds, suppressions: Suppressions(builtins: !noBuiltinSuppressions, patterns: patterns))
-                let options = LiveTerminal.Options(request: request, sort: LiveView.Sort(rawValue: sort.rawValue) ?? .bytes, ownSignals: true)
+                let options = LiveTerminal.Options(request: request, sort: LiveView.Sort(rawValue: sort.rawValue) ?? .bytes, ownProcess: true)
                 let ms = { (ns: UInt64) in String(format: "%.1f ms", Double(ns) / 1e6) }
                 if once {
                     let shot = try LiveTerminal.snapshot(session, options: options)

@@ -90,7 +90,7 @@ public final class CollectionRunner {
         // Big arrays come and go with every batch. A fixed mmap threshold sends them to mmap, whose
         // memory goes back to the system when freed; glibc's default raises the threshold after the
         // first big free and then keeps such memory in its heap, and the collector's RSS with it.
-        HostFacts.fixMallocMmapThreshold(256 << 10)
+        MallocTuning.set(.mmapThreshold, 256 << 10)
         try source.begin(into: tracker)
         let writer: SessionWriter
         do {

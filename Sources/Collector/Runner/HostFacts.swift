@@ -42,12 +42,4 @@ public enum HostFacts {
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
-
-    /// mallopt(M_MMAP_THRESHOLD, bytes). Glibc's Swift module does not import <malloc.h>, so the function
-    /// is looked up by name; M_MMAP_THRESHOLD is -3 in glibc's ABI.
-    public static func fixMallocMmapThreshold(_ bytes: Int32) {
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-        _ = unsafeBitCast(sym, to: Mallopt.self)(-3, bytes)
-    }
 }
