@@ -22,6 +22,9 @@ final class LiveRowsTests: XCTestCase {
         for sort in [LiveView.Sort.bytes, .count, .growth] {
             var kept = LiveView.SortedRows()
             kept.update(stacks, growth: growth, changed: [], sort: sort, everything: true)
+            // The last round's model, held across the next update as the live view holds the model on
+            // screen: merging into the rows kept aside must never change the rows a model holds.
+            var held: (model: LiveView.Model, stacks: [Int])?
             for round in 0..<30 {
                 var changed: [Int] = []
                 for _ in 0..<Int.random(in: 0...12, using: &rng) {
@@ -42,6 +45,7 @@ final class LiveRowsTests: XCTestCase {
                     changed.append(stacks.count - 1)
                 }
                 kept.update(stacks, growth: growth, changed: changed.shuffled(using: &rng), sort: sort, everything: false)
+                if let held { XCTAssertEqual(held.model.rows.map(\.stack), held.stacks, "\(sort), round \(round): a held model's rows changed") }
                 let fresh = LiveView.Model(
                     profile: Profile(stacks: stacks), pid: 1, command: "", rssBytes: nil, lostEvents: 0, elapsedNs: 0, sort: sort, growth: growth)
                 let model = LiveView.Model(
@@ -52,6 +56,7 @@ final class LiveRowsTests: XCTestCase {
                 XCTAssertEqual(kept.rows.map(\.growth), fresh.rows.map(\.growth), "\(sort), round \(round)")
                 XCTAssertEqual(model.outstandingBytes, fresh.outstandingBytes)
                 XCTAssertEqual(LiveView.render(model, width: 100, height: 40), LiveView.render(fresh, width: 100, height: 40))
+                held = (model, model.rows.map(\.stack))
             }
             XCTAssertGreaterThan(kept.rows.count, 100)
         }

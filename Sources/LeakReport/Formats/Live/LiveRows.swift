@@ -24,6 +24,9 @@ extension LiveView {
         public private(set) var rows: [Row] = []
         /// The order they are in; nil before the first update.
         public private(set) var sort: Sort?
+        /// The rows before the last update, kept to merge the next one into: 131k rows are megabytes,
+        /// and a new array at every refresh was faulted in anew (the model holds only `rows`).
+        private var spare: [Row] = []
 
         public init() {}
 
@@ -47,8 +50,12 @@ extension LiveView {
                 if let r = Row(i, of: stacks, growth: growth) { fresh.append(r) }
             }
             fresh.sort { Row.before($0, $1, by: sort) }
-            var merged: [Row] = []
-            merged.reserveCapacity(rows.count + fresh.count)
+            var merged = spare
+            spare = []
+            merged.removeAll(keepingCapacity: true)
+            // Doubling, as appending would: while a session gains stacks, an exact reserve reallocated at every refresh.
+            let needed = rows.count + fresh.count
+            if merged.capacity < needed { merged.reserveCapacity(max(needed, 2 * merged.capacity)) }
             var f = 0
             for r in rows where !(r.stack < moved.count && moved[r.stack]) {
                 while f < fresh.count, Row.before(fresh[f], r, by: sort) {
@@ -58,6 +65,7 @@ extension LiveView {
                 merged.append(r)
             }
             merged += fresh[f...]
+            spare = rows
             rows = merged
         }
     }
