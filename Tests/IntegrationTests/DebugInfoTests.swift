@@ -71,6 +71,52 @@ final class DebugInfoTests: XCTestCase {
         try assertNamedWithLines(prog, try Pipeline.top(c.session))
     }
 
+    /// A separate debug file with zlib-compressed DWARF, as Debian's -dbg and -dbgsym packages ship them:
+    /// read decompressed from the user's cache, made on the first run (private, named by build-id) and
+    /// read on the next; a cached file that is not private, or carries another build-id, is never used.
+    func testCompressedSeparateDebugFileIsReadDecompressedFromTheCache() throws {
+        let (prog, original) = try build("zdebuglink")
+        let debug = prog.path + ".debug"
+        try Toolchains.run(["/usr/bin/objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", prog.path, debug])
+        try Toolchains.run(["/usr/bin/strip", "--strip-all", prog.path])
+        try Toolchains.run(["/usr/bin/objcopy", "--add-gnu-debuglink=\(debug)", prog.path])
+        func debugInfoCompressed(_ path: String) throws -> Bool {
+            let sections = try Run.capture(["/usr/bin/readelf", "-SW", path]).stdout
+            let info = try XCTUnwrap(sections.split(separator: "\n").first { $0.contains(" .debug_info ") }, "no .debug_info in \(path)")
+            return info.contains(" C ")
+        }
+        XCTAssertTrue(try debugInfoCompressed(debug))
+        let buildID = try XCTUnwrap(
+            try Run.capture(["/usr/bin/readelf", "-n", original]).stdout.split(separator: "\n").first { $0.contains("Build ID:") }
+                .map { String($0.split(separator: " ").last ?? "") })
+        let cache = URL(fileURLWithPath: prog.path).deletingLastPathComponent().appendingPathComponent("cache/debug").path
+        let cached = "\(cache)/\(buildID).debug"
+        var env = ProcessInfo.processInfo.environment
+        env["LEAKTOOLKIT_DEBUG_CACHE"] = cache
+        func collectNamed(_ what: String) throws {
+            let c = try Pipeline.collect(prog, environment: env)
+            XCTAssertEqual(c.result.status, 0, c.result.stderr)
+            try assertNamedWithLines(prog, try Pipeline.top(c.session))
+            let st = try FileManager.default.attributesOfItem(atPath: cached)
+            XCTAssertEqual((st[.posixPermissions] as? NSNumber)?.intValue, 0o600, "\(what): the cached copy is private")
+            XCTAssertFalse(try debugInfoCompressed(cached), "\(what): the cached copy is decompressed")
+        }
+        try collectNamed("first run")
+        let made = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: cached)[.modificationDate] as? Date)
+        try collectNamed("second run")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: cached)[.modificationDate] as? Date, made, "read, not made again")
+
+        // Another program's debug file under this build-id's name: its lines would be wrong. Refused, and replaced.
+        let other = try CProgram.build("zdebug-other", source: "#include <stdlib.h>\n\nint main(void) { return malloc(1) == 0; }\n")
+        try FileManager.default.removeItem(atPath: cached)
+        try Toolchains.run(["/usr/bin/objcopy", "--only-keep-debug", other.path, cached])
+        chmod(cached, 0o600)
+        try collectNamed("a cached file with another build-id")
+        // A copy others may read (or have written) is not trusted either.
+        chmod(cached, 0o644)
+        try collectNamed("a cached file readable by others")
+    }
+
     /// Fedora's and Debian's MiniDebugInfo: the symbols `.dynsym` lacks, xz-compressed in `.gnu_debugdata`.
     func testMiniDebugInfoNamesFunctionsOfAStrippedBinary() throws {
         let (prog, original) = try build("minidebug")

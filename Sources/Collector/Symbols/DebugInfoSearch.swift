@@ -19,10 +19,13 @@ final class DebugInfoSearch {
 
     /// libdwfl asks once for the symbol table and again for DWARF: the answer, per debuglink name.
     private var answers: [String: (file: ModuleFile, path: String)?] = [:]
+    /// Where a debug file found with compressed DWARF is read decompressed; nil: read as found.
+    private let cache: DecompressedDebugCache?
 
-    init(roots: [String], pid: Int32?) {
+    init(roots: [String], pid: Int32?, cache: DecompressedDebugCache? = .standard) {
         self.roots = roots
         self.pid = pid
+        self.cache = cache
     }
 
     /// The debug file for a module, opened for reading; the caller owns the descriptor. A request with
@@ -32,11 +35,17 @@ final class DebugInfoSearch {
     func find(buildID: [UInt8], binaryPath: String?, debuglink: String?, crc: UInt32, mainElf: OpaquePointer?) -> (fd: Int32, path: String)? {
         let key = "\(debuglink ?? "")\u{0}\(crc)"
         if answers[key] == nil {
+            var found: (file: ModuleFile, path: String)?
+            var foundID = buildID
             if crc == 0, let link = debuglink, !link.isEmpty {
-                answers[key] = .some(searchAlternate(link: link, near: binaryPath, buildID: alternateBuildID(mainElf: mainElf)))
+                foundID = alternateBuildID(mainElf: mainElf)
+                found = searchAlternate(link: link, near: binaryPath, buildID: foundID)
             } else {
-                answers[key] = .some(search(buildID: buildID, binaryPath: binaryPath, debuglink: debuglink, crc: crc))
+                found = search(buildID: buildID, binaryPath: binaryPath, debuglink: debuglink, crc: crc)
             }
+            // The decompressed copy, under the name of the file it copies (what libdw and reports show).
+            if let f = found, let copy = cache?.decompressed(f.file, buildID: foundID) { found = (copy, f.path) }
+            answers[key] = .some(found)
         }
         guard let found = answers[key] ?? nil, let fd = Self.dupFD(found.file) else { return nil }
         return (fd, found.path)
@@ -55,7 +64,7 @@ final class DebugInfoSearch {
     /// ROOT/.build-id/xx/rest.debug, checked to carry that build-id.
     private func byBuildID(_ buildID: [UInt8]) -> (file: ModuleFile, path: String)? {
         guard buildID.count > 1 else { return nil }
-        let hex = buildID.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        let hex = Self.hex(buildID)
         for root in roots {
             let path = "\(root)/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
             if let f = ModuleFile.open(regularFileAt: path), Self.buildID(of: f.fd) == buildID { return (f, path) }
@@ -125,6 +134,11 @@ final class DebugInfoSearch {
         dirs += roots
         var seen = Set<String>()
         return dirs.map { "\($0)/\(link)" }.filter { seen.insert($0).inserted }
+    }
+
+    /// A build-id as the `.build-id` tree names it: lower-case hex.
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
     private static func dupFD(_ f: ModuleFile) -> Int32? {
