@@ -339,8 +339,6 @@ public final class RingReader {
     /// How far ahead of the record being decoded the reader asks the sink to fetch a block's slot: far
     /// enough for a cache miss to complete while the records between are applied.
     private static let lookaheadRecords = 8
-    private static let allocAddressOffset = MemoryLayout<lr_alloc>.offset(of: \lr_alloc.addr) ?? 16
-    private static let freeAddressOffset = MemoryLayout<lr_free>.offset(of: \lr_free.addr) ?? 8
 
     /// A cursor that runs ahead of the decoder over committed records, only to find the addresses of
     /// ALLOC and FREE records for `EventSink.lookupHint`. It trusts nothing: anything odd (an uncommitted
@@ -368,11 +366,11 @@ public final class RingReader {
             }
             let type = UInt32(rec.load(fromByteOffset: 4, as: UInt8.self))
             if type == LR_T_ALLOC.rawValue && size >= UInt32(MemoryLayout<lr_alloc>.size) {
-                if let p = sink.lookupHint(address: rec.load(fromByteOffset: Self.allocAddressOffset, as: UInt64.self), kind: .heap) {
+                if let p = sink.lookupHint(address: rec.load(fromByteOffset: Int(LR_ALLOC_ADDR_OFFSET), as: UInt64.self), kind: .heap) {
                     lr_prefetch(p)
                 }
             } else if type == LR_T_FREE.rawValue && size >= UInt32(MemoryLayout<lr_free>.size) {
-                if let p = sink.lookupHint(address: rec.load(fromByteOffset: Self.freeAddressOffset, as: UInt64.self), kind: .heap) {
+                if let p = sink.lookupHint(address: rec.load(fromByteOffset: Int(LR_FREE_ADDR_OFFSET), as: UInt64.self), kind: .heap) {
                     lr_prefetch(p)
                 }
             }

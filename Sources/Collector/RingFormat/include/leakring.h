@@ -228,6 +228,13 @@ typedef struct lr_free {
     uint64_t addr;
 } lr_free;
 
+/* Where an ALLOC's and a FREE's block address sit, for a reader that peeks at it ahead of decoding
+   (compile-time constants in Swift; MemoryLayout.offset(of:) there was a lazy global per record). */
+enum {
+    LR_ALLOC_ADDR_OFFSET = __builtin_offsetof(lr_alloc, addr),
+    LR_FREE_ADDR_OFFSET = __builtin_offsetof(lr_free, addr),
+};
+
 typedef struct lr_mmap {
     lr_record h;
     uint32_t stack_id;
