@@ -5,17 +5,27 @@
 #   FUZZ_TARGETS="ring session" tools/fuzz.sh 600
 # Each target starts from the committed seeds (tools/fuzz/corpus/TARGET) and keeps what it learns in
 # .build/fuzz/corpus/TARGET; a crashing input is saved in .build/fuzz/crashes/TARGET/. Reproduce one
-# with: LEAKFUZZ_TARGET=TARGET .build/fuzz/leakfuzz FILE
-# FUZZ_BINARY=PATH runs an already built binary (a copy, for a long run beside rebuilds) and FUZZ_OUT=DIR
-# keeps that run's corpus, crashes and logs apart (default .build/fuzz). FUZZ_SEED=N makes the mutations
-# repeatable (CI's smoke run); unset, each run draws its own.
+# with: LEAKFUZZ_TARGET=TARGET .build/fuzz/leakfuzz FILE (.build/fuzz/leakfuzz-sqlite for the SQLite ones)
+# The SQLite targets (session, sessionedit) run .build/fuzz/leakfuzz-sqlite, built without ASan (see
+# tools/fuzz/build.sh); the others .build/fuzz/leakfuzz. FUZZ_BINARY=PATH and FUZZ_SQLITE_BINARY=PATH run
+# already built ones instead (copies, for a long run beside rebuilds), and FUZZ_OUT=DIR keeps that run's
+# corpus, crashes and logs apart (default .build/fuzz). FUZZ_SEED=N makes the mutations repeatable (CI's
+# smoke run); unset, each run draws its own.
 # Exits non-zero when any target crashed, leaked, timed out or could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "tools/fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
 targets=${FUZZ_TARGETS:-ring livetable proc blobs session sessionedit kernel uprobe elf}
-binary=${FUZZ_BINARY:-$(tools/fuzz/build.sh)}
+sqlite_targets=" session sessionedit "
+build=0
+for t in $targets; do
+    if [[ $sqlite_targets == *" $t "* ]]; then [[ -n ${FUZZ_SQLITE_BINARY:-} ]] || build=1; else [[ -n ${FUZZ_BINARY:-} ]] || build=1; fi
+done
+built=""
+[[ $build == 0 ]] || built=$(tools/fuzz/build.sh)
+asan_binary=${FUZZ_BINARY:-$(sed -n 1p <<<"$built")}
+sqlite_binary=${FUZZ_SQLITE_BINARY:-$(sed -n 2p <<<"$built")}
 out=${FUZZ_OUT:-.build/fuzz}
 status=0
 for t in $targets; do
@@ -25,15 +35,20 @@ for t in $targets; do
     rc=0
     stamp=$out/$t.started
     touch "$stamp"
-    # A shorter allocation stack per malloc: the session target mallocs a lot through SQLite. A Swift
-    # trap (overflow, bad conversion) is SIGILL, which ASan leaves alone unless told: without
-    # handle_sigill the process dies by the signal with no report and no saved input.
+    # A shorter allocation stack per malloc, for speed. A Swift trap (overflow, bad conversion) is
+    # SIGILL, which ASan leaves alone unless told: without handle_sigill the process dies by the signal
+    # with no report and no saved input.
     asan=${ASAN_OPTIONS:-malloc_context_size=8:handle_sigill=1}
-    # libFuzzer runs again every input that mallocs more than it frees (the SQLite targets free some of
-    # an input's objects during the next one), to look for a leak. With LeakSanitizer off (long runs'
-    # detect_leaks=0) that second run can find nothing: tell libFuzzer too, or it halves the rate.
+    # libFuzzer runs again every input that mallocs more than it frees, to look for a leak. With
+    # LeakSanitizer off (ASAN_OPTIONS=...:detect_leaks=0, or the SQLite targets' binary, which has no
+    # sanitizer) that second run can find nothing: tell libFuzzer too, or it halves the rate.
+    binary=$asan_binary
     leaks=1
     [[ :$asan: == *:detect_leaks=0:* ]] && leaks=0
+    if [[ $sqlite_targets == *" $t "* ]]; then
+        binary=$sqlite_binary
+        leaks=0
+    fi
     LEAKFUZZ_TARGET=$t ASAN_OPTIONS=$asan nice "$binary" -seed="${FUZZ_SEED:-0}" -detect_leaks=$leaks \
         -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$out/crashes/$t/" "$out/corpus/$t" "tools/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?

@@ -58,16 +58,35 @@ public final class SessionReader {
     private let queue: DatabaseQueue
     public let info: SessionInfo
 
-    public init(path: String) throws(SessionError) {
-        self.path = path
+    /// Opens the session file at `path`: the file's own checks (a regular file, its header against its
+    /// size and -wal), then the checks every session gets.
+    public convenience init(path: String) throws(SessionError) {
         var st = stat()
         guard stat(path, &st) == 0 else { throw .notFound(path: path) }
         guard st.st_mode & S_IFMT == S_IFREG else { throw .notASession(path: path, reason: "not a regular file") }
-        try Self.checkFileHeader(path)
+        try SessionHeader.checkFile(path)
+        let queue: DatabaseQueue
         do {
-            var config = Configuration()
-            config.readonly = true
-            queue = try DatabaseQueue(path: path, configuration: config)
+            queue = try DatabaseQueue(path: path, configuration: Self.configuration)
+        } catch {
+            throw Self.classify(error, path: path)
+        }
+        try self.init(queue: queue, path: path)
+    }
+
+    /// How every session is opened: read-only, so a reader can never change what it reports on.
+    static var configuration: Configuration {
+        var config = Configuration()
+        config.readonly = true
+        return config
+    }
+
+    /// The checks every session gets, whatever holds it (a file, or bytes in memory): its application
+    /// id, its meta table, and its metadata decoded. `path` names it in errors.
+    init(queue: DatabaseQueue, path: String) throws(SessionError) {
+        self.path = path
+        self.queue = queue
+        do {
             info = try queue.read { db -> SessionInfo in
                 let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
                 guard appID == SessionSchema.applicationID else {
@@ -76,41 +95,8 @@ public final class SessionReader {
                 guard try db.tableExists("meta") else { throw SessionError.notASession(path: path, reason: "no meta table") }
                 return try Self.info(db, path: path)
             }
-        } catch let e as SessionError {
-            throw e
         } catch {
             throw Self.classify(error, path: path)
-        }
-    }
-
-    /// SQLite notices a truncated file only when a query touches a missing page, which can leave a
-    /// report silently short. The header says how many pages the file must have; check that first.
-    private static func checkFileHeader(_ path: String) throws(SessionError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw .corrupt(path: path, detail: "cannot open for reading: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var header = [UInt8](repeating: 0, count: 100)
-        let n = pread(fd, &header, 100, 0)
-        guard n == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
-            if n == 0 { throw .corrupt(path: path, detail: "the file is empty (its collector died before writing anything)") }
-            throw .notASession(path: path, reason: "not an SQLite file")
-        }
-        func be32(_ at: Int) -> UInt32 { header[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
-        var pageSize = UInt64(header[16]) << 8 | UInt64(header[17])
-        if pageSize == 1 { pageSize = 65536 }
-        let pages = UInt64(be32(28))
-        // The in-header page count is only authoritative when "version-valid-for" matches the change counter.
-        let valid = be32(92) == be32(24)
-        var st = stat()
-        let size = fstat(fd, &st) == 0 ? UInt64(max(st.st_size, 0)) : 0
-        var wal = stat()
-        let hasWAL = stat(path + "-wal", &wal) == 0 && wal.st_size > 0
-        if valid, pages > 0, size < pages * pageSize, !hasWAL {
-            throw .corrupt(path: path, detail: "truncated: \(size) bytes, its header says \(pages * pageSize)")
-        }
-        if size < pageSize && !hasWAL {
-            // A WAL-mode file whose writer never checkpointed holds its data only in PATH-wal.
-            throw .corrupt(path: path, detail: "only \(size) bytes and no \(URL(fileURLWithPath: path).lastPathComponent)-wal beside it: its data is missing")
         }
     }
 

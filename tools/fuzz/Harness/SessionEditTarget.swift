@@ -1,12 +1,13 @@
 import Foundation
 import GRDB
 import Glibc
+import SessionStore
 
 /// A real session (tools/fuzz/corpus/session/demo or kernel, or those LEAKFUZZ_SESSION_BASES names,
-/// colon-separated) with cells changed the
-/// way anyone with sqlite3 can change them, then read like `SessionTarget`. Mutating the SQLite bytes
-/// mostly yields "database disk image is malformed"; this reaches the decoders with well-formed files
-/// holding the wrong types, NULLs, extreme integers, stray text and blobs, and missing rows.
+/// colon-separated) with cells changed the way anyone with sqlite3 can change them (the edits are made
+/// in memory, in `editor`), then read like `SessionTarget`. Mutating the SQLite bytes mostly yields
+/// "database disk image is malformed"; this reaches the decoders with well-formed files holding the
+/// wrong types, NULLs, extreme integers, stray text and blobs, and missing rows.
 ///
 /// The input's first byte picks the base session; the rest is a list of edits of 4 bytes and a value:
 /// table, column and row (each taken modulo what
@@ -35,14 +36,15 @@ enum SessionEditTarget {
             exit(2)
         }
         let bytes = [UInt8](data)
-        let path = bytes.withUnsafeBytes { Scratch.write($0, name: "base\(i).leaks") }
         do {
-            let q = try DatabaseQueue(path: path)
-            let tables = try q.read { db -> [Table] in
-                try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-                    .map { name in
-                        Table(name: name, columns: try db.columns(in: name).map(\.name), key: try db.primaryKey(name).columns)
-                    }
+            let tables = try bytes.withUnsafeBytes { raw in
+                try editor.inDatabase { db -> [Table] in
+                    try SessionBytes.load(raw, into: db)
+                    return try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+                        .map { name in
+                            Table(name: name, columns: try db.columns(in: name).map(\.name), key: try db.primaryKey(name).columns)
+                        }
+                }
             }
             return Base(bytes: bytes, tables: tables.filter { !$0.columns.isEmpty && !$0.key.isEmpty })
         } catch {
@@ -51,6 +53,17 @@ enum SessionEditTarget {
         }
     }
 
+    /// The one in-memory database every input's edits are made in: each input loads its base session
+    /// afresh, so nothing of one input's edits outlives it, and no file or journal is written.
+    static let editor: DatabaseQueue = {
+        do {
+            return try DatabaseQueue()
+        } catch {
+            fputs("leakfuzz: cannot open an in-memory database: \(error)\n", stderr)
+            exit(2)
+        }
+    }()
+
     static let extremes: [Int64] = [0, 1, -1, Int64.max, Int64.min, 1 << 31, 1 << 32, -(1 << 31), 1 << 53, Int64(UInt32.max)]
 
     static func run(_ input: UnsafeRawBufferPointer) {
@@ -58,35 +71,37 @@ enum SessionEditTarget {
         let base = bases[Int(r.byte() ?? 0) % bases.count]
         let tables = base.tables
         guard !tables.isEmpty else { return }
-        let path = base.bytes.withUnsafeBytes { Scratch.write($0, name: "edited.leaks") }
         do {
-            let q = try DatabaseQueue(path: path)
-            try q.write { db in
-                while let t = r.byte(), let c = r.byte(), let row = r.byte(), let kind = r.byte() {
-                    let table = tables[Int(t) % tables.count]
-                    let column = table.columns[Int(c) % table.columns.count]
-                    let key = table.key.map { "\"\($0)\"" }.joined(separator: ", ")
-                    let target = "(\(key)) = (SELECT \(key) FROM \"\(table.name)\" LIMIT 1 OFFSET \(row))"
-                    let value: DatabaseValue
-                    switch kind % 7 {
-                    case 0: value = .null
-                    case 1: value = r.int64().databaseValue
-                    case 2: value = Double(bitPattern: UInt64(bitPattern: r.int64())).databaseValue
-                    case 3: value = String(decoding: r.bytes(Int(r.byte() ?? 0)), as: UTF8.self).databaseValue
-                    case 4: value = Data(r.bytes(Int(r.byte() ?? 0))).databaseValue
-                    case 5: value = extremes[Int(r.byte() ?? 0) % extremes.count].databaseValue
-                    default:
-                        try? db.execute(sql: "DELETE FROM \"\(table.name)\" WHERE \(target)")
-                        continue
+            try editor.inDatabase { db in
+                try base.bytes.withUnsafeBytes { try SessionBytes.load($0, into: db, writable: true) }
+                try db.inTransaction {
+                    while let t = r.byte(), let c = r.byte(), let row = r.byte(), let kind = r.byte() {
+                        let table = tables[Int(t) % tables.count]
+                        let column = table.columns[Int(c) % table.columns.count]
+                        let key = table.key.map { "\"\($0)\"" }.joined(separator: ", ")
+                        let target = "(\(key)) = (SELECT \(key) FROM \"\(table.name)\" LIMIT 1 OFFSET \(row))"
+                        let value: DatabaseValue
+                        switch kind % 7 {
+                        case 0: value = .null
+                        case 1: value = r.int64().databaseValue
+                        case 2: value = Double(bitPattern: UInt64(bitPattern: r.int64())).databaseValue
+                        case 3: value = String(decoding: r.bytes(Int(r.byte() ?? 0)), as: UTF8.self).databaseValue
+                        case 4: value = Data(r.bytes(Int(r.byte() ?? 0))).databaseValue
+                        case 5: value = extremes[Int(r.byte() ?? 0) % extremes.count].databaseValue
+                        default:
+                            try? db.execute(sql: "DELETE FROM \"\(table.name)\" WHERE \(target)")
+                            continue
+                        }
+                        // A value the column's constraints refuse is simply not written, as sqlite3 would refuse it.
+                        try? db.execute(sql: "UPDATE \"\(table.name)\" SET \"\(column)\" = ? WHERE \(target)", arguments: [value])
                     }
-                    // A value the column's constraints refuse is simply not written, as sqlite3 would refuse it.
-                    try? db.execute(sql: "UPDATE \"\(table.name)\" SET \"\(column)\" = ? WHERE \(target)", arguments: [value])
+                    return .commit
                 }
+                try SessionBytes.withBytes(of: db) { SessionTarget.run($0) }
             }
         } catch {
             return
         }
-        SessionTarget.read(path)
     }
 
     /// Reads the edit list; past the end every read gives nil, zero or nothing.

@@ -1,4 +1,3 @@
-import Glibc
 import KernelSession
 import LeakReport
 import SessionStore
@@ -9,20 +8,11 @@ import Vocabulary
 /// `SessionError` is the expected answer to a bad file; a trap (a `try!`, an overflow, an index out of
 /// range) is a finding.
 enum SessionTarget {
+    /// Opens and reports on the session file bytes `input` as `leakreport` opens and reports on a file:
+    /// `SessionReader(bytes:name:)` runs the file's header checks on the bytes, then the same checks as
+    /// a file's open, over an in-memory copy (no file written, opened or locked per input).
     static func run(_ input: UnsafeRawBufferPointer) {
-        read(Scratch.write(input, name: "fuzz.leaks"))
-    }
-
-    /// Opens and reports on the session at `path`, as `leakreport` does.
-    static func read(_ path: String) {
-        // A -wal or -shm left by an earlier input would be read with this one.
-        unlink(path + "-wal")
-        unlink(path + "-shm")
-        defer {
-            unlink(path + "-wal")
-            unlink(path + "-shm")
-        }
-        guard let reader = try? SessionReader(path: path) else { return }
+        guard let reader = try? SessionReader(bytes: input, name: "fuzz.leaks") else { return }
         _ = Formatting.sessionLine(reader.info)
         _ = try? reader.counters()
         _ = try? reader.spaces()
