@@ -74,10 +74,14 @@ public final class SessionReader {
         try self.init(queue: queue, path: path)
     }
 
-    /// How every session is opened: read-only, so a reader can never change what it reports on.
+    /// How every session is opened: read-only, so a reader can never change what it reports on; and
+    /// waiting a moment on a lock, since two readers opening one WAL session at once (two reports, or a
+    /// report beside a live view) can each find it briefly locked ("database is locked"). Short, so a
+    /// live view's refresh never stalls long on its collector: a refresh that fails is retried anyway.
     static var configuration: Configuration {
         var config = Configuration()
         config.readonly = true
+        config.busyMode = .timeout(0.25)
         return config
     }
 
