@@ -40,6 +40,7 @@ MAP
         -Xcc -fmodule-map-file="$root/.build/checkouts/GRDB.swift/Sources/GRDBSQLite/module.modulemap"
         -Xcc -fmodule-map-file="$out/RingFormat.modulemap" -Xcc -I -Xcc "$root/Sources/Collector/RingFormat/include"
         -Xcc -fmodule-map-file="$root/Sources/Collector/CZlib/module.modulemap"
+        -Xcc -fmodule-map-file="$root/Sources/Collector/CMalloc/module.modulemap"
         -Xcc -fmodule-map-file="$root/Sources/Collector/CLibDW/module.modulemap"
         -Xcc -fmodule-map-file="$root/Sources/KernelSide/CLibBPF/module.modulemap"
     )
