@@ -2,14 +2,14 @@
 # Builds the two libFuzzer binaries of the decoder targets (tools/fuzz/Harness), both holding every
 # target: .build/fuzz/leakfuzz, compiled with -sanitize=fuzzer,address (coverage for libFuzzer, and
 # ASan), and .build/fuzz/leakfuzz-sqlite, with coverage only, for the two SQLite targets (session,
-# sessionedit). Those spend their time in SQLite and GRDB, whose every malloc ASan intercepted (4 to 6
-# times slower); the code they reach that reads raw memory (the packed blobs, varints) is fuzzed under
+# sessionedit). Those spend their time in SQLite and GRDB, whose every malloc ASan intercepted (3 times
+# slower); the code they reach that reads raw memory (the packed blobs, varints) is fuzzed under
 # ASan by the blobs target, and Swift's own checks (bounds, overflow) stay in both builds.
 #
 # The modules under test are compiled here from the package's own sources, one whole-module object
 # each, in dependency order. Third-party code (GRDB, SwiftProtobuf) is not instrumented: its objects are
 # taken from an optimized build of those two targets, which this script runs first (GRDB's debug build
-# made the SQLite targets twice as slow), so the fuzz build adds only their compile time and ours.
+# made the SQLite targets 1.3 to 1.9 times slower), so the fuzz build adds only their compile time and ours.
 # Usage: tools/fuzz/build.sh   (prints the two binaries' paths, one a line)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
