@@ -103,21 +103,14 @@ final class DebugInfoSearch {
     }
 
     static func altlinkBuildID(_ elf: OpaquePointer) -> [UInt8] {
-        var shstrndx = 0
-        guard elf_getshdrstrndx(elf, &shstrndx) == 0 else { return [] }
-        var scn = elf_nextscn(elf, nil)
-        while let s = scn {
-            var shdr = GElf_Shdr()
-            if gelf_getshdr(s, &shdr) != nil, let name = elf_strptr(elf, shstrndx, Int(shdr.sh_name)),
-                String(cString: name) == ".gnu_debugaltlink", let data = elf_getdata(s, nil), let bytes = data.pointee.d_buf
-            {
-                let all = Array(UnsafeRawBufferPointer(start: bytes, count: Int(data.pointee.d_size)))
-                guard let nul = all.firstIndex(of: 0) else { return [] }
-                return Array(all[(nul + 1)...])
-            }
-            scn = elf_nextscn(elf, s)
+        var id: [UInt8] = []
+        ElfSections.forEach(in: elf) { s, _, name in
+            guard name == ".gnu_debugaltlink", let data = elf_getdata(s, nil), let bytes = data.pointee.d_buf else { return true }
+            let all = Array(UnsafeRawBufferPointer(start: bytes, count: Int(data.pointee.d_size)))
+            if let nul = all.firstIndex(of: 0) { id = Array(all[(nul + 1)...]) }
+            return false
         }
-        return []
+        return id
     }
 
     /// Where gdb looks for a debuglink name: beside the binary, in its .debug/, under each root.

@@ -104,17 +104,9 @@ struct DecompressedDebugCache {
     /// Calls `body` with each `.debug_*` section flagged SHF_COMPRESSED (the ELF gABI form gcc, objcopy
     /// and dh_strip write; the older `.zdebug` form is left to libdw).
     private static func forEachCompressedDebugSection(_ elf: OpaquePointer, _ body: (OpaquePointer) -> Void) {
-        var shstrndx = 0
-        guard elf_getshdrstrndx(elf, &shstrndx) == 0 else { return }
-        var scn = elf_nextscn(elf, nil)
-        while let s = scn {
-            var shdr = GElf_Shdr()
-            if gelf_getshdr(s, &shdr) != nil, shdr.sh_flags & UInt64(SHF_COMPRESSED) != 0,
-                let name = elf_strptr(elf, shstrndx, Int(shdr.sh_name)), String(cString: name).hasPrefix(".debug")
-            {
-                body(s)
-            }
-            scn = elf_nextscn(elf, s)
+        ElfSections.forEach(in: elf) { s, header, name in
+            if header.sh_flags & UInt64(SHF_COMPRESSED) != 0, name.hasPrefix(".debug") { body(s) }
+            return true
         }
     }
 }
