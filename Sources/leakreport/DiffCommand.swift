@@ -60,12 +60,6 @@ struct DiffCommand: ParsableCommand {
 
     /// The two sessions, read side by side (they are independent files).
     private func loadBoth(frames: Bool) throws -> (SessionProfile, SessionProfile) {
-        // One file named twice is read once: two readers opening one WAL session at the same moment
-        // could find it locked ("database is locked"), and the answer is the same.
-        if Self.sameFile(sessions[0], sessions[1]) {
-            let one = try profile.load(sessions[0], frames: frames)
-            return (one, one)
-        }
         var loaded: [Result<SessionProfile, Error>] = [.failure(UserError("not read")), .failure(UserError("not read"))]
         let lock = NSLock()
         let (paths, options) = (sessions, profile)
@@ -76,11 +70,6 @@ struct DiffCommand: ParsableCommand {
             lock.unlock()
         }
         return (try loaded[0].get(), try loaded[1].get())
-    }
-
-    private static func sameFile(_ a: String, _ b: String) -> Bool {
-        var sa = stat(), sb = stat()
-        return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
     }
 
     private func profiles() throws -> (Profile, Profile) {
