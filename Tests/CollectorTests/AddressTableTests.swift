@@ -97,4 +97,30 @@ final class AddressTableTests: XCTestCase {
         }
         t.forEach { _, b in XCTAssertTrue(b.persisted) }
     }
+
+    func testShardsGrowAtDifferentTimesSoNoInsertCopiesTheWholeTable() {
+        // The collector drains the ring between inserts: if every shard grew within the same few
+        // thousand inserts, one poll would copy the whole table (0.7 s at ten million blocks) and the
+        // app's writers would give the collector up for gone. A window of inserts must grow the table by
+        // about its share of the blocks (what growth costs on average), never by several times that.
+        let t = AddressTable(shardCapacity: 16)
+        defer { t.deallocate() }
+        let window = 65_536, windows = 40
+        var worst = 0.0
+        var before = t.memoryBytes
+        for i in 0..<(windows * window) {
+            _ = t.insert(0x7f00_0000_0000 + UInt64(i) * 16, block(16))
+            if i % window == window - 1 {
+                let now = t.memoryBytes
+                let count = i + 1 - window
+                if count >= 500_000 {
+                    let share = Double(window) / Double(count)
+                    worst = max(worst, Double(now - before) / Double(before) / share)
+                }
+                before = now
+            }
+        }
+        XCTAssertEqual(t.count, windows * window)
+        XCTAssertLessThan(worst, 3, "one window grew the table by \(worst)× its share of the blocks")
+    }
 }
