@@ -38,30 +38,44 @@ public final class LiveTerminal {
         return (lines, first, live.loadNs, DispatchTime.now().uptimeNanoseconds - started)
     }
 
-    /// Follows a session without a terminal, refreshing every collector interval until the collection
-    /// ends, and says how long the first read and each refresh took, each with the screen the view then
-    /// draws from it (at 120×40, as `snapshot`), writing it aside: the benchmark's hidden
-    /// `top --live --measure-refresh`, run beside a collection as it writes.
-    /// `refreshes`: each refresh's wall time, its CPU time (the process's: beside a collection on a shared
-    /// machine the steadier figure, as the wall time includes waiting for a core) and how many new
-    /// intervals it read.
-    public static func measureRefreshes(_ path: String, options: Options, waitForSession: TimeInterval = 30) throws(SessionError) -> (
-        firstNs: UInt64, refreshes: [(ns: UInt64, cpuNs: UInt64, intervals: Int)]
-    ) {
+    /// What `measureRefreshes` saw: every read on the reader's thread (wall, that thread's CPU, the new
+    /// intervals it found) and, on the view's thread, each redraw of a new model and of it re-sorted
+    /// (what a sort key costs).
+    public struct Measured: Sendable {
+        public var firstNs: UInt64
+        public var reads: [LiveReader.Read]
+        public var redrawNs: [UInt64]
+        public var resortNs: [UInt64]
+    }
+
+    /// Follows a session without a terminal as `run` does: the reader refreshes it on its own thread
+    /// every collector interval, and this thread, woken by each new model, draws it (at 120×40, as
+    /// `snapshot`) and draws it sorted another way, writing both aside. The benchmark's hidden
+    /// `top --live --measure-refresh`, run beside a collection as it writes, until the collection ends.
+    public static func measureRefreshes(_ path: String, options: Options, waitForSession: TimeInterval = 30) throws(SessionError) -> Measured {
         if options.ownProcess { keepFreedMemory() }
         let live = try open(path, options: options, sort: options.sort, waitForSession: waitForSession) { false }
-        let state = ViewState(sort: options.sort)
-        let first = live.loadNs
-        var times: [(UInt64, UInt64, Int)] = []
-        while !live.finished {
-            usleep(useconds_t(min(live.intervalNs / 1000, 1_000_000)))
-            let cpu = processCPUNs()
-            try live.refresh(sort: options.sort)
+        var out = Measured(firstNs: live.loadNs, reads: [], redrawNs: [], resortNs: [])
+        let reader = LiveReader(session: live, sort: options.sort)
+        var shown = reader.latest
+        reader.start()
+        while !shown.finished {
+            var fds = pollfd(fd: reader.wakeFD, events: Int16(POLLIN), revents: 0)
+            _ = poll(&fds, 1, 100)
+            reader.drainWakeups()
+            let latest = reader.latest
+            guard latest.generation != shown.generation else { continue }
+            shown = latest
             let started = DispatchTime.now().uptimeNanoseconds
-            _ = state.screen(of: live.model, width: 120, height: 40)
-            times.append((live.loadNs + DispatchTime.now().uptimeNanoseconds - started, processCPUNs() - cpu, live.intervalsRead))
+            _ = ViewState(sort: options.sort).screen(of: shown.model, width: 120, height: 40)
+            let drawn = DispatchTime.now().uptimeNanoseconds
+            _ = ViewState(sort: options.sort == .growth ? .bytes : .growth).screen(of: shown.model, width: 120, height: 40)
+            out.redrawNs.append(drawn - started)
+            out.resortNs.append(DispatchTime.now().uptimeNanoseconds - drawn)
         }
-        return (first, times)
+        reader.stop()
+        out.reads = reader.reads
+        return out
     }
 
     /// For a process that only follows a session (`Options.ownProcess`): keep what malloc frees. Each
@@ -74,13 +88,6 @@ public final class LiveTerminal {
     private static func keepFreedMemory() {
         MallocTuning.set(.mmapThreshold, MallocTuning.maxMmapThreshold)
         MallocTuning.set(.trimThreshold, Int32.max)
-    }
-
-    /// CPU time this process has used (every thread: a refresh's reads may run on GRDB's queue).
-    private static func processCPUNs() -> UInt64 {
-        var t = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
-        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
 
     /// What the keys choose, applied to a model to draw it.
@@ -166,34 +173,37 @@ public final class LiveTerminal {
             if options.ownProcess { for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) } }
         }
         var lastScreen: [String] = []
-        var lastRead = DispatchTime.now().uptimeNanoseconds
         var ending = Ending.stopped
+        // The session is read on the reader's thread from here on; this one only draws and takes keys.
+        let reader = LiveReader(session: live, sort: state.sort)
+        var shown = reader.latest
         func draw() {
             let (w, h) = terminal.size
-            lastScreen = state.screen(of: live.model, width: w, height: h)
+            lastScreen = state.screen(of: shown.model, width: w, height: h)
             terminal.draw(lastScreen)
         }
         terminal.enter()
         draw()
+        reader.start()
         loop: while true {
             if shouldStop {
                 ending = liveStopRequested != 0 ? .quit : .stopped
                 break
             }
-            if live.finished {
+            if !state.paused {
+                let latest = reader.latest
+                if latest.generation != shown.generation {
+                    shown = latest
+                    draw()
+                }
+            }
+            if shown.finished {
                 ending = .collectionEnded
                 break
             }
-            let now = DispatchTime.now().uptimeNanoseconds
-            if !state.paused, now - lastRead >= live.intervalNs {
-                lastRead = now
-                // Only what the collector added since; a read that fails mid-write keeps the last good screen.
-                try? live.refresh(sort: state.sort)
-                draw()
-                continue
-            }
-            let wait = state.paused ? 100 : Int(min(100, (live.intervalNs - min(live.intervalNs, now - lastRead)) / 1_000_000))
-            for key in terminal.keys(timeoutMs: max(wait, 1)) {
+            let (keys, woken) = terminal.keys(timeoutMs: 100, wake: reader.wakeFD)
+            if woken { reader.drainWakeups() }
+            for key in keys {
                 switch key {
                 case .char("q"), .char("Q"):
                     ending = .quit
@@ -201,16 +211,20 @@ public final class LiveTerminal {
                 case .char("b"): state.sort = .bytes
                 case .char("c"): state.sort = .count
                 case .char("g"): state.sort = .growth
-                case .char("p"), .char(" "): state.paused.toggle()
+                case .char("p"), .char(" "):
+                    state.paused.toggle()
+                    reader.set(paused: state.paused)
                 case .up, .char("k"): state.selected = max(0, state.selected - 1)
-                case .down, .char("j"): state.selected = min(state.selected + 1, max(0, live.model.rows.count - 1))
+                case .down, .char("j"): state.selected = min(state.selected + 1, max(0, shown.model.rows.count - 1))
                 case .enter, .char("e"): state.expanded.toggle()
                 default: continue
                 }
+                reader.set(sort: state.sort)
                 draw()
             }
         }
         terminal.leave(keeping: lastScreen)
+        reader.stop()
         return ending
     }
 }
@@ -255,20 +269,25 @@ final class RawTerminal {
 
     private func write(_ s: String) { out.write(Data(s.utf8)) }
 
-    /// Keys typed within `timeoutMs` (none if nothing was typed, or stdin is closed).
-    func keys(timeoutMs: Int) -> [Key] {
-        var fds = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-        guard poll(&fds, 1, Int32(timeoutMs)) > 0 else { return [] }
-        if fds.revents & Int16(POLLIN) == 0 {
-            // Closed or broken stdin: nothing will be typed; wait out the time instead of spinning.
-            usleep(useconds_t(timeoutMs * 1000))
-            return []
+    /// Stdin was closed or broke: nothing more will be typed, so it is no longer polled.
+    private var stdinGone = false
+
+    /// Keys typed within `timeoutMs` (none if nothing was typed, or stdin is closed), returning early
+    /// when `wake` becomes readable: `woken` then.
+    func keys(timeoutMs: Int, wake: Int32 = -1) -> (keys: [Key], woken: Bool) {
+        var fds = [pollfd(fd: stdinGone ? -1 : STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+        guard poll(&fds, 2, Int32(timeoutMs)) > 0 else { return ([], false) }
+        let woken = fds[1].revents & Int16(POLLIN) != 0
+        if fds[0].revents == 0 { return ([], woken) }
+        if fds[0].revents & Int16(POLLIN) == 0 {
+            stdinGone = true
+            return ([], woken)
         }
         var buf = [UInt8](repeating: 0, count: 64)
         let n = read(STDIN_FILENO, &buf, buf.count)
         guard n > 0 else {
-            usleep(useconds_t(timeoutMs * 1000))
-            return []
+            if !(n < 0 && errno == EINTR) { stdinGone = true }
+            return ([], woken)
         }
         var keys: [Key] = []
         var i = 0
@@ -282,6 +301,6 @@ final class RawTerminal {
             keys.append(b == 0x0d || b == 0x0a ? .enter : .char(Character(Unicode.Scalar(b))))
             i += 1
         }
-        return keys
+        return (keys, woken)
     }
 }

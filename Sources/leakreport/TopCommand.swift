@@ -76,16 +76,18 @@ struct TopCommand: ParsableCommand {
                 }
                 if measureRefresh {
                     let m = try LiveTerminal.measureRefreshes(session, options: options)
-                    // The refreshes that found new intervals (the others only re-read the small tables).
-                    let busy = m.refreshes.filter { $0.intervals > 0 }
+                    // The reads that found new intervals (the others only re-read the small tables).
+                    let busy = m.reads.filter { $0.intervals > 0 }
                     func spread(_ ns: [UInt64]) -> String {
                         let sorted = ns.sorted()
                         return "median \(ms(sorted.isEmpty ? 0 : sorted[sorted.count / 2])), max \(ms(sorted.last ?? 0))"
                     }
-                    let each = m.refreshes.map { "\(ms($0.ns)) cpu \(ms($0.cpuNs)) (\($0.intervals))" }.joined(separator: ", ")
+                    let each = m.reads.map { "\(ms($0.ns)) cpu \(ms($0.cpuNs)) (\($0.intervals))" }.joined(separator: ", ")
                     FileHandle.standardError.write(
                         Data(
-                            "first read \(ms(m.firstNs)); \(m.refreshes.count) refreshes while collecting, \(busy.count) of them with new intervals: wall \(spread(busy.map(\.ns))), CPU \(spread(busy.map(\.cpuNs))); each (new intervals): \(each)\n".utf8))
+                            ("first read \(ms(m.firstNs)); \(m.redrawNs.count) redraws of a new model while collecting: \(spread(m.redrawNs)), "
+                                + "re-sorted \(spread(m.resortNs)); \(m.reads.count) reads behind them on the reader's thread, \(busy.count) with new "
+                                + "intervals: wall \(spread(busy.map(\.ns))), CPU \(spread(busy.map(\.cpuNs))); each read (new intervals): \(each)\n").utf8))
                     return
                 }
                 let view = LiveTerminal(path: session, options: options)

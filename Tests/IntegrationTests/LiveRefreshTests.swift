@@ -1,5 +1,5 @@
 import Foundation
-import LeakReport
+@testable import LeakReport
 import ReportFormats
 import SessionStore
 import TestSupport
@@ -19,12 +19,12 @@ final class LiveRefreshTests: XCTestCase {
         var figures: [LiveAggregateKey: (bytes: UInt64, blocks: UInt64)] = [:]
         var flushes = 0
 
-        init(_ name: String) throws {
+        init(_ name: String, intervalMs: Int = 1000) throws {
             path = Pipeline.sessionPath(name)
             // This test process as the traced one: alive, so the session reads as still running.
             let info = SessionInfo(
                 mode: .launch, command: ["/tmp/app", "--serve"], pid: getpid(), startRealtimeNs: 1_700_000_000_000_000_000,
-                startMonotonicNs: start, intervalMs: 1000)
+                startMonotonicNs: start, intervalMs: intervalMs)
             writer = try SessionWriter(creating: path, info: info)
         }
 
@@ -124,6 +124,55 @@ final class LiveRefreshTests: XCTestCase {
         try live.refresh(sort: .bytes)
         XCTAssertTrue(live.finished)
         try assertSameAsFreshRead(live, request, clock: true)
+    }
+
+    /// The terminal's reader refreshes the session on its own thread every collector interval, so a
+    /// slow read never holds up keys or redraws: each new model wakes the view through the reader's fd,
+    /// a paused reader reads nothing, and it ends with the collection.
+    func testTheReaderRefreshesOnItsOwnThreadWakesTheViewAndPauses() throws {
+        let s = try GrowingSession("live_reader_thread", intervalMs: 20)
+        try s.flush([(1, .heap, 4096, 4)], rss: 1) { b in
+            b.spaces = [SpaceRow(id: 1, info: SpaceInfo(kind: .user, pid: getpid(), command: ["/tmp/app"], startNs: s.start))]
+            b.modules = [ModuleRow(id: 1, space: 1, path: "/tmp/app", buildID: "ab12", bias: 0, lo: 0x400000, hi: 0x410000, loadedNs: s.start)]
+            b.locations = [Self.line(1, 0x401100, module: 1, "cache_put", 12), Self.line(2, 0x401200, module: 1, "main", 30)]
+            b.stacks = [StackRecord(id: 1, space: 1, origin: .user, truncated: false, locations: [1, 2])]
+        }
+        let live = try LiveSession.read(s.path, request: ProfileRequest(), sort: .bytes)
+        let reader = LiveReader(session: live, sort: .bytes)
+        XCTAssertEqual(reader.latest.model.outstandingBytes, 4096)
+        reader.start()
+        func waitFor(_ what: String, _ done: () -> Bool) {
+            let deadline = Date().addingTimeInterval(10)
+            while !done() && Date() < deadline {
+                var fds = pollfd(fd: reader.wakeFD, events: Int16(POLLIN), revents: 0)
+                _ = poll(&fds, 1, 100)
+                reader.drainWakeups()
+            }
+            XCTAssertTrue(done(), what)
+        }
+        try s.flush([(1, .heap, 8192, 8)], rss: 2)
+        var fds = pollfd(fd: reader.wakeFD, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&fds, 1, 10_000), 1, "a new model wakes the view")
+        waitFor("the reader reads the new interval") { reader.latest.model.outstandingBytes == 8192 }
+        XCTAssertEqual(reader.latest.model.profile.stacks.first?.frames.map(\.function), ["cache_put", "main"])
+
+        reader.set(paused: true)
+        usleep(100_000)  // a read under way when the pause came finishes first
+        let readsWhenPaused = reader.reads.count
+        try s.flush([(1, .heap, 16384, 16)], rss: 3)
+        usleep(300_000)  // 15 intervals
+        XCTAssertEqual(reader.reads.count, readsWhenPaused, "paused, the reader reads nothing")
+        XCTAssertEqual(reader.latest.model.outstandingBytes, 8192)
+        reader.set(paused: false)
+        waitFor("unpaused, it reads on") { reader.latest.model.outstandingBytes == 16384 }
+        XCTAssertGreaterThan(reader.reads.count, readsWhenPaused)
+        XCTAssertTrue(reader.reads.contains { $0.intervals == 1 && $0.ns > 0 && $0.cpuNs > 0 })
+
+        try s.writer.finish(end: .exited(status: 0), endRealtimeNs: 1_700_000_006_000_000_000, endMonotonicNs: s.start + 6_000_000_000)
+        waitFor("the reader sees the collection end") { reader.latest.finished }
+        let stopped = Date()
+        reader.stop()
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 5, "a reader whose collection ended has no read left to finish")
     }
 
     /// A real program leaking while leakcollect writes its session: refreshed as it runs, the view sees
