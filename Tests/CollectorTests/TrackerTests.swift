@@ -88,6 +88,22 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(t.outstanding.blocks, 1)
     }
 
+    private static func liveBlock(_ a: Allocation) -> SnapshotBlock? {
+        SnapshotBlock(address: a.address, size: a.size, kind: a.kind, function: a.function, stack: a.stack, time: a.time)
+    }
+
+    /// A snapshot holds every live block at once (ten million at scale): its blocks are 32 bytes, and
+    /// keep what a resync and an attach need of the allocation.
+    func testASnapshotBlockIsUnderHalfAnAllocationAndKeepsItsFacts() {
+        XCTAssertEqual(MemoryLayout<SnapshotBlock>.stride, 32)
+        XCTAssertLessThanOrEqual(MemoryLayout<SnapshotBlock>.stride * 2, MemoryLayout<Allocation>.stride, "else an Allocation would do")
+        let a = Allocation(address: 0xa0, size: 24, kind: .heap, function: .calloc, stack: .local(7), time: 99)
+        XCTAssertEqual(Self.liveBlock(a)?.allocation, a)
+        let none = Allocation(address: 0xb0, size: 8, kind: .heap, function: .malloc, stack: .none, time: 1)
+        XCTAssertEqual(Self.liveBlock(none)?.allocation, none)
+        XCTAssertNil(SnapshotBlock(address: 1, size: 1, kind: .heap, function: .malloc, stack: .local(UInt64(UInt32.max)), time: 0), "an id that does not fit")
+    }
+
     func testResynchronizeMakesTheLiveBlocksThoseOfTheSourcesTable() {
         let t = tracker()
         // The collector believes 0xa0 (its free was lost) and 0xb0; the source's table says 0xb0 and 0xc0
@@ -99,7 +115,7 @@ final class TrackerTests: XCTestCase {
             Allocation(address: 0xc0, size: 40, kind: .heap, function: .malloc, stack: .local(2), time: 200),
             Allocation(address: 0xd0, size: 35, kind: .heap, function: .malloc, stack: .local(2), time: 300),
         ]
-        let (removed, added) = t.resynchronize(space, kind: .heap, to: table)
+        let (removed, added) = t.resynchronize(space, kind: .heap, to: table.compactMap(Self.liveBlock))
         XCTAssertEqual(removed, 2)  // 0xa0, and 0xd0 as it was
         XCTAssertEqual(added, 2)  // 0xc0, and 0xd0 as it is
         let b = t.cut(at: 2).batch
@@ -124,7 +140,7 @@ final class TrackerTests: XCTestCase {
             Allocation(address: 0xd0, size: 35, kind: .heap, function: .malloc, stack: .local(2), time: 300),
             Allocation(address: 0xe0, size: 5, kind: .heap, function: .malloc, stack: .local(1), time: 400),
         ]
-        let (removed, added) = t.resynchronize(space, kind: .heap, to: table)
+        let (removed, added) = t.resynchronize(space, kind: .heap, to: table.compactMap(Self.liveBlock))
         XCTAssertEqual(removed, 1)  // 0xd0 as it was
         XCTAssertEqual(added, 3)  // 0xc0, 0xe0, and 0xd0 as it is
         let b = t.cut(at: 2).batch
@@ -145,7 +161,7 @@ final class TrackerTests: XCTestCase {
         // The source's table: everything seen, and 500 blocks whose allocations were lost.
         var table = (0..<UInt64(1000)).map { Allocation(address: 0x10_000 + 16 * $0, size: 16, kind: .heap, function: .malloc, stack: .local(1), time: 100) }
         table += (0..<UInt64(500)).map { Allocation(address: 0x90_000 + 16 * $0, size: 16, kind: .heap, function: .malloc, stack: .local(2), time: 200) }
-        XCTAssertEqual(t.resynchronize(space, kind: .heap, to: table).added, 500)
+        XCTAssertEqual(t.resynchronize(space, kind: .heap, to: table.compactMap(Self.liveBlock)).added, 500)
         t.closeSpace(space, at: 2, end: .exited)
         let first = t.finishCut(&job, at: 2)
         XCTAssertEqual(live(first.batch).puts.count, 1000)

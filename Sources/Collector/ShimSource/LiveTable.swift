@@ -10,7 +10,7 @@ public struct LiveSnapshot {
     /// The stacks the blocks name, as the shim interned them.
     public var stacks: [StackDefinition] = []
     /// The live heap blocks.
-    public var blocks: [Allocation] = []
+    public var blocks: [SnapshotBlock] = []
     public var bytes: UInt64 = 0
     /// Slots that changed under every read of them (an app allocating at that address without pause),
     /// or held a stack id the table does not define: their blocks are charged to no stack or skipped.
@@ -98,7 +98,9 @@ public final class LiveTable: @unchecked Sendable {
 
     /// Reads what is live now. `decoder` decodes the module log's records (the ring's own format).
     /// Unbounded in nothing: at most the table's fixed size is read, whatever the app wrote.
-    public func snapshot(decoder: RingReader) throws(RingError) -> LiveSnapshot {
+    /// `expectedBlocks`: about how many blocks the caller believes live (room is made for them at once,
+    /// so that ten million blocks are not copied through every doubling of the array).
+    public func snapshot(decoder: RingReader, expectedBlocks: Int = 0) throws(RingError) -> LiveSnapshot {
         var snap = LiveSnapshot()
         try readModuleLog(decoder, into: &snap)
         snap.tableFull = lr_load_acquire_u64(&header.pointee.table_full)
@@ -108,6 +110,9 @@ public final class LiveTable: @unchecked Sendable {
         }
         // Stack ids are below LR_MAX_STACKS: a bitmap of the ones named, not a Set hashed once per block.
         var named = [UInt64](repeating: 0, count: Int(lr_max_stacks() + 63) / 64)
+        // Never more room than the table has slots, whatever the hint.
+        let slotCount = (0..<segments).reduce(0) { $0 + Int(lr_live_segment_slots($1)) }
+        snap.blocks.reserveCapacity(min(max(expectedBlocks, 0), slotCount))
         for k in 0..<segments {
             let slots = base + Int(lr_live_segment_offset(k))
             for j in 0..<Int(lr_live_segment_slots(k)) {
@@ -123,10 +128,15 @@ public final class LiveTable: @unchecked Sendable {
                     continue
                 }
                 if s.stack_id != LR_NO_STACK { named[Int(s.stack_id >> 6)] |= 1 << UInt64(s.stack_id & 63) }
-                snap.blocks.append(
-                    Allocation(
+                guard
+                    let block = SnapshotBlock(
                         address: s.addr, size: s.size, kind: .heap, function: function,
-                        stack: s.stack_id == LR_NO_STACK ? .none : .local(UInt64(s.stack_id)), time: s.time_ns))
+                        stack: s.stack_id == LR_NO_STACK ? .none : .local(UInt64(s.stack_id)), time: s.time_ns)
+                else {
+                    snap.unreadableSlots += 1
+                    continue
+                }
+                snap.blocks.append(block)
                 snap.bytes &+= s.size
             }
         }

@@ -68,7 +68,7 @@ public final class RingSource: EventSource {
             // point, and the stream from it (leakring.h: "Attach (and resync)").
             let snap = try live.snapshot(decoder: reader)
             apply(snap, into: tracker)
-            for b in snap.blocks { tracker.apply(.alloc(b), in: space) }
+            for b in snap.blocks { tracker.apply(.alloc(b.allocation), in: space) }
             stats.snapshotBlocks = UInt64(snap.blocks.count)
             stats.snapshotBytes = snap.bytes
         }
@@ -89,11 +89,13 @@ public final class RingSource: EventSource {
 
     /// After lost records: start a new generation, read the shim's live table. It is applied once the
     /// reader reaches the generation's start (`finishResync`).
-    private func beginResync() throws {
+    private func beginResync(_ tracker: Tracker) throws {
         guard let live else { return }
         lostAtResync = reader.counters.lostEvents
         let point = try reader.beginGeneration()
-        pendingResync = (try live.snapshot(decoder: reader), point, monotonicNow())
+        // What the tracker holds, and an eighth more for what arrived unseen.
+        let held = tracker.liveCount(.heap)
+        pendingResync = (try live.snapshot(decoder: reader, expectedBlocks: held + held / 8 + 1024), point, monotonicNow())
         if stats.firstLossNs == 0 { stats.firstLossNs = lossSeenNs }
     }
 
@@ -122,7 +124,7 @@ public final class RingSource: EventSource {
             if live == nil { live = try? LiveTable.open(for: reader.mapping) }
             let now = monotonicNow()
             if lossSeenNs == 0 { lossSeenNs = now }
-            if live != nil && (final || now &- lastResync >= resyncInterval) { try beginResync() }
+            if live != nil && (final || now &- lastResync >= resyncInterval) { try beginResync(tracker) }
         }
         guard final, let p = pendingResync else { return }
         while reader.position != p.point {

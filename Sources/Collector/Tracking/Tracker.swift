@@ -253,7 +253,7 @@ public final class Tracker {
     /// live now, after the source lost events. A block held here but not there was freed unseen; one there
     /// but not here (or different here) was allocated unseen. History cut before this stays as it was.
     /// Returns how many blocks it removed and added.
-    public func resynchronize(_ id: SpaceID, kind: BlockKind, to blocks: [Allocation]) -> (removed: Int, added: Int) {
+    public func resynchronize(_ id: SpaceID, kind: BlockKind, to blocks: [SnapshotBlock]) -> (removed: Int, added: Int) {
         guard kind != .mmap, let s = space(id), !s.closed else { return (0, 0) }
         let table = s.table(kind)
         let held = table.count
@@ -289,7 +289,7 @@ public final class Tracker {
             removed += stale.count
         }
         s.pendingBlocks = s.pendingBlocks.filter { $0.value.0 != kind }
-        for i in missing { allocate(blocks[i], s) }
+        for i in missing { allocate(blocks[i].allocation, s) }
         return (removed, missing.count)
     }
 

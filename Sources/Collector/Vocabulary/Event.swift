@@ -107,6 +107,47 @@ public struct TaskIdentity: Hashable, Sendable {
     }
 }
 
+/// One block of a source's own table of what is live (a snapshot, for an attach or a resync). 32 bytes, not an
+/// `Allocation`'s 72: a snapshot holds every live block at once, and at ten million blocks the
+/// wider copy was most of a resync's extra gigabyte.
+public struct SnapshotBlock: Sendable, Equatable {
+    public var address: UInt64
+    public var size: UInt64
+    /// CLOCK_MONOTONIC nanoseconds.
+    public var time: UInt64
+    /// The source's stack id, or `SnapshotBlock.noStack`.
+    public var stackID: UInt32
+    public var function: AllocFunction
+    public var kind: BlockKind
+
+    public static let noStack = UInt32.max
+
+    /// Nil for a stack id that does not fit (no source here numbers its stacks that far).
+    public init?(address: UInt64, size: UInt64, kind: BlockKind, function: AllocFunction, stack: StackRef, time: UInt64) {
+        switch stack {
+        case .none: stackID = Self.noStack
+        case .local(let id):
+            guard id < UInt64(Self.noStack) else { return nil }
+            stackID = UInt32(id)
+        }
+        self.address = address
+        self.size = size
+        self.kind = kind
+        self.function = function
+        self.time = time
+    }
+
+    public var stack: StackRef {
+        get { stackID == Self.noStack ? .none : .local(UInt64(stackID)) }
+        set {
+            if case .local(let id) = newValue, id < UInt64(Self.noStack) { stackID = UInt32(id) } else { stackID = Self.noStack }
+        }
+    }
+
+    /// The block as the allocation that made it.
+    public var allocation: Allocation { Allocation(address: address, size: size, kind: kind, function: function, stack: stack, time: time) }
+}
+
 /// One allocation, from any source.
 public struct Allocation: Sendable, Equatable {
     public var address: UInt64

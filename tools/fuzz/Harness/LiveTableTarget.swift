@@ -64,7 +64,7 @@ enum LiveTableTarget {
             snap.stacks.forEach { tracker.apply(.stack($0), in: space) }
             // The first as an attach applies it, the second as a resync does.
             if round == 0 {
-                snap.blocks.forEach { tracker.apply(.alloc($0), in: space) }
+                snap.blocks.forEach { tracker.apply(.alloc($0.allocation), in: space) }
             } else {
                 _ = tracker.resynchronize(space, kind: .heap, to: snap.blocks)
             }
