@@ -1,6 +1,7 @@
 import Foundation
 import ReportFormats
 import SessionStore
+import Vocabulary
 
 /// Refreshes a followed session on its own thread, once per collector interval, and hands each new
 /// model to the view. Beside a busy collection on two cores a refresh's read can take several hundred
@@ -122,10 +123,10 @@ public final class LiveReader: @unchecked Sendable {
             let order = sort
             condition.unlock()
             lastRead = DispatchTime.now().uptimeNanoseconds
-            let cpu = Self.threadCPUNs()
+            let cpu = threadCPUNow()
             // A read that fails mid-write changes nothing: the view keeps the last good model.
             let fresh = (try? session.refresh(sort: order)) != nil
-            let cpuNs = Self.threadCPUNs() - cpu
+            let cpuNs = threadCPUNow() - cpu
             condition.lock()
             if fresh {
                 published = Published(model: session.model, finished: session.finished, generation: published.generation + 1)
@@ -137,11 +138,5 @@ public final class LiveReader: @unchecked Sendable {
         running = false
         condition.broadcast()
         condition.unlock()
-    }
-
-    private static func threadCPUNs() -> UInt64 {
-        var t = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
-        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
 }

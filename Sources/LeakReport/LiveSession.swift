@@ -258,7 +258,7 @@ public final class LiveSession {
             totalSeries: totalSeries, sort: sort, growth: growth, rows: rows)
         m.outstandingBytes = stacks.reduce(UInt64(0)) { $0 &+ $1.inUseBytes }
         // While it runs, the clock runs: the time since the start, not since the last flush.
-        if info.end == nil { m.elapsedNs = SessionProfile.relative(Self.monotonicNow(), info.startMonotonicNs) }
+        if info.end == nil { m.elapsedNs = SessionProfile.relative(monotonicNow(), info.startMonotonicNs) }
         model = m
         finished = info.end != nil || Self.abandoned(info)
         intervalNs = UInt64(max(info.intervalMs, 10)) * 1_000_000
@@ -323,12 +323,6 @@ public final class LiveSession {
             }
         }
         return Set(heap.map(\.1))
-    }
-
-    static func monotonicNow() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     /// A session without an end whose process is gone and whose collector stopped flushing: its

@@ -244,8 +244,8 @@ public final class CollectionRunner {
     /// the next batch, as a failed batch does.
     private func writeSymbols(_ writer: SessionWriter, through number: UInt64) {
         writeQueue.async { [self] in
-            let cpu = HostFacts.threadCPUNs()
-            defer { writerCPUNs &+= HostFacts.threadCPUNs() &- cpu }
+            let cpu = threadCPUNow()
+            defer { writerCPUNs &+= threadCPUNow() &- cpu }
             let symbolized = symbols.take(through: number)
             guard !symbolized.locations.isEmpty || !symbolized.stacks.isEmpty else { return }
             if carried != nil {
@@ -276,7 +276,7 @@ public final class CollectionRunner {
         for (k, v) in source.counters { pending.batch.counters[k] = v }
         pending.batch.counters[.deferredFlushes] = deferredFlushes
         pending.batch.counters[.writerWaitNs] = writerWaitNs
-        pending.batch.counters[.collectorEventCPUNs] = HostFacts.threadCPUNs()
+        pending.batch.counters[.collectorEventCPUNs] = threadCPUNow()
         pending.batch.counters[.collectorPeakRSSBytes] = HostFacts.peakRSSBytes()
         let number = batchNumber
         batchNumber += 1
@@ -288,8 +288,8 @@ public final class CollectionRunner {
         writerIdle.wait()
         writeQueue.async { [self] in
             defer { writerIdle.signal() }
-            let cpu = HostFacts.threadCPUNs()
-            defer { writerCPUNs &+= HostFacts.threadCPUNs() &- cpu }
+            let cpu = threadCPUNow()
+            defer { writerCPUNs &+= threadCPUNow() &- cpu }
             guard var cut = box.take() else { return }
             var batch = cut.batch
             cut.batch = SessionBatch()

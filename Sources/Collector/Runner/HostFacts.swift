@@ -35,11 +35,4 @@ public enum HostFacts {
         }
         return nil
     }
-
-    /// CPU time the calling thread has used, in nanoseconds.
-    public static func threadCPUNs() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
 }

@@ -2,6 +2,7 @@ import Dispatch
 import SessionStore
 import Symbols
 import Tracking
+import Vocabulary
 
 /// The symbolizer on a thread of its own, fed while the program runs: new stacks are symbolized as
 /// they arrive (`early`), so when the program ends only the last moments' stacks are left to do, and
@@ -81,8 +82,8 @@ final class SymbolizingStage {
     }
 
     private func measured(_ body: () -> Void) {
-        let start = HostFacts.threadCPUNs()
+        let start = threadCPUNow()
         body()
-        cpuNs &+= HostFacts.threadCPUNs() &- start
+        cpuNs &+= threadCPUNow() &- start
     }
 }

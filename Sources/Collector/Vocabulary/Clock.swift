@@ -10,6 +10,9 @@ public func coarseMonotonicNow() -> UInt64 { clockNow(CLOCK_MONOTONIC_COARSE) }
 /// CLOCK_REALTIME now, in nanoseconds.
 public func realtimeNow() -> UInt64 { clockNow(CLOCK_REALTIME) }
 
+/// CPU time the calling thread has used, in nanoseconds.
+public func threadCPUNow() -> UInt64 { clockNow(CLOCK_THREAD_CPUTIME_ID) }
+
 private func clockNow(_ clock: clockid_t) -> UInt64 {
     var ts = timespec()
     clock_gettime(clock, &ts)
