@@ -81,6 +81,16 @@ public final class LiveReader: @unchecked Sendable {
         return readLog
     }
 
+    /// Waits up to `timeoutMs` for a model newer than `generation`: it, or nil if none came. For a caller
+    /// that waits on nothing else (the terminal also waits on its keys, polling `wakeFD` with them).
+    func next(after generation: Int, timeoutMs: Int32) -> Published? {
+        var fds = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+        _ = poll(&fds, 1, timeoutMs)
+        drainWakeups()
+        let now = latest
+        return now.generation != generation ? now : nil
+    }
+
     /// Empties the wake-up pipe (the view calls it when it wakes on the pipe).
     func drainWakeups() {
         guard wakePipe.read >= 0 else { return }

@@ -60,11 +60,7 @@ public final class LiveTerminal {
         var shown = reader.latest
         reader.start()
         while !shown.finished {
-            var fds = pollfd(fd: reader.wakeFD, events: Int16(POLLIN), revents: 0)
-            _ = poll(&fds, 1, 100)
-            reader.drainWakeups()
-            let latest = reader.latest
-            guard latest.generation != shown.generation else { continue }
+            guard let latest = reader.next(after: shown.generation, timeoutMs: 100) else { continue }
             shown = latest
             let started = DispatchTime.now().uptimeNanoseconds
             _ = ViewState(sort: options.sort).screen(of: shown.model, width: 120, height: 40)

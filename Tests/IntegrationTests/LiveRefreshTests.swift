@@ -143,11 +143,7 @@ final class LiveRefreshTests: XCTestCase {
         reader.start()
         func waitFor(_ what: String, _ done: () -> Bool) {
             let deadline = Date().addingTimeInterval(10)
-            while !done() && Date() < deadline {
-                var fds = pollfd(fd: reader.wakeFD, events: Int16(POLLIN), revents: 0)
-                _ = poll(&fds, 1, 100)
-                reader.drainWakeups()
-            }
+            while !done() && Date() < deadline { _ = reader.next(after: reader.latest.generation, timeoutMs: 100) }
             XCTAssertTrue(done(), what)
         }
         try s.flush([(1, .heap, 8192, 8)], rss: 2)
