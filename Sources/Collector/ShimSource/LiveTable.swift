@@ -128,15 +128,10 @@ public final class LiveTable: @unchecked Sendable {
                     continue
                 }
                 if s.stack_id != LR_NO_STACK { named[Int(s.stack_id >> 6)] |= 1 << UInt64(s.stack_id & 63) }
-                guard
-                    let block = SnapshotBlock(
+                snap.blocks.append(
+                    SnapshotBlock(
                         address: s.addr, size: s.size, kind: .heap, function: function,
-                        stack: s.stack_id == LR_NO_STACK ? .none : .local(UInt64(s.stack_id)), time: s.time_ns)
-                else {
-                    snap.unreadableSlots += 1
-                    continue
-                }
-                snap.blocks.append(block)
+                        stackID: s.stack_id == LR_NO_STACK ? SnapshotBlock.noStack : s.stack_id, time: s.time_ns))
                 snap.bytes &+= s.size
             }
         }
@@ -155,8 +150,9 @@ public final class LiveTable: @unchecked Sendable {
         }
         if undefined {
             for i in snap.blocks.indices {
-                if case .local(let id) = snap.blocks[i].stack, named[Int(id >> 6)] & (1 << (id & 63)) == 0 {
-                    snap.blocks[i].stack = .none
+                let id = snap.blocks[i].stackID
+                if id != SnapshotBlock.noStack, named[Int(id >> 6)] & (1 << UInt64(id & 63)) == 0 {
+                    snap.blocks[i].stackID = SnapshotBlock.noStack
                     snap.unknownStacks += 1
                 }
             }

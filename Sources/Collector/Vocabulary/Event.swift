@@ -122,27 +122,28 @@ public struct SnapshotBlock: Sendable, Equatable {
 
     public static let noStack = UInt32.max
 
-    /// Nil for a stack id that does not fit (no source here numbers its stacks that far).
-    public init?(address: UInt64, size: UInt64, kind: BlockKind, function: AllocFunction, stack: StackRef, time: UInt64) {
-        switch stack {
-        case .none: stackID = Self.noStack
-        case .local(let id):
-            guard id < UInt64(Self.noStack) else { return nil }
-            stackID = UInt32(id)
-        }
+    public init(address: UInt64, size: UInt64, kind: BlockKind, function: AllocFunction, stackID: UInt32, time: UInt64) {
         self.address = address
         self.size = size
         self.kind = kind
         self.function = function
+        self.stackID = stackID
         self.time = time
     }
 
-    public var stack: StackRef {
-        get { stackID == Self.noStack ? .none : .local(UInt64(stackID)) }
-        set {
-            if case .local(let id) = newValue, id < UInt64(Self.noStack) { stackID = UInt32(id) } else { stackID = Self.noStack }
+    /// From a stack reference; nil for an id that does not fit (no source here numbers its stacks that far).
+    public init?(address: UInt64, size: UInt64, kind: BlockKind, function: AllocFunction, stack: StackRef, time: UInt64) {
+        let id: UInt32
+        switch stack {
+        case .none: id = Self.noStack
+        case .local(let local):
+            guard local < UInt64(Self.noStack) else { return nil }
+            id = UInt32(local)
         }
+        self.init(address: address, size: size, kind: kind, function: function, stackID: id, time: time)
     }
+
+    public var stack: StackRef { stackID == Self.noStack ? .none : .local(UInt64(stackID)) }
 
     /// The block as the allocation that made it.
     public var allocation: Allocation { Allocation(address: address, size: size, kind: kind, function: function, stack: stack, time: time) }
