@@ -325,6 +325,41 @@ final class RingDecodeTests: XCTestCase {
         XCTAssertEqual(try collect(reader).count, 6)
     }
 
+    /// A sink that notes the addresses it was asked to prefetch, and says whether it wants to be asked.
+    private struct HintCountingSink: EventSink {
+        let wantsHints: Bool
+        var hinted: [UInt64] = []
+        var frees = 0
+        mutating func alloc(_ a: Allocation) {}
+        mutating func free(address: UInt64, kind: BlockKind, pending: Bool) { frees += 1 }
+        mutating func unmap(address: UInt64, length: UInt64, pending: Bool) {}
+        mutating func undo(address: UInt64, kind: BlockKind) {}
+        mutating func event(_ e: Event) {}
+        var hintsWorthFetching: Bool { wantsHints }
+        // lookupHint is not mutating: what it is asked goes to a box the test reads.
+        let box = HintBox()
+        func lookupHint(address: UInt64, kind: BlockKind) -> UnsafeRawPointer? {
+            box.addresses.append(address)
+            return nil
+        }
+    }
+    private final class HintBox { var addresses: [UInt64] = [] }
+
+    func testTheLookAheadAsksForHintsOnlyWhenTheSinkWantsThem() throws {
+        for wants in [true, false] {
+            let ring = try TestRing()
+            ring.append(Rec.alloc(0x1000, 24))
+            for i in 1...20 { ring.append(Rec.free(UInt64(i) * 0x100)) }
+            let reader = RingReader(mapping: try ring.mapping())
+            try reader.attach(mode: .launch)
+            var sink = HintCountingSink(wantsHints: wants)
+            try reader.drain(into: &sink)
+            XCTAssertEqual(sink.frees, 20, "every record is still decoded")
+            // Asked for every ALLOC and FREE address once, in order, or for none.
+            XCTAssertEqual(sink.box.addresses, wants ? [0x1000] + (1...20).map { UInt64($0) * 0x100 } : [])
+        }
+    }
+
     func testAttachBumpsTheGenerationDiscardsEarlierRecordsAndCountsFromThere() throws {
         let ring = try TestRing { $0.cursor = 5 << 48 }
         ring.setCursor(pos: 0, gen: 5)

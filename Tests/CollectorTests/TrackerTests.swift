@@ -173,6 +173,20 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(t.outstanding.blocks, 1500)
     }
 
+    func testTheSinkWantsLookAheadHintsOnlyOnceTheHeapOutgrowsTheCache() throws {
+        let t = tracker()
+        var sink = try XCTUnwrap(t.sink(for: space))
+        let n = UInt64(Tracker.SpaceSink.hintedBlocks)
+        for i in 0..<(n - 1) { sink.alloc(Allocation(address: 0x10_0000 + i * 16, size: 16, kind: .heap, function: .malloc, stack: .local(1), time: 100, tid: 7)) }
+        XCTAssertFalse(sink.hintsWorthFetching, "\(n - 1) blocks fit the cache")
+        XCTAssertNil(sink.lookupHint(address: 0x10_0000, kind: .mmap), "regions are never hinted")
+        sink.alloc(Allocation(address: 0x10_0000 + (n - 1) * 16, size: 16, kind: .heap, function: .malloc, stack: .local(1), time: 100, tid: 7))
+        XCTAssertTrue(sink.hintsWorthFetching)
+        sink.free(address: 0x10_0000, kind: .heap, pending: false)
+        XCTAssertFalse(sink.hintsWorthFetching, "back under the limit")
+        XCTAssertEqual(t.liveCount(.heap), Int(n) - 1)
+    }
+
     func testFreeOfAnUnknownAddressIsCountedAndHarmless() {
         let t = tracker()
         apply(t, .free(address: 0xdead, kind: .heap, pending: false))

@@ -312,7 +312,7 @@ public final class RingReader {
         if let limit { written = min(written, (limit &- position) & Self.posMask) }
         let publishEvery = dataSize / 8
         var sincePublish: UInt64 = 0
-        var ahead = Lookahead(position: position, left: written)
+        var ahead = Lookahead(position: position, left: written, stopped: !sink.hintsWorthFetching)
         defer { publish() }
         while written > 0 && result.records < maxRecords {
             let rec = recordPointer(position)

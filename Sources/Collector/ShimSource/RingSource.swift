@@ -207,6 +207,7 @@ public final class RingSource: EventSource {
         mutating func unmap(address: UInt64, length: UInt64, pending: Bool) { inner.unmap(address: address, length: length, pending: pending) }
         mutating func undo(address: UInt64, kind: BlockKind) { inner.undo(address: address, kind: kind) }
         func lookupHint(address: UInt64, kind: BlockKind) -> UnsafeRawPointer? { inner.lookupHint(address: address, kind: kind) }
+        var hintsWorthFetching: Bool { inner.hintsWorthFetching }
 
         mutating func event(_ e: Event) {
             switch e {

@@ -12,10 +12,14 @@ public protocol EventSink {
     /// fetch it into the cache a few records ahead (every look-up in ten million live blocks is a miss).
     /// nil: nothing worth fetching. A hint only: the memory may change before the event arrives.
     func lookupHint(address: UInt64, kind: BlockKind) -> UnsafeRawPointer?
+    /// Whether `lookupHint` is worth asking at all: a table that fits the cache gains nothing from a
+    /// prefetch, and the look-ahead that finds the addresses costs a few nanoseconds per record.
+    var hintsWorthFetching: Bool { get }
 }
 
 extension EventSink {
     public func lookupHint(address: UInt64, kind: BlockKind) -> UnsafeRawPointer? { nil }
+    public var hintsWorthFetching: Bool { false }
 
     /// Delivers any event through the method for its kind.
     public mutating func deliver(_ e: Event) throws {
