@@ -150,6 +150,39 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(t.outstanding.bytes, 100)
     }
 
+    /// A resync read a slice at a time while the stream goes on: what the stream frees, allocates or reports
+    /// again in the middle of it ends exactly as the source's table and the stream say, and only the block
+    /// whose free was lost before the resync is dropped.
+    func testAResyncReadInSlicesBesideTheStreamKeepsWhatEitherVouchesFor() throws {
+        let t = tracker()
+        // Held before the resync: a0, b0 (its free was lost), c0, d0.
+        apply(t, alloc(0xa0, 10), alloc(0xb0, 20), alloc(0xc0, 30), alloc(0xd0, 40))
+        XCTAssertTrue(t.beginResync(space, kind: .heap))
+        let block = { (a: UInt64, size: UInt64, time: UInt64) in
+            try XCTUnwrap(Self.liveBlock(Allocation(address: a, size: size, kind: .heap, function: .malloc, stack: .local(1), time: time)))
+        }
+        t.resync(space, block: try block(0xa0, 10, 100))  // slice 1
+        // The stream between slices: c0 freed before the table was read there; f0 and e0 allocated after
+        // the resync began (e0's record comes only after the table showed it).
+        apply(t, .free(address: 0xc0, kind: .heap, pending: false), alloc(0xf0, 60, time: 500))
+        t.resync(space, block: try block(0xe0, 50, 400))  // slice 2: e0's allocation record was lost, or is to come
+        t.resync(space, block: try block(0xf0, 60, 500))
+        t.resync(space, block: try block(0xd0, 40, 100))
+        apply(t, .free(address: 0xa0, kind: .heap, pending: false), alloc(0x100, 70, time: 600), alloc(0xe0, 50, time: 400))
+        let (removed, added) = t.finishResync(space, kind: .heap)
+        XCTAssertEqual(removed, 1, "only b0, whose free was lost")
+        XCTAssertEqual(added, 1, "only e0, which the table showed first")
+        XCTAssertEqual(t.outstanding.blocks, 4)  // d0, e0, f0, 0x100
+        XCTAssertEqual(t.outstanding.bytes, 40 + 50 + 60 + 70)
+        XCTAssertEqual(totals(t.cut(at: 2).batch), [1: [220, 4]])
+        XCTAssertEqual(t.counters[.missedFrees] ?? 0, 0, "e0 reported twice is one block, not a missed free")
+        // Over: nothing is marked any more, and a later resync starts afresh.
+        XCTAssertTrue(t.beginResync(space, kind: .heap))
+        t.resync(space, block: try block(0xd0, 40, 100))
+        XCTAssertEqual(t.finishResync(space, kind: .heap).removed, 3, "e0, f0 and 0x100 are not in this table")
+        XCTAssertEqual(t.outstanding.blocks, 1)
+    }
+
     /// The end of a collection: a cut is under way (its scan already past every shard) when the source's
     /// final resync adds blocks and the space closes. Those blocks were never scanned: the cut must not
     /// throw the space's table away, and the next cut writes them.

@@ -241,6 +241,68 @@ final class LateAttachTests: XCTestCase {
         XCTAssertTrue(text.contains("resynchronized"), text)
     }
 
+    /// A program that keeps `argv[1]` blocks of 24 bytes live from held_block (all leaked at its end) and,
+    /// for `argv[2]` seconds, replaces random ones of them while it churns through short-lived blocks.
+    private func heldChurnProgram() throws -> CProgram {
+        try CProgram.build(
+            "heldchurn",
+            source: """
+                #include <stdint.h>
+                #include <stdio.h>
+                #include <stdlib.h>
+                #include <time.h>
+                __attribute__((noinline)) void *held_block(void) { return malloc(24); }
+                static double now(void) {
+                    struct timespec ts;
+                    clock_gettime(CLOCK_MONOTONIC, &ts);
+                    return ts.tv_sec + ts.tv_nsec / 1e9;
+                }
+                int main(int argc, char **argv) {
+                    long hold = atol(argv[1]);
+                    double end = now() + atof(argv[2]);
+                    void **held = malloc(hold * sizeof *held);
+                    for (long i = 0; i < hold; i++) held[i] = held_block();
+                    uint64_t s = 88172645463325252ull;
+                    while (now() < end) {
+                        for (int k = 0; k < 1024; k++) {
+                            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+                            long i = (long)(s % (uint64_t)hold);
+                            free(held[i]);
+                            held[i] = held_block();
+                            free(malloc(16 + (k & 255)));
+                        }
+                    }
+                    free(held);
+                    return 0;
+                }
+                """)
+    }
+
+    /// A resync at a scale where the shim's table is read over several polls, with the ring drained and the
+    /// program's frees and allocations of the held blocks applied between them: the totals end exact.
+    func testAResyncReadOverSeveralPollsBesideTheStreamEndsExact() throws {
+        let prog = try heldChurnProgram()
+        let session = Pipeline.sessionPath("resync-slices")
+        let hold: UInt64 = 400_000
+        let collector = try RunningProcess([try BuildProducts.leakcollect, "--ring-size", "1M", "-o", session, "--", prog.path, "\(hold)", "6"])
+        usleep(2_000_000)  // the held blocks allocated, the churn under way
+        collector.signal(SIGSTOP)
+        sleep(2)
+        collector.signal(SIGCONT)
+        let status = try collector.wait(timeout: 120)
+        XCTAssertEqual(status.status, 0, collector.stderr)
+        let report = try Pipeline.top(session)
+        // Two stacks reach held_block: the first fill and the replacements.
+        let held = report.stacks(through: "held_block")
+        XCTAssertEqual(held.reduce(0) { $0 + $1.blocks }, hold)
+        XCTAssertEqual(held.reduce(0) { $0 + $1.bytes }, 24 * hold)
+        XCTAssertEqual(report.totals.outstandingBlocks, hold + report.stacks.filter { $0.userFrame?.function != "held_block" }.reduce(0) { $0 + $1.blocks })
+        XCTAssertNil(report.stack(function: "main"), "no phantom blocks from the churn's lost frees")
+        XCTAssertGreaterThan(report.totals.lostEvents, 0, "the stop was meant to overflow the ring")
+        XCTAssertGreaterThanOrEqual(report.counters?["resyncs"] ?? 0, 1)
+        XCTAssertGreaterThan(report.counters?["resync_slices"] ?? 0, report.counters?["resyncs"] ?? 0, "each resync read in one poll")
+    }
+
     /// Issue 12 §2: 64 threads allocating flat out for 5 s on a machine with far fewer cores lose nothing and
     /// do not deadlock. Writers that keep losing the race for freed ring space to the others wait (the
     /// collector is making room), so nothing is dropped; before, each one gave up after a second of its own.

@@ -2,22 +2,45 @@ import Glibc
 import RingFormat
 import Vocabulary
 
-/// What the shim's live table held when it was read: the modules its log reported, the stacks the blocks
-/// name and the live heap blocks with their original allocation times, as source-neutral events.
-public struct LiveSnapshot {
-    /// Module and module-unload events of the log, from where the previous read of it stopped.
-    public var moduleEvents: [Event] = []
-    /// The stacks the blocks name, as the shim interned them.
-    public var stacks: [StackDefinition] = []
-    /// The live heap blocks.
-    public var blocks: [SnapshotBlock] = []
-    public var bytes: UInt64 = 0
+/// A read of the shim's live table a slice at a time (`LiveTable.scan`), so that a resync at ten million
+/// blocks does not stop the ring's drain for seconds, and no copy of the whole table is ever built.
+public struct LiveScan {
+    fileprivate var segment: UInt32 = 0
+    fileprivate var slot = 0
+    fileprivate let segments: UInt32
+    /// Stack ids this scan has looked at, and those of them the table could not define (bitmaps: ids are
+    /// below LR_MAX_STACKS, and a Set would be hashed once per block).
+    fileprivate var seen: [UInt64]
+    fileprivate var undefined: [UInt64]
+    /// Module and module-unload events of the log, from where the previous read of it stopped; the
+    /// blocks name them, so they are taken before the first slice.
+    private var moduleEvents: [Event]
+    /// Allocations the shim could not put in its table (every segment full): the scan lacks them.
+    public let tableFull: UInt64
+    public fileprivate(set) var blocks = 0
+    public fileprivate(set) var bytes: UInt64 = 0
     /// Slots that changed under every read of them (an app allocating at that address without pause),
-    /// or held a stack id the table does not define: their blocks are charged to no stack or skipped.
-    public var unreadableSlots = 0
-    public var unknownStacks = 0
-    /// Allocations the shim could not put in its table (every segment full): a snapshot lacks them.
-    public var tableFull: UInt64 = 0
+    /// and blocks naming a stack the table does not define (charged to no stack).
+    public fileprivate(set) var unreadableSlots = 0
+    public fileprivate(set) var unknownStacks = 0
+
+    /// Every slot has been read.
+    public var done: Bool { segment >= segments }
+
+    /// The module events not taken yet.
+    public mutating func takeModuleEvents() -> [Event] {
+        defer { moduleEvents = [] }
+        return moduleEvents
+    }
+
+    fileprivate init(segments: UInt32, moduleEvents: [Event], tableFull: UInt64) {
+        self.segments = segments
+        self.moduleEvents = moduleEvents
+        self.tableFull = tableFull
+        let words = Int(lr_max_stacks() + 63) / 64
+        seen = [UInt64](repeating: 0, count: words)
+        undefined = seen
+    }
 }
 
 /// The shim's live table of one process (leakring.h, "The live table"), found through /proc next to its
@@ -96,68 +119,68 @@ public final class LiveTable: @unchecked Sendable {
         return nil
     }
 
-    /// Reads what is live now. `decoder` decodes the module log's records (the ring's own format).
-    /// Unbounded in nothing: at most the table's fixed size is read, whatever the app wrote.
-    /// `expectedBlocks`: about how many blocks the caller believes live (room is made for them at once,
-    /// so that ten million blocks are not copied through every doubling of the array).
-    public func snapshot(decoder: RingReader, expectedBlocks: Int = 0) throws(RingError) -> LiveSnapshot {
-        var snap = LiveSnapshot()
-        try readModuleLog(decoder, into: &snap)
-        snap.tableFull = lr_load_acquire_u64(&header.pointee.table_full)
+    /// Starts a read of what is live now: the module log's new records first. The table is untrusted:
+    /// the segment count is checked here, every slot as it is read. `decoder` decodes the log's records
+    /// (the ring's own format).
+    public func beginScan(decoder: RingReader) throws(RingError) -> LiveScan {
+        let modules = try readModuleLog(decoder)
+        let tableFull = lr_load_acquire_u64(&header.pointee.table_full)
         let segments = lr_load_acquire_u32(&header.pointee.segments)
         guard segments >= 1, segments <= LR_LIVE_MAX_SEGMENTS else {
             throw .liveTableCorrupt(pid: pid, problem: "\(segments) segments, at most \(LR_LIVE_MAX_SEGMENTS)")
         }
-        // Stack ids are below LR_MAX_STACKS: a bitmap of the ones named, not a Set hashed once per block.
-        var named = [UInt64](repeating: 0, count: Int(lr_max_stacks() + 63) / 64)
-        // Never more room than the table has slots, whatever the hint.
-        let slotCount = (0..<segments).reduce(0) { $0 + Int(lr_live_segment_slots($1)) }
-        snap.blocks.reserveCapacity(min(max(expectedBlocks, 0), slotCount))
-        for k in 0..<segments {
+        // Segments added later hold only blocks allocated after this point, whose records follow it.
+        return LiveScan(segments: segments, moduleEvents: modules, tableFull: tableFull)
+    }
+
+    /// Reads up to `budget` more slots and hands each live block to `block`. The first block naming a stack
+    /// the consumer does not `know` brings that stack's definition to `define` first; a stack the table does
+    /// not define leaves its blocks on no stack.
+    public func scan(
+        _ scan: inout LiveScan, budget: Int, knows: (UInt32) -> Bool, define: (StackDefinition) -> Void, block: (SnapshotBlock) -> Void
+    ) {
+        var left = budget
+        while left > 0 && !scan.done {
+            let k = scan.segment
+            let count = Int(lr_live_segment_slots(k))
             let slots = base + Int(lr_live_segment_offset(k))
-            for j in 0..<Int(lr_live_segment_slots(k)) {
-                let slot = UnsafeMutableRawPointer(mutating: slots + j * MemoryLayout<lr_live_slot>.size)
-                guard let s = copy(slot) else { continue }
+            let end = min(count, scan.slot + left)
+            for j in scan.slot..<end {
+                guard let s = copy(UnsafeMutableRawPointer(mutating: slots + j * MemoryLayout<lr_live_slot>.size)) else { continue }
                 if s.addr == UInt64(LR_LIVE_EMPTY) || s.addr == UInt64(LR_LIVE_TOMB) { continue }
-                if s.addr < UInt64(LR_LIVE_FIRST_ADDR) {
-                    snap.unreadableSlots += 1
+                guard s.addr >= UInt64(LR_LIVE_FIRST_ADDR), let function = RingReader.allocFunction(s.fn), s.stack_id < lr_max_stacks() else {
+                    scan.unreadableSlots += 1
                     continue
                 }
-                guard let function = RingReader.allocFunction(s.fn), s.stack_id < lr_max_stacks() else {
-                    snap.unreadableSlots += 1
-                    continue
+                var id = s.stack_id
+                if id != LR_NO_STACK {
+                    let w = Int(id >> 6), bit: UInt64 = 1 << UInt64(id & 63)
+                    if scan.seen[w] & bit == 0 {
+                        scan.seen[w] |= bit
+                        if !knows(id) {
+                            if let d = stack(id) { define(d) } else { scan.undefined[w] |= bit }
+                        }
+                    }
+                    if scan.undefined[w] & bit != 0 {
+                        id = LR_NO_STACK
+                        scan.unknownStacks += 1
+                    }
                 }
-                if s.stack_id != LR_NO_STACK { named[Int(s.stack_id >> 6)] |= 1 << UInt64(s.stack_id & 63) }
-                snap.blocks.append(
+                block(
                     SnapshotBlock(
                         address: s.addr, size: s.size, kind: .heap, function: function,
-                        stackID: s.stack_id == LR_NO_STACK ? SnapshotBlock.noStack : s.stack_id, time: s.time_ns))
-                snap.bytes &+= s.size
+                        stackID: id == LR_NO_STACK ? SnapshotBlock.noStack : id, time: s.time_ns))
+                scan.blocks += 1
+                scan.bytes &+= s.size
+            }
+            left -= end - scan.slot
+            if end == count {
+                scan.segment += 1
+                scan.slot = 0
+            } else {
+                scan.slot = end
             }
         }
-        var undefined = false
-        for (w, var bits) in named.enumerated() where bits != 0 {
-            while bits != 0 {
-                let id = UInt32(w * 64 + bits.trailingZeroBitCount)
-                bits &= bits - 1
-                if let d = stack(id) {
-                    snap.stacks.append(d)
-                } else {
-                    named[w] &= ~(1 << UInt64(id & 63))
-                    undefined = true
-                }
-            }
-        }
-        if undefined {
-            for i in snap.blocks.indices {
-                let id = snap.blocks[i].stackID
-                if id != SnapshotBlock.noStack, named[Int(id >> 6)] & (1 << UInt64(id & 63)) == 0 {
-                    snap.blocks[i].stackID = SnapshotBlock.noStack
-                    snap.unknownStacks += 1
-                }
-            }
-        }
-        return snap
     }
 
     /// A consistent copy of one slot (leakring.h's reader steps), or nil when it kept changing or is busy.
@@ -203,14 +226,15 @@ public final class LiveTable: @unchecked Sendable {
     }
 
     /// The module log's records from where the last read stopped, decoded by the ring's own decoder.
-    private func readModuleLog(_ decoder: RingReader, into snap: inout LiveSnapshot) throws(RingError) {
+    private func readModuleLog(_ decoder: RingReader) throws(RingError) -> [Event] {
         let used = lr_load_acquire_u64(&header.pointee.modlog_used)
         guard used <= lr_live_modlog_size(), used >= modlogRead else {
             throw .liveTableCorrupt(pid: pid, problem: "module log length \(used)")
         }
         // Records are copied out first: the decoder reads from writable memory, and ours is a read-only map.
         let length = Int(used - modlogRead)
-        guard length > 0 else { return }
+        guard length > 0 else { return [] }
+        var events: [Event] = []
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: length, alignment: 8)
         defer { buffer.deallocate() }
         memcpy(buffer, base + Int(lr_live_modlog_offset()) + Int(modlogRead), length)
@@ -228,12 +252,13 @@ public final class LiveTable: @unchecked Sendable {
                 throw .liveTableCorrupt(pid: pid, problem: "module log at byte \(UInt64(pos) + modlogRead): \(problem)")
             }
             switch event {
-            case .module(let m)?: snap.moduleEvents.append(.module(m))
-            case .moduleUnload(let id, let time)?: snap.moduleEvents.append(.moduleUnload(id: id, time: time))
+            case .module(let m)?: events.append(.module(m))
+            case .moduleUnload(let id, let time)?: events.append(.moduleUnload(id: id, time: time))
             default: throw .liveTableCorrupt(pid: pid, problem: "module log holds a record that is not a module's")
             }
             pos += Int(size)
         }
         modlogRead = used
+        return events
     }
 }

@@ -64,48 +64,69 @@ public final class RingSource: EventSource {
                 kind: .user, pid: pid, command: command, startNs: reader.info.startMonotonicNs, parent: parent,
                 samplingIntervalBytes: reader.info.sampleBytes))
         if snapshotAtStart, let live {
-            // The reader claimed the ring and started its generation already: the snapshot comes after that
-            // point, and the stream from it (leakring.h: "Attach (and resync)").
-            let snap = try live.snapshot(decoder: reader)
-            apply(snap, into: tracker)
-            for b in snap.blocks { tracker.apply(.alloc(b.allocation), in: space) }
-            stats.snapshotBlocks = UInt64(snap.blocks.count)
-            stats.snapshotBytes = snap.bytes
+            // The reader claimed the ring and started its generation already: the table is read after that
+            // point, and the stream from it (leakring.h: "Attach (and resync)"). Nothing is tracked yet, so it
+            // is read at once, straight into the tracker.
+            var scan = try live.beginScan(decoder: reader)
+            read(&scan, from: live, budget: .max, into: tracker) { tracker.apply(.alloc($0.allocation), in: space) }
+            stats.snapshotBlocks = UInt64(scan.blocks)
+            stats.snapshotBytes = scan.bytes
         }
     }
 
-    /// The snapshot's modules and stacks, which its blocks (and later records) name.
-    private func apply(_ snap: LiveSnapshot, into tracker: Tracker) {
-        for event in snap.moduleEvents { deliver(event, tracker) }
-        for d in snap.stacks { tracker.apply(.stack(d), in: space) }
-        stats.unreadableSlots &+= UInt64(snap.unreadableSlots)
-        stats.unknownStacks &+= UInt64(snap.unknownStacks)
-        stats.tableFull = snap.tableFull
+    /// Reads up to `budget` slots of the table: the module log's news first, each stack a block names
+    /// before the block, and the scan's findings in the stats.
+    private func read(_ scan: inout LiveScan, from live: LiveTable, budget: Int, into tracker: Tracker, _ block: (SnapshotBlock) -> Void) {
+        let before = (scan.unreadableSlots, scan.unknownStacks)
+        for event in scan.takeModuleEvents() { deliver(event, tracker) }
+        live.scan(
+            &scan, budget: budget, knows: { tracker.knowsStack(UInt64($0), in: space) }, define: { tracker.apply(.stack($0), in: space) },
+            block: block)
+        stats.unreadableSlots &+= UInt64(scan.unreadableSlots - before.0)
+        stats.unknownStacks &+= UInt64(scan.unknownStacks - before.1)
+        stats.tableFull = scan.tableFull
     }
 
-    /// A resync under way: the table was read just after the ring's generation `point` began; the records
-    /// before `point` are still applied (only the lost ones are missing), then the snapshot replaces the heap.
-    private var pendingResync: (snapshot: LiveSnapshot, point: UInt64, since: UInt64)?
+    /// A resync under way. First the records from before the generation `point` that it began are
+    /// applied (only the lost ones are missing); then the shim's table is read a slice per poll while the
+    /// records after `point` keep being applied, and the tracker drops what neither vouched for
+    /// (`Tracker.beginResync`).
+    private enum Resync {
+        case draining(point: UInt64, since: UInt64)
+        case scanning(LiveScan)
+    }
+    private var resync: Resync?
 
-    /// After lost records: start a new generation, read the shim's live table. It is applied once the
-    /// reader reaches the generation's start (`finishResync`).
-    private func beginResync(_ tracker: Tracker) throws {
-        guard let live else { return }
+    /// Slots of the shim's table read per poll during a resync: at ten million live blocks a poll then
+    /// still drains the ring every few tens of milliseconds, and the whole table is read in seconds.
+    private static let resyncSlice = 1 << 17
+
+    /// After lost records: start a new generation; the table is read once the reader reaches it.
+    private func beginResync() throws {
+        guard live != nil else { return }
         lostAtResync = reader.counters.lostEvents
-        let point = try reader.beginGeneration()
-        // What the tracker holds, and an eighth more for what arrived unseen.
-        let held = tracker.liveCount(.heap)
-        pendingResync = (try live.snapshot(decoder: reader, expectedBlocks: held + held / 8 + 1024), point, monotonicNow())
+        resync = .draining(point: try reader.beginGeneration(), since: monotonicNow())
         if stats.firstLossNs == 0 { stats.firstLossNs = lossSeenNs }
     }
 
-    /// Makes the live heap blocks those of the snapshot: totals are exact again; the history between the
-    /// loss and now is not.
-    private func finishResync(into tracker: Tracker) {
-        guard let p = pendingResync else { return }
-        pendingResync = nil
-        apply(p.snapshot, into: tracker)
-        let (removed, added) = tracker.resynchronize(space, kind: .heap, to: p.snapshot.blocks)
+    /// The reader is at the generation's start: from here the table is read beside the stream.
+    private func startScan(into tracker: Tracker) throws {
+        guard let live, tracker.beginResync(space, kind: .heap) else {
+            resync = nil
+            return
+        }
+        resync = .scanning(try live.beginScan(decoder: reader))
+    }
+
+    /// Reads the next slice of the table (all of it when `budget` is .max); at its end the live heap
+    /// blocks are exact again (the history between the loss and now is not).
+    private func continueScan(_ scan: inout LiveScan, budget: Int, into tracker: Tracker) {
+        guard let live else { return }
+        read(&scan, from: live, budget: budget, into: tracker) { tracker.resync(space, block: $0) }
+        stats.resyncSlices &+= 1
+        guard scan.done else { return }
+        resync = nil
+        let (removed, added) = tracker.finishResync(space, kind: .heap)
         stats.resyncs &+= 1
         stats.resyncRemoved &+= UInt64(removed)
         stats.resyncAdded &+= UInt64(added)
@@ -119,22 +140,26 @@ public final class RingSource: EventSource {
     /// Starts a resync when records were lost since the last one: at most every interval while running;
     /// `final` at the end, which also completes it at once (what never committed is given up).
     private func resyncIfLost(into tracker: Tracker, final: Bool) throws {
-        if pendingResync == nil && reader.counters.lostEvents != lostAtResync {
+        if resync == nil && reader.counters.lostEvents != lostAtResync {
             // A launched program may create its table just after the ring the collector found first.
             if live == nil { live = try? LiveTable.open(for: reader.mapping) }
             let now = monotonicNow()
             if lossSeenNs == 0 { lossSeenNs = now }
-            if live != nil && (final || now &- lastResync >= resyncInterval) { try beginResync(tracker) }
+            if live != nil && (final || now &- lastResync >= resyncInterval) { try beginResync() }
         }
-        guard final, let p = pendingResync else { return }
-        while reader.position != p.point {
-            let r = try reader.drain(until: p.point) { deliver($0, tracker) }
-            if r.records == 0 {
-                reader.skip(to: p.point)
-                break
+        guard final else { return }
+        if case .draining(let point, _) = resync {
+            while reader.position != point {
+                let r = try reader.drain(until: point) { deliver($0, tracker) }
+                if r.records == 0 {
+                    reader.skip(to: point)
+                    break
+                }
             }
+            try startScan(into: tracker)
         }
-        finishResync(into: tracker)
+        // Records still in the ring may be applied before or after: the marks make either order right.
+        if case .scanning(var scan) = resync { continueScan(&scan, budget: .max, into: tracker) }
     }
 
     private func deliver(_ event: Event, _ tracker: Tracker) {
@@ -185,15 +210,21 @@ public final class RingSource: EventSource {
         maps = nil
         guard let inner = tracker.sink(for: space) else { return 0 }
         var sink = ModuleOpeningSink(inner: inner, source: self)
-        if let p = pendingResync {
-            let r = try reader.drain(maxRecords: batch, until: p.point, into: &sink)
-            if reader.position != p.point && r.records == 0 && monotonicNow() &- p.since > 1_000_000_000 { reader.skip(to: p.point) }
-            if reader.position == p.point { finishResync(into: tracker) }
-            lastPoll = r.records + (pendingResync == nil ? 1 : 0)  // a poll that finished a resync did work
-            return lastPoll
+        switch resync {
+        case .draining(let point, let since):
+            let r = try reader.drain(maxRecords: batch, until: point, into: &sink)
+            if reader.position != point && r.records == 0 && monotonicNow() &- since > 1_000_000_000 { reader.skip(to: point) }
+            let reached = reader.position == point
+            if reached { try startScan(into: tracker) }
+            lastPoll = r.records + (reached ? 1 : 0)  // a poll that reached the point did work
+        case .scanning(var scan):
+            lastPoll = try reader.drain(maxRecords: batch, into: &sink).records + 1
+            continueScan(&scan, budget: Self.resyncSlice, into: tracker)
+            if case .scanning = resync { resync = .scanning(scan) }
+        case nil:
+            lastPoll = try reader.drain(maxRecords: batch, into: &sink).records
+            try resyncIfLost(into: tracker, final: false)
         }
-        lastPoll = try reader.drain(maxRecords: batch, into: &sink).records
-        try resyncIfLost(into: tracker, final: false)
         return lastPoll
     }
 
@@ -278,6 +309,7 @@ struct LiveStats {
     var resyncs: UInt64 = 0
     var resyncRemoved: UInt64 = 0
     var resyncAdded: UInt64 = 0
+    var resyncSlices: UInt64 = 0
     var firstLossNs: UInt64 = 0
     var lastResyncNs: UInt64 = 0
 
@@ -294,6 +326,7 @@ struct LiveStats {
             c[.resyncs] = resyncs
             c[.resyncRemovedBlocks] = resyncRemoved
             c[.resyncAddedBlocks] = resyncAdded
+            c[.resyncSlices] = resyncSlices
             c[.resyncFirstLossNs] = firstLossNs
             c[.resyncLastNs] = lastResyncNs
         }

@@ -12,6 +12,7 @@ struct Block: Equatable {
 
     private static let sizeMask: UInt64 = (1 << 48) - 1
     private static let persistedBit: UInt64 = 1 << 53
+    private static let markedBit: UInt64 = 1 << 54
 
     init(size: UInt64, tick: UInt32, stack: SessionStackID, function: AllocFunction) {
         meta = min(size, Self.sizeMask) | UInt64(function.code) << 48
@@ -26,6 +27,11 @@ struct Block: Equatable {
     var persisted: Bool {
         get { meta & Self.persistedBit != 0 }
         set { if newValue { meta |= Self.persistedBit } else { meta &= ~Self.persistedBit } }
+    }
+    /// Known live to the resync pass under way (see `AddressTable.marking`).
+    var marked: Bool {
+        get { meta & Self.markedBit != 0 }
+        set { if newValue { meta |= Self.markedBit } else { meta &= ~Self.markedBit } }
     }
 }
 
@@ -66,6 +72,7 @@ struct AddressTable {
         var count = 0
         /// Address 0 cannot be an empty-slot marker and a key at once, so it lives aside.
         var zeroValue: Block?
+        var marking = false
     }
 
     private static let shardBits: UInt64 = 6
@@ -90,6 +97,14 @@ struct AddressTable {
     }
 
     var count: Int { header.pointee.count }
+
+    /// While set, every block inserted is marked, so that a resync read slice by slice beside the event
+    /// stream can tell the blocks it or the stream vouched for from those held before it began
+    /// (`takeUnmarked`).
+    var marking: Bool {
+        get { header.pointee.marking }
+        nonmutating set { header.pointee.marking = newValue }
+    }
 
     /// Bytes of memory the table holds.
     var memoryBytes: Int { (0..<Self.shardCount).reduce(0) { $0 + shards[$1].mapped } }
@@ -166,6 +181,8 @@ struct AddressTable {
     /// Inserts or replaces; returns the block it replaced.
     @discardableResult
     func insert(_ key: UInt64, _ value: Block) -> Block? {
+        var value = value
+        if header.pointee.marking { value.marked = true }
         if key == 0 {
             let old = header.pointee.zeroValue
             header.pointee.zeroValue = value
@@ -268,6 +285,41 @@ struct AddressTable {
             si += 1
         }
         return si
+    }
+
+    /// The block at `key`, marked from now on (see `marking`).
+    func findMarking(_ key: UInt64) -> Block? {
+        if key == 0 {
+            header.pointee.zeroValue?.marked = true
+            return header.pointee.zeroValue
+        }
+        let h = Self.hash(key)
+        let s = shards[Self.shardIndex(h)]
+        var i = Self.home(h, s.capacity)
+        while true {
+            let k = s.slots[i].key
+            if k == key {
+                s.slots[i].value.marked = true
+                return s.slots[i].value
+            }
+            if k == 0 { return nil }
+            i = Self.next(i, s.capacity)
+        }
+    }
+
+    /// Clears every mark and returns the addresses of the blocks that had none, in one pass.
+    func takeUnmarked() -> [UInt64] {
+        var unmarked: [UInt64] = []
+        if let z = header.pointee.zeroValue {
+            if z.marked { header.pointee.zeroValue?.marked = false } else { unmarked.append(0) }
+        }
+        for si in 0..<Self.shardCount {
+            let s = shards[si]
+            for i in 0..<s.capacity where s.slots[i].key != 0 {
+                if s.slots[i].value.marked { s.slots[i].value.marked = false } else { unmarked.append(s.slots[i].key) }
+            }
+        }
+        return unmarked
     }
 
     /// Marks a live block not checkpointed again (it is written anew at the next cut).

@@ -23,6 +23,8 @@ final class SpaceState {
     var pendingPieces: [UInt64: [Region]] = [:]
     /// Checkpointed blocks that went away since the last cut, per kind slot.
     var removed: [[UInt64]] = Array(repeating: [], count: BlockKind.allCases.count)
+    /// What the resync under way removed and added so far (`Tracker.beginResync`).
+    var resyncCounts = (removed: 0, added: 0)
     /// The latest event time seen: frees carry no time of their own.
     var clock: UInt64
     let samplingInterval: UInt64?

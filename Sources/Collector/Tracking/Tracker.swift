@@ -258,45 +258,54 @@ public final class Tracker {
     /// Makes the live blocks of `kind` in space `id` exactly `blocks`: what the source's own table says is
     /// live now, after the source lost events. A block held here but not there was freed unseen; one there
     /// but not here (or different here) was allocated unseen. History cut before this stays as it was.
-    /// Returns how many blocks it removed and added.
+    /// Returns how many blocks it removed and added. (`beginResync`, all of `blocks` through
+    /// `resync(_:block:)`, then `finishResync`.)
     public func resynchronize(_ id: SpaceID, kind: BlockKind, to blocks: [SnapshotBlock]) -> (removed: Int, added: Int) {
-        guard kind != .mmap, let s = space(id), !s.closed else { return (0, 0) }
+        guard beginResync(id, kind: kind) else { return (0, 0) }
+        for b in blocks { resync(id, block: b) }
+        return finishResync(id, kind: kind)
+    }
+
+    /// Starts a resync of `kind` in space `id` that reads the source's table a slice at a time while
+    /// events keep arriving (at ten million blocks one read of it took seconds, with the stream stopped):
+    /// from now on every block inserted is marked, whether the stream or the table brought it;
+    /// `finishResync` then drops the blocks still unmarked, held here before the resync and no longer in
+    /// the table (their frees were lost). A block the table shows and the stream reports too is counted
+    /// once (`allocate`'s "reported twice"). False if there is nothing to resync.
+    public func beginResync(_ id: SpaceID, kind: BlockKind) -> Bool {
+        guard kind != .mmap, let s = space(id), !s.closed else { return false }
+        s.table(kind).marking = true
+        s.resyncCounts = (0, 0)
+        return true
+    }
+
+    /// One block of the source's table, read while the resync of its kind is under way.
+    public func resync(_ id: SpaceID, block b: SnapshotBlock) {
+        guard let s = space(id), !s.closed else { return }
+        let table = s.table(b.kind)
+        guard table.marking else { return }
+        // Nearly all of the table usually matches: each block is looked up in the table itself, one probe.
+        if let held = table.findMarking(b.address) {
+            if held.size == b.size && held.stack == resolve(b.stack, s) { return }  // the same block: kept, with its own time
+            // Another block here: its free and the new allocation were both lost.
+            drop(b.address, kind: b.kind, s)
+            s.resyncCounts.removed += 1
+        }
+        allocate(b.allocation, s)
+        s.resyncCounts.added += 1
+    }
+
+    /// Ends the resync of `kind` in space `id`; returns how many blocks it removed and added.
+    public func finishResync(_ id: SpaceID, kind: BlockKind) -> (removed: Int, added: Int) {
+        guard kind != .mmap, let s = space(id) else { return (0, 0) }
         let table = s.table(kind)
-        let held = table.count
-        // Nearly all of the table usually matches: each snapshot block is looked up in the table itself, one
-        // probe, instead of first hashing every snapshot address into a Dictionary (at 10M live blocks that
-        // took most of a minute and GBs). A snapshot listing one block twice (only a hostile table does) may
-        // count a match twice and spare a stale block of that process's own.
-        var matched = 0, removed = 0
-        var missing: [Int] = []
-        for (i, b) in blocks.enumerated() where b.kind == kind {
-            if let blk = table.find(b.address) {
-                if blk.size == b.size && blk.stack == resolve(b.stack, s) {
-                    matched += 1  // the same block: kept, with its own time
-                    continue
-                }
-                // Another block here: its free and the new allocation were both lost.
-                drop(b.address, kind: kind, s)
-                removed += 1
-            }
-            missing.append(i)
-        }
-        if held - removed > matched {
-            // Blocks held here that the snapshot lacks: their frees were lost. Only then is the table scanned.
-            var listed: [UInt64] = []
-            listed.reserveCapacity(blocks.count)
-            for b in blocks where b.kind == kind { listed.append(b.address) }
-            listed.sort()
-            var stale: [UInt64] = []
-            table.forEach { address, _ in
-                if !listed.containsSorted(address) { stale.append(address) }
-            }
-            for address in stale { drop(address, kind: kind, s) }
-            removed += stale.count
-        }
+        guard table.marking else { return (0, 0) }
+        table.marking = false
+        let stale = table.takeUnmarked()
+        for address in stale { drop(address, kind: kind, s) }
+        s.resyncCounts.removed += stale.count
         s.pendingBlocks = s.pendingBlocks.filter { $0.value.0 != kind }
-        for i in missing { allocate(blocks[i].allocation, s) }
-        return (removed, missing.count)
+        return s.resyncCounts
     }
 
     /// Forgets a block whose free was never seen.
@@ -527,21 +536,12 @@ public final class Tracker {
 
     /// Live blocks of every kind in one space.
     public func liveCount(in id: SpaceID) -> Int { space(id)?.liveCount ?? 0 }
+
+    /// Whether space `id` has the definition of its source's stack `local`.
+    public func knowsStack(_ local: UInt64, in id: SpaceID) -> Bool { space(id)?.stackIDs.lookup(local) != nil }
 }
 
 extension CounterName {
     /// Events for an address space the tracker does not know, or one already closed.
     public static let eventsWithoutSpace = CounterName("events_without_space")
-}
-
-extension Array where Element == UInt64 {
-    /// Binary search in an array sorted ascending.
-    fileprivate func containsSorted(_ x: UInt64) -> Bool {
-        var lo = 0, hi = count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if self[mid] < x { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < count && self[lo] == x
-    }
 }

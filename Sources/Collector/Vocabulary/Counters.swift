@@ -34,6 +34,8 @@ public struct CounterName: RawRepresentable, Hashable, Sendable, Comparable {
     /// CLOCK_MONOTONIC when the collector first saw events lost, and when the last resync ran.
     public static let resyncFirstLossNs = CounterName("resync_first_loss_ns")
     public static let resyncLastNs = CounterName("resync_last_ns")
+    /// Polls the resyncs' reads of the source's table were spread over, the ring drained between them.
+    public static let resyncSlices = CounterName("resync_slices")
     /// Live-table slots that never held still while read, or named a stack the table lacks.
     public static let liveTableUnreadableSlots = CounterName("live_table_unreadable_slots")
     public static let liveTableUnknownStacks = CounterName("live_table_unknown_stacks")
