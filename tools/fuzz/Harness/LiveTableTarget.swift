@@ -11,8 +11,8 @@ import Vocabulary
 /// u16 length, then the bytes. Unless the first byte is odd, the header's identity (magic, version,
 /// sizes, the ring it belongs to) is then made to match, so the fuzzer explores what lies behind it.
 /// More than two segments are cut to two, to keep an execution short; more than the maximum is kept.
-/// The snapshot is taken twice (the module log is read on from where it stopped): applied to a tracker as
-/// an attach does, then as a resync does.
+/// The table is read twice (the module log is read on from where it stopped): into a tracker as an attach
+/// does, then as a resync does, a slice at a time.
 enum LiveTableTarget {
     static let ringPID: Int32 = 4242
     static let ringStart: UInt64 = 77_000_000_000
@@ -58,15 +58,17 @@ enum LiveTableTarget {
         let decoder = RingReader(mapping: ring)
         let tracker = Tracker(maxDepth: Int(ring.maxDepth), now: ringStart)
         let space = tracker.openSpace(SpaceInfo(kind: .user, pid: 1, command: ["fuzz"], startNs: ringStart))
+        let knows = { (id: UInt32) in tracker.knowsStack(UInt64(id), in: space) }
+        let define = { (d: StackDefinition) in tracker.apply(.stack(d), in: space) }
         for round in 0..<2 {
-            guard let snap = try? table.snapshot(decoder: decoder) else { break }
-            snap.moduleEvents.forEach { tracker.apply($0, in: space) }
-            snap.stacks.forEach { tracker.apply(.stack($0), in: space) }
-            // The first as an attach applies it, the second as a resync does.
+            guard var scan = try? table.beginScan(decoder: decoder) else { break }
+            scan.takeModuleEvents().forEach { tracker.apply($0, in: space) }
+            // The first as an attach reads it, at once; the second as a resync does, in small slices.
             if round == 0 {
-                snap.blocks.forEach { tracker.apply(.alloc($0.allocation), in: space) }
-            } else {
-                _ = tracker.resynchronize(space, kind: .heap, to: snap.blocks)
+                table.scan(&scan, budget: .max, knows: knows, define: define) { tracker.apply(.alloc($0.allocation), in: space) }
+            } else if tracker.beginResync(space, kind: .heap) {
+                while !scan.done { table.scan(&scan, budget: 1000, knows: knows, define: define) { tracker.resync(space, block: $0) } }
+                _ = tracker.finishResync(space, kind: .heap)
             }
         }
         _ = tracker.cut(at: ringStart &+ 1)
