@@ -92,8 +92,8 @@ final class TrackerTests: XCTestCase {
         SnapshotBlock(address: a.address, size: a.size, kind: a.kind, function: a.function, stack: a.stack, time: a.time)
     }
 
-    /// A snapshot holds every live block at once (ten million at scale): its blocks are 32 bytes, and
-    /// keep what a resync and an attach need of the allocation.
+    /// A block of the source's table is 32 bytes, and keeps what a resync and an attach need of the
+    /// allocation.
     func testASnapshotBlockIsUnderHalfAnAllocationAndKeepsItsFacts() {
         XCTAssertEqual(MemoryLayout<SnapshotBlock>.stride, 32)
         XCTAssertLessThanOrEqual(MemoryLayout<SnapshotBlock>.stride * 2, MemoryLayout<Allocation>.stride, "else an Allocation would do")

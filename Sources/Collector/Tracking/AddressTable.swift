@@ -158,17 +158,23 @@ struct AddressTable {
         s.dirty[page >> 6] |= 1 << UInt64(page & 63)
     }
 
-    func find(_ key: UInt64) -> Block? {
-        if key == 0 { return header.pointee.zeroValue }
+    /// The shard and slot holding `key` (not 0), or nil: the probe that find, findMarking and markNew share.
+    @inline(__always) private func locate(_ key: UInt64) -> (shard: Shard, slot: Int)? {
         let h = Self.hash(key)
         let s = shards[Self.shardIndex(h)]
         var i = Self.home(h, s.capacity)
         while true {
             let k = s.slots[i].key
-            if k == key { return s.slots[i].value }
+            if k == key { return (s, i) }
             if k == 0 { return nil }
             i = Self.next(i, s.capacity)
         }
+    }
+
+    func find(_ key: UInt64) -> Block? {
+        if key == 0 { return header.pointee.zeroValue }
+        guard let (s, i) = locate(key) else { return nil }
+        return s.slots[i].value
     }
 
     /// The slot a look-up of `key` reads first (see `EventSink.lookupHint`).
@@ -293,18 +299,9 @@ struct AddressTable {
             header.pointee.zeroValue?.marked = true
             return header.pointee.zeroValue
         }
-        let h = Self.hash(key)
-        let s = shards[Self.shardIndex(h)]
-        var i = Self.home(h, s.capacity)
-        while true {
-            let k = s.slots[i].key
-            if k == key {
-                s.slots[i].value.marked = true
-                return s.slots[i].value
-            }
-            if k == 0 { return nil }
-            i = Self.next(i, s.capacity)
-        }
+        guard let (s, i) = locate(key) else { return nil }
+        s.slots[i].value.marked = true
+        return s.slots[i].value
     }
 
     /// Clears every mark and returns the addresses of the blocks that had none, in one pass.
@@ -328,17 +325,9 @@ struct AddressTable {
             header.pointee.zeroValue?.persisted = false
             return
         }
-        let h = Self.hash(key)
-        let s = shards[Self.shardIndex(h)]
-        var i = Self.home(h, s.capacity)
-        while s.slots[i].key != 0 {
-            if s.slots[i].key == key {
-                s.slots[i].value.persisted = false
-                Self.markDirty(s, i)
-                return
-            }
-            i = Self.next(i, s.capacity)
-        }
+        guard let (s, i) = locate(key) else { return }
+        s.slots[i].value.persisted = false
+        Self.markDirty(s, i)
     }
 
     func forEach(_ body: (UInt64, Block) -> Void) {

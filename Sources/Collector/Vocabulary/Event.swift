@@ -107,9 +107,8 @@ public struct TaskIdentity: Hashable, Sendable {
     }
 }
 
-/// One block of a source's own table of what is live (a snapshot, for an attach or a resync). 32 bytes, not an
-/// `Allocation`'s 72: a snapshot holds every live block at once, and at ten million blocks the
-/// wider copy was most of a resync's extra gigabyte.
+/// One block of a source's own table of what is live, as an attach or a resync reads it: the source's
+/// stack id as the table holds it (32 bits), 32 bytes where an `Allocation` takes 72.
 public struct SnapshotBlock: Sendable, Equatable {
     public var address: UInt64
     public var size: UInt64
