@@ -158,7 +158,10 @@ public final class CollectionRunner {
                     nextFlush = now &+ options.intervalNs / 4
                 }
             }
-            if n == 0 && cut == nil { source.wait(timeoutNs: min(10_000_000, nextFlush &- min(now, nextFlush))) }
+            if cut == nil {
+                let untilFlush = nextFlush &- min(now, nextFlush)
+                if n == 0 { source.wait(timeoutNs: min(10_000_000, untilFlush)) } else { source.pace(after: n, timeoutNs: untilFlush) }
+            }
         }
         if end == nil {
             end = source.stop(tracker: tracker)

@@ -12,6 +12,9 @@ public protocol EventSource: AnyObject {
     func poll(into tracker: Tracker) throws -> Int
     /// Blocks until events may be available, or `timeoutNs` passes.
     func wait(timeoutNs: UInt64)
+    /// Called after a poll that applied `events` events: a source whose producers are running flat out
+    /// may pause here (at most `timeoutNs`) so that the next poll takes a batch instead of a trickle.
+    func pace(after events: Int, timeoutNs: UInt64)
     /// The source's own counters (lost_events and the like), absolute values.
     var counters: [CounterName: UInt64] { get }
     /// How the traced program ended, once it has and everything it wrote was read; nil meanwhile.
@@ -33,6 +36,7 @@ public protocol EventSource: AnyObject {
 }
 
 extension EventSource {
+    public func pace(after events: Int, timeoutNs: UInt64) {}
     public var firstSignalStops: Bool { true }
     public func forward(signal: Int32) {}
     public var rssPID: Int32? { nil }

@@ -124,6 +124,10 @@ public final class LaunchSource: EventSource {
         return n
     }
 
+    public func pace(after events: Int, timeoutNs: UInt64) {
+        if images.count == 1, let only = images.values.first { only.ring.pace(after: events, timeoutNs: timeoutNs) }
+    }
+
     public func wait(timeoutNs: UInt64) {
         // One ring: sleep on its futex (its writers wake us). Several: a short nap, since a futex waits on one word.
         if images.count == 1, let only = images.values.first {

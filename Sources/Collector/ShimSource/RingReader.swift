@@ -270,6 +270,9 @@ public final class RingReader {
     /// True when writers have reserved bytes past the read position.
     public var hasData: Bool { writePosition != position }
 
+    /// Bytes writers have reserved past the read position.
+    public var backlogBytes: UInt64 { (writePosition &- position) & Self.posMask }
+
     /// Sleeps on the futex word until a writer wakes us (ring a quarter full) or `timeout` passes, capped at a
     /// quarter of the heartbeat period. Returns whether there is data to drain.
     public func sleepUntilData(timeout: Duration) -> Bool {
