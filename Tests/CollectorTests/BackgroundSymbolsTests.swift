@@ -86,7 +86,7 @@ final class BackgroundSymbolsTests: XCTestCase {
                 return [alloc(0x4000, 8, 1)]
             }),
         ])
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bgsymbols-\(getpid()).leaks").path
+        let path = Scratch.directory.appendingPathComponent("bgsymbols-\(getpid()).leaks").path
         try? FileManager.default.removeItem(atPath: path)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let info = SessionInfo(mode: .launch, command: ["app"], pid: getpid(), startRealtimeNs: 0, startMonotonicNs: monotonicNow(), intervalMs: 10_000)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import SessionStore
 import XCTest
 
@@ -25,7 +26,7 @@ final class CutBatchLimitTests: XCTestCase {
             }),
             (0, { [] }),
         ])
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cutlimit-\(getpid()).leaks").path
+        let path = Scratch.directory.appendingPathComponent("cutlimit-\(getpid()).leaks").path
         try? FileManager.default.removeItem(atPath: path)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let info = SessionInfo(mode: .launch, command: ["app"], pid: getpid(), startRealtimeNs: 0, startMonotonicNs: monotonicNow(), intervalMs: 1)

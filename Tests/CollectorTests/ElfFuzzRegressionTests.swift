@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import SessionStore
 import Symbols
 import Tracking
@@ -18,7 +19,7 @@ final class ElfFuzzRegressionTests: XCTestCase {
     func testEveryElfRegressionSymbolizesWithoutATrap() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.regressions.path).sorted()
         XCTAssertFalse(names.isEmpty, "no inputs in \(Self.regressions.path)")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("elf-regressions-\(getpid())")
+        let dir = Scratch.directory.appendingPathComponent("elf-regressions-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         for name in names {

@@ -67,7 +67,7 @@ final class HostileModuleTests: XCTestCase {
     }
 
     func testAClaimedFIFOIsNeverOpenedAndNothingBlocks() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(getpid())-\(UUID().uuidString.prefix(6))")
+        let dir = Scratch.directory.appendingPathComponent("hostile-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let fifo = dir.appendingPathComponent("libevil.so").path
@@ -82,7 +82,7 @@ final class HostileModuleTests: XCTestCase {
     /// ELF file opens, a root-only one does not (as root, the collector could read it), whether the
     /// process still lives or is gone by the time the records are read.
     func testAnUnmappedModuleOpensOnlyWhatTheProcessCouldReadItself() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unmapped-\(getpid())-\(UUID().uuidString.prefix(6))")
+        let dir = Scratch.directory.appendingPathComponent("unmapped-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.path)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -118,7 +118,7 @@ final class HostileModuleTests: XCTestCase {
     /// A process in a mount namespace of its own (a container) sees its own file at a path: an unmapped
     /// module's claimed path is opened as the process sees it, through /proc/PID/root.
     func testAnUnmappedModulePathMeansWhatItMeansInTheProcesssOwnRoot() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nsroot-\(getpid())-\(UUID().uuidString.prefix(6))")
+        let dir = Scratch.directory.appendingPathComponent("nsroot-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let claimed = dir.appendingPathComponent("libplugin.so").path, theirs = dir.appendingPathComponent("theirs.so").path

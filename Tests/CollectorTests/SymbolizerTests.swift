@@ -69,7 +69,7 @@ final class SymbolizerTests: XCTestCase {
 
     func testAModuleWithoutAnOpenedFileIsNeverOpenedByPath() throws {
         // A hostile process can claim any path; a FIFO would block an open() forever.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(getpid())")
+        let dir = Scratch.directory.appendingPathComponent("fifo-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let fifo = dir.appendingPathComponent("libevil.so").path
@@ -92,7 +92,7 @@ final class SymbolizerTests: XCTestCase {
             ffffffff81300000 D some_data
 
             """
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kallsyms-\(getpid())").path
+        let path = Scratch.directory.appendingPathComponent("kallsyms-\(getpid())").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let k = try XCTUnwrap(KernelSymbols.load(path: path))
         XCTAssertEqual(k.resolve(0xffff_ffff_8120_0123), FrameRow(address: 0xffff_ffff_8120_0123, function: "create_pipe_files", offset: 0x123, module: "kernel"))

@@ -28,6 +28,6 @@ enum Analyses {
 
     /// A path in the test's temporary directory.
     static func temp(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("an-\(getpid())-\(UUID().uuidString.prefix(6))-\(name)").path
+        Scratch.directory.appendingPathComponent("an-\(getpid())-\(UUID().uuidString.prefix(6))-\(name)").path
     }
 }

@@ -204,7 +204,7 @@ final class BPFModeTests: XCTestCase {
     }
 
     func testAnUnprivilegedCollectorIsToldWhatItLacks() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bpf-unpriv-\(getpid())-\(UUID().uuidString.prefix(6))")
+        let dir = Scratch.directory.appendingPathComponent("bpf-unpriv-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: dir.path)

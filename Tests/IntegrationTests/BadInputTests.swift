@@ -17,7 +17,7 @@ final class BadInputTests: XCTestCase {
         let out = Pipeline.sessionPath("bad")
         try expectOneLineError([lc, "-o", out, "--", "/nonexistent/app"], contains: "leakcollect: no such program: /nonexistent/app")
         try expectOneLineError([lc, "-o", out, "--", "no-such-program-anywhere"], contains: "no such program: no-such-program-anywhere")
-        let plain = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-program-\(getpid())").path
+        let plain = Scratch.directory.appendingPathComponent("not-a-program-\(getpid())").path
         FileManager.default.createFile(atPath: plain, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o644])
         try expectOneLineError([lc, "-o", out, "--", plain], contains: "\(plain) is not executable")
         try expectOneLineError([lc, "-o", out, "--", "/tmp"], contains: "/tmp is a directory")
@@ -25,7 +25,7 @@ final class BadInputTests: XCTestCase {
     }
 
     func testAnUnwritableSessionPathFailsBeforeTheProgramRuns() throws {
-        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("ran-\(getpid())").path
+        let marker = Scratch.directory.appendingPathComponent("ran-\(getpid())").path
         try expectOneLineError(
             [try BuildProducts.leakcollect, "-o", "/nonexistent-dir/x.leaks", "--", "/usr/bin/touch", marker],
             contains: "leakcollect: cannot create session file /nonexistent-dir/x.leaks: no such directory /nonexistent-dir")
@@ -33,9 +33,9 @@ final class BadInputTests: XCTestCase {
     }
 
     func testEmptyAndDirectoryOutputPathsAndDevicesAreRefusedBeforeTheProgramRuns() throws {
-        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("ran2-\(getpid())").path
+        let marker = Scratch.directory.appendingPathComponent("ran2-\(getpid())").path
         let lc = try BuildProducts.leakcollect
-        let dir = FileManager.default.temporaryDirectory.path
+        let dir = Scratch.directory.path
         try expectOneLineError([lc, "-o", "", "--", "/usr/bin/touch", marker], contains: "the session path is empty")
         try expectOneLineError([lc, "-o", dir + "/", "--", "/usr/bin/touch", marker], contains: "names a directory")
         try expectOneLineError([lc, "-o", dir, "--", "/usr/bin/touch", marker], contains: "exists and is a directory; not replacing it")

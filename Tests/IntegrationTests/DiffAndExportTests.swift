@@ -185,7 +185,7 @@ enum GoPprof {
     }
 
     static func output(_ args: [String], sample: String) throws -> String {
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("gohome-\(getpid())").path
+        let home = Scratch.directory.appendingPathComponent("gohome-\(getpid())").path
         let env = ProcessInfo.processInfo.environment.merging(["HOME": home, "GOCACHE": home + "/cache", "GOFLAGS": "-mod=mod", "PPROF_TMPDIR": home]) { $1 }
         let unit = sample.hasSuffix("space") ? ["-unit=byte"] : []
         let r = try Run.capture([try go(), "tool", "pprof", "-top"] + unit + ["-sample_index=\(sample)", "-nodecount=1000", "-nodefraction=0", "-edgefraction=0"] + args, environment: env)

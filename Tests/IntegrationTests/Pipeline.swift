@@ -13,7 +13,7 @@ enum Pipeline {
     }
 
     static func sessionPath(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("it-\(name)-\(getpid())-\(UUID().uuidString.prefix(6)).leaks").path
+        Scratch.directory.appendingPathComponent("it-\(name)-\(getpid())-\(UUID().uuidString.prefix(6)).leaks").path
     }
 
     /// Options every `collect` adds: `--bpf` while the fixtures run again in BPF-only mode (BPFModeFixtureTests).

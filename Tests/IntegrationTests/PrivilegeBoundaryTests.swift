@@ -26,7 +26,7 @@ final class PrivilegeBoundaryTests: XCTestCase {
         let app = try RunningProcess([prog.path], environment: try shimEnvironment())
         defer { app.signal(SIGKILL) }
         usleep(200_000)
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("nobody-\(getpid()).leaks").path
+        let out = Scratch.directory.appendingPathComponent("nobody-\(getpid()).leaks").path
         let r = try Run.capture([
             "/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", try BuildProducts.leakcollect, "--attach",
             String(app.pid), "-o", out,

@@ -39,7 +39,7 @@ final class SessionStorageFaultTests: XCTestCase {
 
     override func setUpWithError() throws {
         guard getuid() == 0 else { throw XCTSkip("the disk-full tests mount a tmpfs: run as root (CI does)") }
-        mount = FileManager.default.temporaryDirectory.appendingPathComponent("diskfull-\(getpid())-\(UUID().uuidString.prefix(6))")
+        mount = Scratch.directory.appendingPathComponent("diskfull-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
         let r = try Run.capture(["/bin/mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mount.path])
         guard r.status == 0 else { throw XCTSkip("cannot mount a tmpfs here: \(r.stderr)") }
@@ -148,7 +148,7 @@ final class SessionStorageFaultTests: XCTestCase {
     func testADirectoryMadeReadOnlyMidRunDoesNotStopAnUnprivilegedCollector() throws {
         // Root ignores directory permissions; an unprivileged collector keeps its open files writable.
         let prog = try CProgram.build("many_stacks_ro", source: Self.source)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rodir-\(getpid())-\(UUID().uuidString.prefix(6))")
+        let dir = Scratch.directory.appendingPathComponent("rodir-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer {
             chmod(dir.path, 0o755)

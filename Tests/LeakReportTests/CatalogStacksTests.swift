@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import GRDB
 import XCTest
 
@@ -77,7 +78,7 @@ final class CatalogStacksGrowthTests: XCTestCase {
     func testAKernelSessionWithAFarStackIdReadsSmall() throws {
         let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("tools/fuzz/corpus/session/kernel")
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("far-stack-\(getpid()).leaks").path
+        let path = Scratch.directory.appendingPathComponent("far-stack-\(getpid()).leaks").path
         try Data(contentsOf: seed).write(to: URL(fileURLWithPath: path))
         defer { unlink(path) }
         let far: Int64 = (1 << 24) - 3

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import GRDB
 import SessionStore
 import Vocabulary
@@ -71,7 +72,7 @@ final class SessionFileErrorTests: XCTestCase {
     /// `-o` may replace only a session file, and only over an older session file: as root, anything else
     /// (a device, a directory, a FIFO, an unrelated file, a symbolic link) is refused and left untouched.
     func testOnlySessionFilesAreEverReplaced() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paths-\(getpid())-\(UUID().uuidString.prefix(6))")
+        let dir = Scratch.directory.appendingPathComponent("paths-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         func refused(_ path: String, _ why: String, file: StaticString = #filePath, line: UInt = #line) {

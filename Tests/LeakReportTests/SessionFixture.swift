@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import SessionStore
 import Vocabulary
 
@@ -8,7 +9,7 @@ enum SessionFixture {
     static let end: UInt64 = start + 60_000_000_000
 
     static func path(_ name: String) -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("fixture-\(name)-\(getpid())-\(UUID().uuidString.prefix(6)).leaks").path
+        Scratch.directory.appendingPathComponent("fixture-\(name)-\(getpid())-\(UUID().uuidString.prefix(6)).leaks").path
     }
 
     /// Stack 1: two heap blocks (1 MiB, old; 100 B, young). Stack 2: one 4 KiB block. Stack 3: an

@@ -52,6 +52,6 @@ enum Peer {
     }
 
     static func tempFile(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("reportformats-\(getpid())-\(UUID().uuidString.prefix(8))-\(name)")
+        Scratch.directory.appendingPathComponent("reportformats-\(getpid())-\(UUID().uuidString.prefix(8))-\(name)")
     }
 }

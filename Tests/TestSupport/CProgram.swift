@@ -12,7 +12,7 @@ public struct CProgram {
     public static func build(
         _ name: String, source: String, language: String = "c", extraFlags: [String] = [], sharedObject: Bool = false
     ) throws -> CProgram {
-        let dir = FileManager.default.temporaryDirectory
+        let dir = Scratch.directory
             .appendingPathComponent("leaktest-\(name)-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let ext = language == "c++" ? "cpp" : "c"

@@ -37,7 +37,7 @@ extension CProgram {
     public static func build(
         _ name: String, source: String, fileExtension: String, compile: (_ source: String, _ output: String) -> [String]
     ) throws -> CProgram {
-        let dir = FileManager.default.temporaryDirectory
+        let dir = Scratch.directory
             .appendingPathComponent("leaktest-\(name)-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let src = dir.appendingPathComponent("\(name).\(fileExtension)")

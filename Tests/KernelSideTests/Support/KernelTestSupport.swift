@@ -16,7 +16,7 @@ enum KernelTestSupport {
 
     /// A fresh directory anyone can enter (the unprivileged test runs a program from it as nobody).
     static func scratchDirectory(_ name: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("leakkernel-\(name)-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let dir = Scratch.directory.appendingPathComponent("leakkernel-\(name)-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         return dir
     }
