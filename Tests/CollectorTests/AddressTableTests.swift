@@ -45,6 +45,22 @@ final class AddressTableTests: XCTestCase {
         XCTAssertEqual(seen, model.count)
     }
 
+    func testShardsOfHugePageSizeStartOnAHugePageAndStayExact() {
+        // 90,000 slots of 24 bytes: every shard is a mapping of more than 2 MiB, placed on a 2 MiB
+        // boundary so that all of it but its tail can be huge pages (growth maps through the same call).
+        let t = AddressTable(shardCapacity: 90_000)
+        defer { t.deallocate() }
+        let shards = t.mappedShards
+        XCTAssertEqual(shards.count, AddressTable.shardCount)
+        for m in shards {
+            XCTAssertEqual(m.start % (2 << 20), 0, "shard at 0x\(String(m.start, radix: 16))")
+            XCTAssertGreaterThanOrEqual(m.length, 2 << 20)
+        }
+        let model = churn(t, operations: 300_000, base: 0x7f00_0000_0000, keys: 200_000, spacing: 16, removeEvery: 3)
+        XCTAssertEqual(t.count, model.count)
+        for (k, v) in model { XCTAssertEqual(t.find(k)?.size, v) }
+    }
+
     func testShardsPastTheSparseLimitStayExactAndDenseAgain() {
         // Small shards are kept half full; past 4,096 slots the 7/8 rule returns, so that ten million
         // blocks keep their memory budget. Cross that limit with churn and compare with a Dictionary.

@@ -109,6 +109,11 @@ struct AddressTable {
     /// Bytes of memory the table holds.
     var memoryBytes: Int { (0..<Self.shardCount).reduce(0) { $0 + shards[$1].mapped } }
 
+    /// Where each mmapped shard starts, and how long it is (for the tests of its huge-page alignment).
+    var mappedShards: [(start: UInt, length: Int)] {
+        (0..<Self.shardCount).compactMap { shards[$0].fromHeap ? nil : (UInt(bitPattern: shards[$0].slots), shards[$0].mapped) }
+    }
+
     /// Shards below this come from calloc: a new space starts 4 tables of 64 small shards, and a page
     /// mapped and unmapped for each made a fork-heavy program (and the ring fuzz target) spend its
     /// time in mmap/munmap.
@@ -119,14 +124,14 @@ struct AddressTable {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let fromHeap = bytes < heapShardLimit
         let mapped = fromHeap ? bytes : (bytes + page - 1) / page * page
-        let memory = fromHeap ? calloc(1, mapped) : mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let memory = fromHeap ? calloc(1, mapped) : mapAligned(mapped)
         guard let raw = memory, raw != MAP_FAILED else {
             // Out of memory or address space: nothing sensible can go on tracking.
             fatalError("leakcollect: cannot map \(mapped) bytes for the live table")
         }
         // Huge pages for big shards: every event touches a random slot, and with 4 KiB pages nearly
         // every one of them is also a TLB miss.
-        if mapped >= 2 << 20 { madvise(raw, mapped, MADV_HUGEPAGE) }
+        if mapped >= hugePage { madvise(raw, mapped, MADV_HUGEPAGE) }
         let words = ((capacity >> pageShift) + 1 + 63) / 64
         let dirty = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
         dirty.initialize(repeating: 0, count: words)
@@ -134,6 +139,25 @@ struct AddressTable {
         return Shard(
             slots: raw.bindMemory(to: Slot.self, capacity: capacity), capacity: capacity, count: 0, mapped: mapped, fromHeap: fromHeap,
             dirty: dirty, dirtyWords: words)
+    }
+
+    private static let hugePage = 2 << 20
+
+    /// An anonymous mapping of `length` bytes that starts on a huge-page boundary when it spans one: mmap
+    /// alone places it anywhere on a 4 KiB boundary, and then only the huge pages that happen to fit
+    /// inside it are huge (about half of a 4 MiB shard), the rest faulted in and TLB-missed 4 KiB at a
+    /// time. The end is not rounded up: a partly used huge page there would cost up to 2 MiB a shard.
+    private static func mapAligned(_ length: Int) -> UnsafeMutableRawPointer? {
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS
+        guard length >= hugePage else { return mmap(nil, length, PROT_READ | PROT_WRITE, flags, -1, 0) }
+        guard let wide = mmap(nil, length + hugePage, PROT_READ | PROT_WRITE, flags, -1, 0), wide != MAP_FAILED else {
+            return MAP_FAILED
+        }
+        let start = (Int(bitPattern: wide) + hugePage - 1) & ~(hugePage - 1)
+        let head = start - Int(bitPattern: wide)
+        if head > 0 { munmap(wide, head) }
+        munmap(wide + head + length, hugePage - head)
+        return wide + head
     }
 
     private static func release(_ s: Shard) {
