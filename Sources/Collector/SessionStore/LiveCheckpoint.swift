@@ -91,28 +91,110 @@ public enum LiveCheckpoint {
 
     /// Applies a delta to a base, all sorted by address: removes first, then puts (which replace).
     public static func apply(puts: [LiveBlock], removes: [UInt64], to base: [LiveBlock]) -> [LiveBlock] {
-        var kept: [LiveBlock] = []
-        kept.reserveCapacity(base.count + puts.count)
-        var ri = 0
-        for b in base {
-            while ri < removes.count && removes[ri] < b.address { ri += 1 }
-            if ri < removes.count && removes[ri] == b.address { continue }
-            kept.append(b)
+        var fold = Fold()
+        fold.add(base: true, puts: base, removes: [])
+        fold.add(base: false, puts: puts, removes: removes)
+        return fold.blocks()
+    }
+
+    /// One chunk's rows folded in the order they were written (a base, then deltas): the live blocks that
+    /// applying each delta in turn to the base gives. The deltas are first combined with each other, in
+    /// pairs, and the result merged into the base once: applied one after another, each delta copied the
+    /// whole chunk again, and a chunk that waited for 32 deltas before its compaction was copied 32 times.
+    public struct Fold {
+        /// A delta's effect on one address: its block put there, or removed.
+        private struct Op {
+            var block: LiveBlock
+            var put: Bool
         }
-        if puts.isEmpty { return kept }
-        var out: [LiveBlock] = []
-        out.reserveCapacity(kept.count + puts.count)
-        var i = 0, j = 0
-        while i < kept.count || j < puts.count {
-            if j == puts.count || (i < kept.count && kept[i].address < puts[j].address) {
-                out.append(kept[i])
-                i += 1
+
+        private var base: [LiveBlock] = []
+        private var deltas: [[Op]] = []
+
+        public init() {}
+
+        /// The next row: a base replaces all that came before it. `puts` and `removes` sorted by address.
+        public mutating func add(base isBase: Bool, puts: [LiveBlock], removes: [UInt64]) {
+            if isBase {
+                base = puts
+                deltas.removeAll()
             } else {
-                if i < kept.count && kept[i].address == puts[j].address { i += 1 }
-                out.append(puts[j])
-                j += 1
+                deltas.append(Self.ops(puts: puts, removes: removes))
             }
         }
-        return out
+
+        /// The live blocks, sorted by address.
+        public func blocks() -> [LiveBlock] {
+            var level = deltas
+            while level.count > 1 {
+                var next: [[Op]] = []
+                next.reserveCapacity((level.count + 1) / 2)
+                for i in stride(from: 0, to: level.count, by: 2) {
+                    next.append(i + 1 < level.count ? Self.compose(level[i], then: level[i + 1]) : level[i])
+                }
+                level = next
+            }
+            guard let ops = level.first else { return base }
+            var out: [LiveBlock] = []
+            out.reserveCapacity(base.count + ops.count)
+            var i = 0, j = 0
+            while i < base.count || j < ops.count {
+                if j == ops.count || (i < base.count && base[i].address < ops[j].block.address) {
+                    out.append(base[i])
+                    i += 1
+                } else {
+                    if i < base.count && base[i].address == ops[j].block.address { i += 1 }
+                    if ops[j].put { out.append(ops[j].block) }
+                    j += 1
+                }
+            }
+            return out
+        }
+
+        /// One delta as one op per address: a put there replaces whatever was, so it outranks a remove.
+        private static func ops(puts: [LiveBlock], removes: [UInt64]) -> [Op] {
+            var out: [Op] = []
+            out.reserveCapacity(puts.count + removes.count)
+            var i = 0, j = 0
+            while i < puts.count || j < removes.count {
+                if j == removes.count || (i < puts.count && puts[i].address <= removes[j]) {
+                    if j < removes.count && puts[i].address == removes[j] { j += 1 }
+                    append(&out, Op(block: puts[i], put: true))
+                    i += 1
+                } else {
+                    append(&out, Op(block: LiveBlock(address: removes[j], size: 0, stackID: 0, timeNs: 0, function: .malloc), put: false))
+                    j += 1
+                }
+            }
+            return out
+        }
+
+        /// Two deltas as one: where both touch an address, the later one's op is what holds.
+        private static func compose(_ earlier: [Op], then later: [Op]) -> [Op] {
+            var out: [Op] = []
+            out.reserveCapacity(earlier.count + later.count)
+            var i = 0, j = 0
+            while i < earlier.count || j < later.count {
+                if j == later.count || (i < earlier.count && earlier[i].block.address < later[j].block.address) {
+                    out.append(earlier[i])
+                    i += 1
+                } else {
+                    if i < earlier.count && earlier[i].block.address == later[j].block.address { i += 1 }
+                    out.append(later[j])
+                    j += 1
+                }
+            }
+            return out
+        }
+
+        /// Appends, or replaces the last op if it is for the same address (a row that names an address
+        /// twice: the later entry holds, as it did when each was applied in turn).
+        @inline(__always) private static func append(_ out: inout [Op], _ op: Op) {
+            if let last = out.last, last.block.address == op.block.address {
+                out[out.count - 1] = last.put && !op.put ? last : op
+            } else {
+                out.append(op)
+            }
+        }
     }
 }

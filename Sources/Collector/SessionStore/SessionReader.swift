@@ -312,10 +312,11 @@ public final class SessionReader {
         try read { db in
             let cursor = try Row.fetchCursor(db, sql: "SELECT space, kind, chunk, base, data FROM live_chunks ORDER BY space, kind, chunk, seq")
             var current: (Int64, String, Int64)?
-            var blocks: [LiveBlock] = []
+            var fold = LiveCheckpoint.Fold()
             func flush() throws {
                 guard let (space, kindText, _) = current, let kind = BlockKind(rawValue: kindText), !noneOldEnough else { return }
                 let key = LiveTableKey(space: SpaceID(truncatingIfNeeded: space), kind: kind)
+                let blocks = fold.blocks()
                 if filter.minSize == nil, filter.maxSize == nil, bornBy == nil { return try body(key, blocks) }
                 try body(key, blocks.filter { b in b.size >= minSize && b.size <= maxSize && bornBy.map { b.timeNs <= $0 } ?? true })
             }
@@ -325,12 +326,12 @@ public final class SessionReader {
                 if current.map({ $0 != (space, kindText, chunk) }) ?? true {
                     try flush()
                     current = (space, kindText, chunk)
-                    blocks = []
+                    fold = LiveCheckpoint.Fold()
                 }
                 guard filter.admits(kind), filter.spaces?.contains(SpaceID(truncatingIfNeeded: space)) ?? true else { continue }
                 let base: Bool = try r.decode(atIndex: 3)
                 let (puts, removes) = try LiveCheckpoint.decode(try Self.blob(r, 4) ?? [])
-                blocks = base ? puts : LiveCheckpoint.apply(puts: puts, removes: removes, to: blocks)
+                fold.add(base: base, puts: puts, removes: removes)
             }
             try flush()
         }
