@@ -27,4 +27,19 @@ final class IntMapTests: XCTestCase {
         for k in keys { XCTAssertEqual(map.get(k), reference[k], "key \(k)") }
         XCTAssertNil(map.get(40_001 << 24 | 1))
     }
+
+    func testTouchingKeysBeforeSettingThemChangesNothing() {
+        // The writer touches a new stack's node keys (absent ones) just before it sets them.
+        var map = IntMap(capacity: 16)
+        for k in UInt64(1)...1000 { map.set(k << 24 | 3, UInt32(k)) }
+        let keys = (UInt64(1)...3000).map { $0 << 24 | 3 }
+        keys.withUnsafeBufferPointer { _ = map.touch($0) }
+        [UInt64]().withUnsafeBufferPointer { _ = map.touch($0) }
+        XCTAssertEqual(map.count, 1000)
+        for k in UInt64(1)...1000 { XCTAssertEqual(map.get(k << 24 | 3), UInt32(k)) }
+        XCTAssertNil(map.get(1001 << 24 | 3))
+        for k in UInt64(1001)...3000 { map.set(k << 24 | 3, UInt32(k)) }
+        XCTAssertEqual(map.count, 3000)
+        XCTAssertEqual(map.get(3000 << 24 | 3), 3000)
+    }
 }

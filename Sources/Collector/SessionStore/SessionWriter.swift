@@ -308,6 +308,22 @@ public final class SessionWriter {
         return nodeCount
     }
 
+    /// Once a stack leaves the tree, every node below is new and its key known: parent ids count up from
+    /// `first`. Touching all their slots first overlaps the cache misses that the inserts then pay one by
+    /// one (131k deep stacks: about 3M new nodes in a table of tens of megabytes).
+    private var chainKeys: [UInt64] = []
+    private func touchChain(after first: Int64, _ locations: ArraySlice<Int64>) {
+        guard locations.count > 1 else { return }
+        chainKeys.removeAll(keepingCapacity: true)
+        var parent = first
+        for location in locations {
+            guard parent < 1 << 40 && location > 0 && location < 1 << 24 else { break }
+            chainKeys.append(UInt64(parent) << 24 | UInt64(location))
+            parent += 1
+        }
+        chainKeys.withUnsafeBufferPointer { _ = nodes.touch($0) }
+    }
+
     /// The previous stack's path from the root (locations and their nodes): consecutive stacks usually
     /// share their callers, and walking the shared part again would cost a hash lookup per frame.
     private var lastPath: [Int64] = []
@@ -331,10 +347,12 @@ public final class SessionWriter {
         lastNodes.removeSubrange(shared...)
         var node: Int64 = shared > 0 ? lastNodes[shared - 1] : 0
         var isNew = false
-        for location in path[shared...] {
+        for i in shared..<path.count {
             let before = nodeCount
-            node = self.node(parent: node, location: location, parentIsNew: isNew)
-            isNew = nodeCount != before
+            node = self.node(parent: node, location: path[i], parentIsNew: isNew)
+            let created = nodeCount != before
+            if created && !isNew { touchChain(after: node, path[(i + 1)...]) }
+            isNew = created
             lastNodes.append(node)
         }
         lastPath = path

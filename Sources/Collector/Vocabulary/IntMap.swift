@@ -40,6 +40,18 @@ public struct IntMap {
         }
     }
 
+    /// Reads the home slot of each key, so that the cache misses of the `set`s that follow overlap instead
+    /// of coming one after another (Swift has no prefetch: independent loads are the portable way to start
+    /// them early). The result means nothing; it exists so that the loads are not optimized away.
+    @discardableResult @inline(never)
+    public func touch(_ keys: UnsafeBufferPointer<UInt64>) -> UInt64 {
+        slots.withUnsafeBufferPointer { s in
+            var x: UInt64 = 0
+            for k in keys { x ^= s[Self.home(k, s.count)].key }
+            return x
+        }
+    }
+
     /// Sets `key` (non-zero) to `value`, replacing what it had.
     public mutating func set(_ key: UInt64, _ value: UInt32) {
         // At most three quarters full: lookups under a node just created are skipped by the caller, so
