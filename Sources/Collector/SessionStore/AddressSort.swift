@@ -15,7 +15,33 @@ public enum AddressSort {
             blocks.sort { $0.address < $1.address }
             return
         }
-        radix(&blocks)
+        if !sortByKeys(&blocks) { radix(&blocks) }
+    }
+
+    /// Sorts one 8-byte key per block (the address's offset in the batch's range, its alignment dropped,
+    /// above the block's index) and then gathers the blocks in that order once: each radix pass moves 8
+    /// bytes per block instead of 32. Stable, since equal addresses order by index. False when the range
+    /// and the count together need more than 64 bits (spaces far apart); the caller then sorts the blocks.
+    private static func sortByKeys(_ blocks: inout [LiveBlock]) -> Bool {
+        let n = blocks.count
+        var lo = UInt64.max, hi: UInt64 = 0, any: UInt64 = 0
+        for b in blocks {
+            lo = min(lo, b.address)
+            hi = max(hi, b.address)
+            any |= b.address
+        }
+        let shift = UInt64(any == 0 ? 0 : any.trailingZeroBitCount)  // every address is a multiple of 2^shift, lo too
+        let span = (hi - lo) >> shift
+        let indexBits = UInt64(64 - UInt64(n - 1).leadingZeroBitCount)
+        let spanBits = UInt64(64 - span.leadingZeroBitCount)
+        guard spanBits + indexBits <= 64 else { return false }
+        var keys = blocks.map { b in ((b.address - lo) >> shift) << indexBits }
+        for i in 0..<n { keys[i] |= UInt64(i) }
+        radix(&keys)
+        let mask = UInt64(1) << indexBits - 1
+        let sorted = blocks.withUnsafeBufferPointer { src in keys.map { src[Int(truncatingIfNeeded: $0 & mask)] } }
+        blocks = sorted
+        return true
     }
 
     /// The addresses sorted, each once.
