@@ -21,6 +21,8 @@ public struct CutInProgress {
     fileprivate var putCount = 0
     /// Set when `maxPuts` stopped the scan: some new blocks wait for the next cut.
     fileprivate var full = false
+    /// New blocks were left for the next cut (`maxPuts` stopped the scan).
+    public var leftBlocks: Bool { full }
     /// Spaces already closed when the cut began: only their scan saw every block they will ever hold. One
     /// closed while the cut ran (an exit, with the final resync just before) may have new blocks in shards
     /// the scan had passed, so its live memory must wait for the next cut.
