@@ -161,7 +161,14 @@ public final class CollectionRunner {
             } else if now >= nextFlush {
                 if writerIdle.wait(timeout: .now()) == .success {
                     writerIdle.signal()
-                    cut = tracker.beginCut()
+                    if catchingUp && writeError != nil {
+                        // The last write failed: a batch cut now would only be carried in memory beside the
+                        // blocks it copies. Retry at the interval's pace (the writer is idle: no race).
+                        catchingUp = false
+                        nextFlush = now &+ options.intervalNs
+                    } else {
+                        cut = tracker.beginCut()
+                    }
                 } else if catchingUp {
                     nextFlush = now &+ Self.catchUpRetryNs  // no interval was put off: not a deferred flush
                 } else {
