@@ -35,8 +35,7 @@ public enum AddressSort {
         let indexBits = UInt64(64 - UInt64(n - 1).leadingZeroBitCount)
         let spanBits = UInt64(64 - span.leadingZeroBitCount)
         guard spanBits + indexBits <= 64 else { return false }
-        var keys = blocks.map { b in ((b.address - lo) >> shift) << indexBits }
-        for i in 0..<n { keys[i] |= UInt64(i) }
+        var keys = blocks.withUnsafeBufferPointer { b in (0..<n).map { i in ((b[i].address - lo) >> shift) << indexBits | UInt64(i) } }
         radix(&keys)
         let mask = UInt64(1) << indexBits - 1
         let sorted = blocks.withUnsafeBufferPointer { src in keys.map { src[Int(truncatingIfNeeded: $0 & mask)] } }

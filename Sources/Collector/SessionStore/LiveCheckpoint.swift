@@ -113,7 +113,8 @@ public enum LiveCheckpoint {
 
         public init() {}
 
-        /// The next row: a base replaces all that came before it. `puts` and `removes` sorted by address.
+        /// The next row: a base replaces all that came before it. `puts` and `removes` in strictly
+        /// increasing address order, as `decode` gives them.
         public mutating func add(base isBase: Bool, puts: [LiveBlock], removes: [UInt64]) {
             if isBase {
                 base = puts
@@ -159,10 +160,10 @@ public enum LiveCheckpoint {
             while i < puts.count || j < removes.count {
                 if j == removes.count || (i < puts.count && puts[i].address <= removes[j]) {
                     if j < removes.count && puts[i].address == removes[j] { j += 1 }
-                    append(&out, Op(block: puts[i], put: true))
+                    out.append(Op(block: puts[i], put: true))
                     i += 1
                 } else {
-                    append(&out, Op(block: LiveBlock(address: removes[j], size: 0, stackID: 0, timeNs: 0, function: .malloc), put: false))
+                    out.append(Op(block: LiveBlock(address: removes[j], size: 0, stackID: 0, timeNs: 0, function: .malloc), put: false))
                     j += 1
                 }
             }
@@ -185,16 +186,6 @@ public enum LiveCheckpoint {
                 }
             }
             return out
-        }
-
-        /// Appends, or replaces the last op if it is for the same address (a row that names an address
-        /// twice: the later entry holds, as it did when each was applied in turn).
-        @inline(__always) private static func append(_ out: inout [Op], _ op: Op) {
-            if let last = out.last, last.block.address == op.block.address {
-                out[out.count - 1] = last.put && !op.put ? last : op
-            } else {
-                out.append(op)
-            }
         }
     }
 }
