@@ -6,10 +6,8 @@ import Foundation
 /// test wrote; its path is then printed at exit.
 public enum Scratch {
     /// The directory itself (mode 1777 like /tmp: some tests run programs as `nobody` that write into it).
-    public static var directory: URL { root }
-
-    private static let root: URL = {
-        let dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("leaktests-\(getpid())")
+    public static let directory: URL = {
+        let dir = URL(fileURLWithPath: path(of: getpid()))
         try? FileManager.default.removeItem(at: dir) // a directory of an earlier process that had this pid
         if mkdir(dir.path, 0o755) != 0 && errno != EEXIST {
             return FileManager.default.temporaryDirectory // still usable; only the clean-up is lost
@@ -19,8 +17,11 @@ public enum Scratch {
         return dir
     }()
 
+    private static func path(of pid: pid_t) -> String { "/tmp/leaktests-\(pid)" }
+
+    /// By the exiting process's own pid: a forked child that exits must not remove its parent's directory.
     private static func removeAtExit() {
-        let dir = "/tmp/leaktests-\(getpid())"
+        let dir = path(of: getpid())
         if ProcessInfo.processInfo.environment["LEAKTEST_KEEP"] == "1" {
             print("kept the tests' files in \(dir) (LEAKTEST_KEEP=1)")
             return
