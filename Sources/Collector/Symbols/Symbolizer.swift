@@ -14,7 +14,7 @@ public final class Symbolizer {
     /// Every module of the session by its id, as registered; opened for symbols on first use.
     private var known: [Int64: SessionModule] = [:]
     private var modules: [Int64: ModuleSymbols?] = [:]
-    private var locationIDs: [LocationKey: Int64] = [:]
+    private var locationIDs = LocationIndex()
     private let preloadedKernel: KernelSymbols?
     /// kallsyms is read once per collection: a source that already read it (the kernel side) hands it in.
     private lazy var kernel: KernelSymbols? = preloadedKernel ?? KernelSymbols.load()
@@ -23,14 +23,6 @@ public final class Symbolizer {
 
     /// Where separate debug files are looked for when the caller names no other place.
     public static let defaultDebugRoots = ["/usr/lib/debug"]
-
-    /// Kernel addresses are keyed under module -1, user addresses outside every module under 0 and
-    /// their space (JIT code at one address differs between processes).
-    private struct LocationKey: Hashable {
-        var module: Int64
-        var space: SpaceID
-        var address: UInt64
-    }
 
     /// `debugRoots`: directories holding `.build-id/xx/….debug` trees and debuglink files.
     public init(kernelSymbols: KernelSymbols? = nil, debugRoots: [String] = Symbolizer.defaultDebugRoots) {
@@ -57,10 +49,10 @@ public final class Symbolizer {
 
     private func location(_ s: NewStack, _ f: RawFrame, _ new: inout [LocationRecord]) -> Int64 {
         let kernelFrame = s.origin == .kernel
-        let key = LocationKey(module: kernelFrame ? -1 : f.moduleID, space: !kernelFrame && f.moduleID == 0 ? s.space : 0, address: f.address)
-        if let id = locationIDs[key] { return id }
-        let id = Int64(locationIDs.count + 1)
-        locationIDs[key] = id
+        let key = LocationIndex.Key(
+            module: kernelFrame ? -1 : f.moduleID, space: !kernelFrame && f.moduleID == 0 ? s.space : 0, address: f.address)
+        if let id = locationIDs.id(of: key) { return id }
+        let id = locationIDs.add(key)
         let frames: [FrameRow]
         if kernelFrame {
             frames = [kernel?.resolve(f.address) ?? FrameRow(address: f.address, module: "kernel")]
