@@ -6,8 +6,9 @@ import Vocabulary
 /// multiply-shift of the address, with the module and space folded in, spreads these keys well enough.
 struct LocationIndex {
     /// Kernel addresses are keyed under module -1, user addresses outside every module under 0 and
-    /// their space (JIT code at one address differs between processes).
-    struct Key: Equatable {
+    /// their space (JIT code at one address differs between processes). Hashable only for tests that
+    /// check the index against a Dictionary; the index itself never hashes through it.
+    struct Key: Hashable {
         var module: Int64
         var space: SpaceID
         var address: UInt64
@@ -54,13 +55,16 @@ struct LocationIndex {
         if (count + 1) * 4 > slots.count * 3 { grow() }
         count += 1
         let id = Int64(count)
-        slots.withUnsafeMutableBufferPointer { s in
-            let mask = s.count - 1
-            var i = Self.home(key, mask)
-            while s[i].id != 0 { i = (i + 1) & mask }
-            s[i] = Slot(key: key, id: id)
-        }
+        slots.withUnsafeMutableBufferPointer { Self.place(Slot(key: key, id: id), in: $0) }
         return id
+    }
+
+    /// Puts `slot` into the first empty slot from its key's home (the key is not present).
+    @inline(__always) private static func place(_ slot: Slot, in s: UnsafeMutableBufferPointer<Slot>) {
+        let mask = s.count - 1
+        var i = home(slot.key, mask)
+        while s[i].id != 0 { i = (i + 1) & mask }
+        s[i] = slot
     }
 
     private mutating func grow() {
@@ -68,12 +72,7 @@ struct LocationIndex {
         slots = []
         slots = Self.emptySlots(old.count * 2)
         slots.withUnsafeMutableBufferPointer { s in
-            let mask = s.count - 1
-            for slot in old where slot.id != 0 {
-                var i = Self.home(slot.key, mask)
-                while s[i].id != 0 { i = (i + 1) & mask }
-                s[i] = slot
-            }
+            for slot in old where slot.id != 0 { Self.place(slot, in: s) }
         }
     }
 }
